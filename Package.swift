@@ -1,0 +1,47 @@
+// swift-tools-version: 6.2
+// zeroroot: unprivileged container builds and runs for HPC. Module graph: ../design.md;
+// imports go one way, lower modules never import higher ones.
+import PackageDescription
+
+let strict: [SwiftSetting] = [.treatAllWarnings(as: .error)]
+
+let package = Package(
+    name: "zeroroot",
+    products: [
+        .executable(name: "zr-run", targets: ["zr-run"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // C: the calls Swift cannot make (variadic prctl/syscall, unshare/setns, pivot_root,
+        // openat2) and the code that runs between fork and exec.
+        .target(
+            name: "CZeroRoot",
+            cSettings: [.define("_GNU_SOURCE"), .unsafeFlags(["-Wall", "-Wextra", "-Werror"])]
+        ),
+        .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp",
+                       providers: [.apt(["libseccomp-dev"])]),
+        .systemLibrary(name: "CArchive", pkgConfig: "libarchive",
+                       providers: [.apt(["libarchive-dev"])]),
+
+        .target(name: "ZRSystem", dependencies: ["CZeroRoot"], swiftSettings: strict),
+        .target(name: "ZRSeccomp", dependencies: ["ZRSystem", "CSeccomp"], swiftSettings: strict),
+        .target(name: "ZROCI", swiftSettings: strict),
+        .target(name: "ZRRuntime", dependencies: ["ZRSystem", "ZRSeccomp"], swiftSettings: strict),
+
+        .executableTarget(
+            name: "zr-run",
+            dependencies: [
+                "ZRRuntime", "ZROCI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+
+        .testTarget(name: "ZRSystemTests", dependencies: ["ZRSystem", "CArchive"], swiftSettings: strict),
+        .testTarget(name: "ZRSeccompTests", dependencies: ["ZRSeccomp", "CSeccomp"], swiftSettings: strict),
+        // Runs the built zr-run as an unprivileged user inside a Debian root filesystem.
+        .testTarget(name: "ZRRunIntegrationTests", dependencies: ["zr-run", "ZROCI"], swiftSettings: strict),
+    ]
+)

@@ -1,0 +1,138 @@
+#include "czeroroot.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+const int ZR_CLONE_NEWUSER = CLONE_NEWUSER;
+const int ZR_CLONE_NEWNS = CLONE_NEWNS;
+const int ZR_PR_SET_DUMPABLE = PR_SET_DUMPABLE;
+const unsigned int ZR_MFD_CLOEXEC = MFD_CLOEXEC;
+const int ZR_O_PATH = O_PATH;
+
+int zr_locked_mount_flags(const char *path, unsigned long *flags) {
+    struct statvfs vfs;
+    if (statvfs(path, &vfs) != 0) return -1;
+    static const struct { unsigned long st, ms; } kept[] = {
+        {ST_NOSUID, MS_NOSUID}, {ST_NODEV, MS_NODEV}, {ST_NOEXEC, MS_NOEXEC},
+        {ST_NOATIME, MS_NOATIME}, {ST_NODIRATIME, MS_NODIRATIME}, {ST_RELATIME, MS_RELATIME},
+    };
+    *flags = 0;
+    for (size_t i = 0; i < sizeof kept / sizeof kept[0]; i++)
+        if (vfs.f_flag & kept[i].st) *flags |= kept[i].ms;
+    return 0;
+}
+const uint64_t ZR_RESOLVE_IN_ROOT = RESOLVE_IN_ROOT;
+const uint64_t ZR_RESOLVE_NO_MAGICLINKS = RESOLVE_NO_MAGICLINKS;
+const uint64_t ZR_RESOLVE_NO_XDEV = RESOLVE_NO_XDEV;
+
+const char *zr_errno_name(int err) { return strerrorname_np(err); }
+
+int zr_prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5) {
+    return prctl(option, a2, a3, a4, a5);
+}
+
+int zr_unshare(int flags) { return unshare(flags); }
+
+int zr_setns(int fd, int nstype) { return setns(fd, nstype); }
+
+int zr_pivot_root(const char *new_root, const char *put_old) {
+    return (int)syscall(SYS_pivot_root, new_root, put_old);
+}
+
+int zr_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve) {
+    struct open_how how;
+    memset(&how, 0, sizeof how);
+    how.flags = flags;
+    how.mode = mode;
+    how.resolve = resolve;
+    return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+}
+
+int zr_memfd_create(const char *name, unsigned int flags) { return memfd_create(name, flags); }
+
+// Child side of zr_spawn: only async-signal-safe calls from here to execve.
+static void child_fail(int fd, int stage) {
+    int report[2] = {stage, errno};
+    ssize_t ignored = write(fd, report, sizeof report);
+    (void)ignored;
+    _exit(127);
+}
+
+pid_t zr_spawn(const struct zr_spawn_args *a, int *stage, int *err) {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) {
+        *stage = ZR_SPAWN_PIPE;
+        *err = errno;
+        return -1;
+    }
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) {
+        *stage = ZR_SPAWN_FORK;
+        *err = errno;
+        close(fds[0]);
+        close(fds[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        close(fds[0]);
+        // If zr-run dies (OOM killer, SIGKILL from a scheduler), the command goes with it
+        // instead of running on unsupervised; the getppid check closes the race with an
+        // early parent death (prctl(2)).
+        if (a->death_signal != 0) {
+            prctl(PR_SET_PDEATHSIG, (unsigned long)a->death_signal, 0, 0, 0);
+            if (getppid() != parent) _exit(128 + a->death_signal);
+        }
+        sigset_t none;
+        sigemptyset(&none);
+        if (sigprocmask(SIG_SETMASK, &none, NULL) != 0) child_fail(fds[1], ZR_SPAWN_SIGMASK);
+        if (a->cwd != NULL && chdir(a->cwd) != 0) child_fail(fds[1], ZR_SPAWN_CWD);
+        if (a->filter != NULL) {
+            // no_new_privs is required for an unprivileged filter install and keeps setuid
+            // programs in the image from gaining anything on exec.
+            if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) child_fail(fds[1], ZR_SPAWN_NO_NEW_PRIVS);
+            struct sock_fprog prog = {.len = a->filter_len, .filter = (struct sock_filter *)a->filter};
+            if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0)
+                child_fail(fds[1], ZR_SPAWN_FILTER);
+            // The filter answers for itself: fchown on a bad fd is EBADF without it, 0 with it.
+            if (a->self_check) {
+                errno = 0;
+                if (syscall(SYS_fchown, -1, 0, 0) != 0) {
+                    if (errno == 0) errno = EINVAL;
+                    child_fail(fds[1], ZR_SPAWN_SELF_CHECK);
+                }
+            }
+        }
+        execve(a->path, a->argv, a->envp);
+        child_fail(fds[1], ZR_SPAWN_EXEC);
+    }
+    close(fds[1]);
+    int report[2] = {0, 0};
+    ssize_t n;
+    do {
+        n = read(fds[0], report, sizeof report);
+    } while (n < 0 && errno == EINTR);
+    close(fds[0]);
+    if (n == (ssize_t)sizeof report) {
+        int status;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+        *stage = report[0];
+        *err = report[1];
+        return -1;
+    }
+    *stage = ZR_SPAWN_OK;
+    *err = 0;
+    return pid;
+}

@@ -1,0 +1,68 @@
+// The few system calls Swift cannot reach directly (variadic prctl, raw syscall numbers that
+// glibc 2.36 has no wrapper for) and the code that runs between fork and exec, which must be
+// async-signal-safe and so lives in C. Every symbol is prefixed zr_.
+#ifndef CZEROROOT_H
+#define CZEROROOT_H
+
+#include <stdint.h>
+#include <sys/types.h>
+#include <linux/filter.h>
+
+/// Constants glibc only declares under _GNU_SOURCE or in Linux headers Swift does not import.
+extern const int ZR_CLONE_NEWUSER;
+extern const int ZR_CLONE_NEWNS;
+extern const int ZR_PR_SET_DUMPABLE;
+extern const unsigned int ZR_MFD_CLOEXEC;
+extern const int ZR_O_PATH;
+
+/// The mount flags of the mount holding `path` that a user namespace may not clear on remount
+/// (nosuid, nodev, noexec, atime), as MS_* bits; -1 with errno on failure.
+int zr_locked_mount_flags(const char *path, unsigned long *flags);
+
+/// Symbolic errno name ("ENOENT"), or NULL for an unknown value (glibc strerrorname_np).
+const char *zr_errno_name(int err);
+
+int zr_prctl(int option, unsigned long arg2, unsigned long arg3, unsigned long arg4, unsigned long arg5);
+int zr_unshare(int flags);
+int zr_setns(int fd, int nstype);
+/// pivot_root(2); glibc has no wrapper.
+int zr_pivot_root(const char *new_root, const char *put_old);
+/// openat2(2) with the given resolve flags (RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, ...).
+int zr_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve);
+int zr_memfd_create(const char *name, unsigned int flags);
+
+/// Resolve flags re-exported so Swift need not import linux/openat2.h.
+extern const uint64_t ZR_RESOLVE_IN_ROOT;
+extern const uint64_t ZR_RESOLVE_NO_MAGICLINKS;
+extern const uint64_t ZR_RESOLVE_NO_XDEV;
+
+/// Where a spawn failed; the child reports it over a close-on-exec pipe.
+enum zr_spawn_stage {
+    ZR_SPAWN_OK = 0,
+    ZR_SPAWN_FORK = 1,
+    ZR_SPAWN_PIPE = 2,
+    ZR_SPAWN_CWD = 3,
+    ZR_SPAWN_NO_NEW_PRIVS = 4,
+    ZR_SPAWN_FILTER = 5,
+    ZR_SPAWN_SELF_CHECK = 6,
+    ZR_SPAWN_EXEC = 7,
+    ZR_SPAWN_SIGMASK = 8,
+};
+
+struct zr_spawn_args {
+    const char *path;            // absolute path of the program, already resolved
+    char *const *argv;
+    char *const *envp;
+    const char *cwd;             // NULL: stay where we are
+    const struct sock_filter *filter;  // NULL: no seccomp filter
+    unsigned short filter_len;
+    int self_check;              // after the filter: fchown(-1,0,0) must return 0
+    int death_signal;            // PR_SET_PDEATHSIG; 0 for none
+};
+
+/// Fork a child that unblocks all signals, changes directory, installs the seccomp filter,
+/// checks it, and execs. Returns the child's pid, or -1 with *stage and *err set; on a failure
+/// after fork the child has already been reaped.
+pid_t zr_spawn(const struct zr_spawn_args *args, int *stage, int *err);
+
+#endif

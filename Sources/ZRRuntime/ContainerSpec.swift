@@ -1,0 +1,81 @@
+/// Everything `zr-run` needs to start one container. Codable so that higher layers (the
+/// builder, the Slurm bridge) can hand a whole spec over without re-parsing command lines.
+public struct ContainerSpec: Codable, Sendable, Equatable {
+    public struct Bind: Codable, Sendable, Equatable {
+        public var source: String
+        public var destination: String
+        public var readOnly: Bool
+        public init(source: String, destination: String, readOnly: Bool) {
+            self.source = source
+            self.destination = destination
+            self.readOnly = readOnly
+        }
+
+        /// `SRC[:DST][:ro|:rw]`; DST defaults to SRC.
+        public init(parsing text: String) throws(SpecError) {
+            var body = Substring(text)
+            var readOnly = false
+            if body.hasSuffix(":ro") {
+                readOnly = true
+                body = body.dropLast(3)
+            } else if body.hasSuffix(":rw") {
+                body = body.dropLast(3)
+            }
+            let parts = body.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+            let source = String(parts[0])
+            let destination = parts.count > 1 ? String(parts[1]) : source
+            guard !source.isEmpty, !destination.isEmpty else { throw .badBind(text) }
+            guard destination.hasPrefix("/") else { throw .relativeBindDestination(text) }
+            self.init(source: source, destination: destination, readOnly: readOnly)
+        }
+    }
+
+    /// Host directory holding the image's root filesystem.
+    public var rootfs: String
+    /// argv; `command[0]` is looked up in the container's PATH when it has no slash.
+    public var command: [String]
+    /// Map the user to uid/gid 0 instead of to themselves.
+    public var mapToRoot: Bool
+    /// Install the zero-consistency seccomp filter (implies `mapToRoot`).
+    public var rootEmulation: Bool
+    public var writable: Bool
+    /// A fresh tmpfs at /tmp instead of the host's /tmp.
+    public var privateTmp: Bool
+    /// Host home directory bound at the same path, or nil.
+    public var home: String?
+    public var binds: [Bind]
+    /// Initial directory inside the container; nil: the host's current directory if it exists
+    /// there, else `/`.
+    public var workingDirectory: String?
+    /// The complete environment of the command, `NAME=value`.
+    public var environment: [String]
+
+    public init(rootfs: String, command: [String], mapToRoot: Bool = false, rootEmulation: Bool = false,
+                writable: Bool = false, privateTmp: Bool = false, home: String? = nil, binds: [Bind] = [],
+                workingDirectory: String? = nil, environment: [String] = []) {
+        self.rootfs = rootfs
+        self.command = command
+        self.mapToRoot = mapToRoot || rootEmulation
+        self.rootEmulation = rootEmulation
+        self.writable = writable
+        self.privateTmp = privateTmp
+        self.home = home
+        self.binds = binds
+        self.workingDirectory = workingDirectory
+        self.environment = environment
+    }
+}
+
+public enum SpecError: Error, CustomStringConvertible, Equatable, Sendable {
+    case badBind(String)
+    case relativeBindDestination(String)
+    case badEnvironment(String, source: String)
+
+    public var description: String {
+        switch self {
+        case .badBind(let s): "bad bind \"\(s)\": expected SRC[:DST][:ro]"
+        case .relativeBindDestination(let s): "bad bind \"\(s)\": destination must be an absolute path"
+        case .badEnvironment(let s, let source): "\(source): expected NAME=VALUE, got \"\(s)\""
+        }
+    }
+}

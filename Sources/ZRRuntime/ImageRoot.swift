@@ -1,0 +1,89 @@
+import Glibc
+import ZRSystem
+
+/// Mount targets inside an image root. Every target is opened from the root's directory fd
+/// with RESOLVE_IN_ROOT and mounted through its /proc/self/fd path, so a symlink in a hostile
+/// image (say /etc/resolv.conf -> /home/user/.bashrc) resolves inside the image and can never
+/// aim a mount at the host (style.md 7). Errors show the host-side path.
+struct ImageRoot {
+    let fd: FileDescriptor
+    let path: String
+
+    func display(_ inside: String) -> String { path + (inside.hasPrefix("/") ? inside : "/" + inside) }
+
+    func open(_ inside: String, _ flags: Int32, operation: String, source: String?) throws(SystemError) -> FileDescriptor {
+        do {
+            return try FileDescriptor.open(inRoot: fd, inside, flags, display: display(inside))
+        } catch {
+            let what = source.map { "\($0) -> \(display(inside))" } ?? display(inside)
+            throw SystemError(operation, path: what, errno: error.errno)
+        }
+    }
+
+    func isRegularFile(_ inside: String) -> Bool {
+        guard let target = try? FileDescriptor.open(inRoot: fd, inside, FileDescriptor.pathOnly, display: inside) else { return false }
+        defer { target.close() }
+        guard let st = try? target.status(path: inside) else { return false }
+        return st.st_mode & S_IFMT == S_IFREG
+    }
+
+    func isDirectory(_ inside: String) -> Bool {
+        guard let target = try? FileDescriptor.open(inRoot: fd, inside, FileDescriptor.pathOnly | O_DIRECTORY, display: inside)
+        else { return false }
+        target.close()
+        return true
+    }
+
+    /// Binds a host path onto an existing file or directory of the image.
+    func bind(_ source: String, at inside: String, recursive: Bool) throws(SystemError) {
+        let target = try open(inside, FileDescriptor.pathOnly, operation: "bind", source: source)
+        defer { target.close() }
+        do throws(SystemError) {
+            try Mount.bind(source, onto: target.procPath, recursive: recursive, display: "")
+        } catch {
+            throw SystemError("bind", path: "\(source) -> \(display(inside))", errno: error.errno)
+        }
+    }
+
+    func tmpfs(at inside: String, options: String) throws(SystemError) {
+        let target = try open(inside, FileDescriptor.pathOnly | O_DIRECTORY, operation: "mount tmpfs", source: nil)
+        defer { target.close() }
+        try Mount.tmpfs(at: target.procPath, options: options, display: display(inside))
+    }
+
+    /// Remounts what is now mounted at `inside` (reopened, so the new mount is the one seen).
+    func remountReadOnly(_ inside: String) throws(SystemError) {
+        let target = try open(inside, FileDescriptor.pathOnly, operation: "remount read-only", source: nil)
+        defer { target.close() }
+        try Mount.remountReadOnly(target.procPath, display: display(inside))
+    }
+
+    /// Binds the user's home at the same path. If the image lacks that directory but has its
+    /// parent (usually /home), a tmpfs covers the parent to hold the mount point, as ch-run
+    /// does; the image itself is never modified.
+    func bindHome(_ home: String) throws(RuntimeError) {
+        do {
+            if isDirectory(home) {
+                try bind(home, at: home, recursive: true)
+                return
+            }
+            let slash = home.lastIndex(of: "/") ?? home.startIndex
+            let parent = home[..<slash].isEmpty ? "/" : String(home[..<slash])
+            let name = String(home[home.index(after: slash)...])
+            guard parent != "/", !name.isEmpty, isDirectory(parent) else {
+                throw RuntimeError.noHomeMountPoint(home)
+            }
+            try tmpfs(at: parent, options: "mode=755")
+            let dir = try open(parent, FileDescriptor.pathOnly | O_DIRECTORY, operation: "open", source: nil)
+            defer { dir.close() }
+            try syscallChecked("mkdir", path: display(home)) { mkdirat(dir.rawValue, name, 0o755) }
+            try bind(home, at: home, recursive: true)
+        } catch let e as RuntimeError {
+            throw e
+        } catch let e as SystemError {
+            throw .setup(e)
+        } catch {
+            throw .setup(SystemError("home", path: home, errno: EINVAL))
+        }
+    }
+}

@@ -1,0 +1,133 @@
+import CSeccomp
+import Glibc
+import ZRSystem
+
+public enum FilterError: Error, CustomStringConvertible, Sendable {
+    case unsupportedArchitecture(String)
+    case unknownSyscall(String, Architecture)
+    case libseccomp(String, Int32)
+    case system(SystemError)
+
+    public var description: String {
+        switch self {
+        case .unsupportedArchitecture(let name):
+            "root emulation has no syscall table for architecture \(name); refusing to run unfiltered"
+        case .unknownSyscall(let name, let arch):
+            "libseccomp does not know syscall \(name) on \(arch.rawValue)"
+        case .libseccomp(let step, let rc):
+            "libseccomp \(step): \(SystemError.name(of: -rc))"
+        case .system(let e):
+            e.description
+        }
+    }
+}
+
+/// Compiles the policy table into a classic BPF program with libseccomp. The program is built
+/// before any namespace work and installed by the child right before exec (CZeroRoot).
+public enum Filter {
+    /// The kernel's native architecture as libseccomp sees it.
+    public static func nativeArchitecture() throws(FilterError) -> Architecture {
+        let native = seccomp_arch_native()
+        for arch in Architecture.allCases where token(arch) == native { return arch }
+        throw .unsupportedArchitecture(String(native, radix: 16))
+    }
+
+    public static func token(_ arch: Architecture) -> UInt32 {
+        seccomp_arch_resolve_name(arch.libseccompName)
+    }
+
+    /// The syscall number of `name` on `arch`, or nil where the ABI has no such call.
+    public static func number(of name: String, on arch: Architecture) -> Int32? {
+        let nr = seccomp_syscall_resolve_name_arch(token(arch), name)
+        return nr >= 0 ? nr : nil
+    }
+
+    /// Builds a libseccomp context: default allow, the table's calls answer 0 on every ABI of the
+    /// native family, and a call from any other ABI kills the process (never allowed through).
+    static func context(rules: [Rule], architectures: [Architecture]) throws(FilterError) -> scmp_filter_ctx {
+        guard let ctx = seccomp_init(SCMP_ACT_ALLOW) else { throw .libseccomp("init", -ENOMEM) }
+        do throws(FilterError) {
+            try check("set bad-arch action", seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS))
+            let native = seccomp_arch_native()
+            for arch in architectures where token(arch) != native {
+                try check("add architecture \(arch.rawValue)", seccomp_arch_add(ctx, token(arch)))
+            }
+            if !architectures.contains(where: { token($0) == native }) {
+                try check("remove native architecture", seccomp_arch_remove(ctx, native))
+            }
+            let fake = zr_scmp_act_errno(0)
+            for rule in rules {
+                let present = architectures.filter { rule.architectures.contains($0) }
+                if present.isEmpty { continue }
+                for arch in present where number(of: rule.syscall, on: arch) == nil {
+                    throw FilterError.unknownSyscall(rule.syscall, arch)
+                }
+                // The native (or pseudo, when the native ABI lacks it) number; libseccomp
+                // translates it for every architecture of the filter.
+                let nr = seccomp_syscall_resolve_name(rule.syscall)
+                switch rule.condition {
+                case nil:
+                    try check("add rule \(rule.syscall)", seccomp_rule_add_array(ctx, fake, nr, 0, nil))
+                case .deviceMode(let index):
+                    for type in [Policy.characterDevice, Policy.blockDevice] {
+                        var cmp = scmp_arg_cmp(arg: UInt32(index), op: SCMP_CMP_MASKED_EQ,
+                                               datum_a: Policy.fileTypeMask, datum_b: type)
+                        try check("add rule \(rule.syscall)", seccomp_rule_add_array(ctx, fake, nr, 1, &cmp))
+                    }
+                }
+            }
+        } catch {
+            seccomp_release(ctx)
+            throw error
+        }
+        return ctx
+    }
+
+    /// The compiled program for the native architecture family.
+    public static func compile(rules: [Rule] = Policy.zeroConsistency) throws(FilterError) -> [BPFInstruction] {
+        let native = try nativeArchitecture()
+        guard let family = Architecture.family(ofNative: native) else {
+            throw .unsupportedArchitecture(native.rawValue)
+        }
+        return try compile(rules: rules, architectures: family)
+    }
+
+    public static func compile(rules: [Rule], architectures: [Architecture]) throws(FilterError) -> [BPFInstruction] {
+        let ctx = try context(rules: rules, architectures: architectures)
+        defer { seccomp_release(ctx) }
+        let bytes = try export(ctx, seccomp_export_bpf)
+        let count = bytes.count / MemoryLayout<BPFInstruction>.size
+        return [BPFInstruction](unsafeUninitializedCapacity: count) { buf, n in
+            bytes.withUnsafeBytes { raw in
+                _ = memcpy(buf.baseAddress!, raw.baseAddress!, count * MemoryLayout<BPFInstruction>.size)
+            }
+            n = count
+        }
+    }
+
+    /// libseccomp's pseudo-filter-code text of the filter: per-architecture sections listing
+    /// the syscall numbers matched. Used by tests and `zr-run --print-filter`.
+    public static func pseudoCode(rules: [Rule] = Policy.zeroConsistency,
+                                  architectures: [Architecture]) throws(FilterError) -> String {
+        let ctx = try context(rules: rules, architectures: architectures)
+        defer { seccomp_release(ctx) }
+        return String(decoding: try export(ctx, seccomp_export_pfc), as: UTF8.self)
+    }
+
+    private static func export(
+        _ ctx: scmp_filter_ctx, _ exporter: (scmp_filter_ctx?, Int32) -> Int32
+    ) throws(FilterError) -> [UInt8] {
+        let fd: FileDescriptor
+        do { fd = try FileDescriptor.memory(name: "zeroroot-seccomp") } catch { throw .system(error) }
+        defer { fd.close() }
+        try check("export", exporter(ctx, fd.rawValue))
+        guard lseek(fd.rawValue, 0, SEEK_SET) == 0 else {
+            throw .system(SystemError("lseek", path: "memfd", errno: errno))
+        }
+        do { return try fd.readAll(path: "memfd") } catch { throw .system(error) }
+    }
+
+    private static func check(_ step: String, _ rc: Int32) throws(FilterError) {
+        if rc < 0 { throw .libseccomp(step, rc) }
+    }
+}

@@ -1,0 +1,131 @@
+import CZeroRoot
+import Glibc
+
+/// An open file descriptor. Closing is explicit: descriptors here live for a setup step or
+/// for the whole run, and ownership is plain to read at each call site.
+public struct FileDescriptor: Sendable, Equatable {
+    /// O_PATH: a handle on a location, for mount targets and *at calls (open(2)).
+    public static let pathOnly: Int32 = ZR_O_PATH
+
+    public let rawValue: Int32
+    public init(rawValue: Int32) { self.rawValue = rawValue }
+
+    public static func open(_ path: String, _ flags: Int32, mode: mode_t = 0o644) throws(SystemError) -> FileDescriptor {
+        let fd = try syscallChecked("open", path: path) { Glibc.open(path, flags | O_CLOEXEC, mode) }
+        return FileDescriptor(rawValue: fd)
+    }
+
+    /// Opens `path` inside the tree rooted at `root` as if `root` were `/`: `..`, absolute
+    /// symlinks and absolute paths cannot leave it (openat2 RESOLVE_IN_ROOT). `display` is the
+    /// host-side path used in errors.
+    public static func open(
+        inRoot root: FileDescriptor, _ path: String, _ flags: Int32, display: String
+    ) throws(SystemError) -> FileDescriptor {
+        let fd = try syscallChecked("open", path: display) {
+            zr_openat2(root.rawValue, path, UInt64(flags | O_CLOEXEC), 0,
+                       ZR_RESOLVE_IN_ROOT | ZR_RESOLVE_NO_MAGICLINKS)
+        }
+        return FileDescriptor(rawValue: fd)
+    }
+
+    /// An anonymous in-memory file (memfd_create).
+    public static func memory(name: String, closeOnExec: Bool = true) throws(SystemError) -> FileDescriptor {
+        let fd = try syscallChecked("memfd_create", path: name) {
+            zr_memfd_create(name, closeOnExec ? ZR_MFD_CLOEXEC : 0)
+        }
+        return FileDescriptor(rawValue: fd)
+    }
+
+    /// `/proc/self/fd/N`: lets path-based calls such as mount(2) act on exactly this file.
+    public var procPath: String { "/proc/self/fd/\(rawValue)" }
+
+    public func close() { _ = Glibc.close(rawValue) }
+
+    public func write(_ bytes: some Collection<UInt8>, path: String) throws(SystemError) {
+        let array = Array(bytes)
+        var done = 0
+        while done < array.count {
+            let n = try syscallChecked("write", path: path) {
+                array.withUnsafeBytes { Glibc.write(rawValue, $0.baseAddress! + done, array.count - done) }
+            }
+            done += n
+        }
+    }
+
+    /// Reads to end of file.
+    public func readAll(path: String) throws(SystemError) -> [UInt8] {
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = try syscallChecked("read", path: path) {
+                chunk.withUnsafeMutableBytes { Glibc.read(rawValue, $0.baseAddress, $0.count) }
+            }
+            if n == 0 { return out }
+            out.append(contentsOf: chunk[0..<n])
+        }
+    }
+
+    public func status(path: String) throws(SystemError) -> stat {
+        var st = stat()
+        try syscallChecked("stat", path: path) { fstat(rawValue, &st) }
+        return st
+    }
+}
+
+public enum FileSystem {
+    /// Whole file contents; for small files (configuration, env files, /proc entries).
+    public static func read(_ path: String) throws(SystemError) -> [UInt8] {
+        let fd = try FileDescriptor.open(path, O_RDONLY)
+        defer { fd.close() }
+        return try fd.readAll(path: path)
+    }
+
+    /// Writes a whole file in one write(2), as the kernel wants for /proc/self/uid_map.
+    public static func write(_ path: String, _ text: String) throws(SystemError) {
+        let fd = try FileDescriptor.open(path, O_WRONLY)
+        defer { fd.close() }
+        try fd.write(Array(text.utf8), path: path)
+    }
+
+    public static func status(_ path: String, followLinks: Bool = true) throws(SystemError) -> stat {
+        var st = stat()
+        if followLinks {
+            try syscallChecked("stat", path: path) { fstatat(AT_FDCWD, path, &st, 0) }
+        } else {
+            try syscallChecked("lstat", path: path) { fstatat(AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW) }
+        }
+        return st
+    }
+
+    public static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+
+    /// Canonical absolute path (realpath(3)).
+    public static func realPath(_ path: String) throws(SystemError) -> String {
+        guard let p = Glibc.realpath(path, nil) else {
+            throw SystemError("resolve", path: path, errno: Glibc.errno)
+        }
+        defer { free(p) }
+        return String(cString: p)
+    }
+
+    public static func currentDirectory() -> String? {
+        guard let p = getcwd(nil, 0) else { return nil }
+        defer { free(p) }
+        return String(cString: p)
+    }
+
+    public static func changeDirectory(_ path: String) throws(SystemError) {
+        try syscallChecked("cd", path: path) { chdir(path) }
+    }
+
+    public static func makeDirectory(_ path: String, mode: mode_t = 0o755) throws(SystemError) {
+        try syscallChecked("mkdir", path: path) { mkdir(path, mode) }
+    }
+
+    /// True for a regular file or a directory that the caller may search/execute.
+    public static func isExecutableFile(_ path: String) -> Bool {
+        var st = stat()
+        guard fstatat(AT_FDCWD, path, &st, 0) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return false }
+        return access(path, X_OK) == 0
+    }
+}

@@ -1,0 +1,47 @@
+import CZeroRoot
+import Glibc
+
+/// mount(2) and friends. Each wrapper takes a `display` string: the host-side paths as a user
+/// would name them, because targets are often `/proc/self/fd/N` handles (see `FileDescriptor`).
+public enum Mount {
+    public static func bind(
+        _ source: String, onto target: String, recursive: Bool, display: String
+    ) throws(SystemError) {
+        let flags = UInt(MS_BIND) | (recursive ? UInt(MS_REC) : 0)
+        try syscallChecked("bind", path: display) { mount(source, target, nil, flags, nil) }
+    }
+
+    public static func tmpfs(at target: String, options: String, display: String) throws(SystemError) {
+        try syscallChecked("mount tmpfs", path: display) {
+            mount("tmpfs", target, "tmpfs", UInt(MS_NOSUID | MS_NODEV), options)
+        }
+    }
+
+    /// Stops mount events propagating between our namespace and the host's, recursively.
+    public static func makePrivate(_ path: String) throws(SystemError) {
+        try syscallChecked("make mounts private", path: path) {
+            mount(nil, path, nil, UInt(MS_REC | MS_PRIVATE), nil)
+        }
+    }
+
+    /// Remounts a bind mount read-only. A user namespace may add restrictions but not drop the
+    /// ones inherited from the host mount (nosuid, nodev, noexec, atime flags are locked), so the
+    /// current flags are read with statvfs and kept (mount_namespaces(7), "locked mounts").
+    public static func remountReadOnly(_ target: String, display: String) throws(SystemError) {
+        var locked: UInt = 0
+        try syscallChecked("statvfs", path: display) { zr_locked_mount_flags(target, &locked) }
+        let flags = UInt(MS_REMOUNT | MS_BIND | MS_RDONLY) | locked
+        try syscallChecked("remount read-only", path: display) { mount(nil, target, nil, flags, nil) }
+    }
+
+    public static func detach(_ path: String) throws(SystemError) {
+        try syscallChecked("unmount", path: path) { umount2(path, Int32(MNT_DETACH)) }
+    }
+
+    /// pivot_root(".", "."): stacks the old root on top of the new one so that no put_old
+    /// directory is needed inside a read-only image; the caller then detaches it (pivot_root(2)).
+    public static func pivotToCurrentDirectory(display: String) throws(SystemError) {
+        try syscallChecked("pivot_root", path: display) { zr_pivot_root(".", ".") }
+        try detach(".")
+    }
+}

@@ -1,0 +1,36 @@
+import CZeroRoot
+import Glibc
+
+/// User and mount namespaces with a single id mapped, as an unprivileged process may make them
+/// (user_namespaces(7)). Callers must be single-threaded: unshare(CLONE_NEWUSER) and setns
+/// into a user namespace fail with EINVAL in a multithreaded process.
+public enum Namespace {
+    /// One id inside the namespace mapped to one id outside.
+    public struct IDMapping: Equatable, Sendable {
+        public var inside: UInt32
+        public var outside: UInt32
+        public init(inside: UInt32, outside: UInt32) {
+            self.inside = inside
+            self.outside = outside
+        }
+        /// The line the kernel expects in uid_map/gid_map.
+        public var mapLine: String { "\(inside) \(outside) 1\n" }
+    }
+
+    /// Marks the process dumpable so that /proc/self/{uid,gid}_map stay owned by the user:
+    /// Slurm's slurmstepd clears it when it drops to the user, and the maps then look
+    /// root-owned and cannot be written.
+    public static func makeDumpable() throws(SystemError) {
+        try syscallChecked("prctl PR_SET_DUMPABLE") { zr_prctl(ZR_PR_SET_DUMPABLE, 1, 0, 0, 0) }
+    }
+
+    /// Enters new user and mount namespaces mapping one uid and one gid. setgroups is denied,
+    /// as the kernel requires before an unprivileged gid_map write.
+    public static func enterUserAndMount(uid: IDMapping, gid: IDMapping) throws(SystemError) {
+        try makeDumpable()
+        try syscallChecked("unshare user+mount namespace") { zr_unshare(ZR_CLONE_NEWUSER | ZR_CLONE_NEWNS) }
+        try FileSystem.write("/proc/self/setgroups", "deny")
+        try FileSystem.write("/proc/self/uid_map", uid.mapLine)
+        try FileSystem.write("/proc/self/gid_map", gid.mapLine)
+    }
+}

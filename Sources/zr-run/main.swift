@@ -1,0 +1,154 @@
+// zr-run: start a command in an image's root filesystem, unprivileged. Synchronous on purpose:
+// unshare(CLONE_NEWUSER) fails in a multithreaded process, so no async and no threads here.
+import ArgumentParser
+import FoundationEssentials
+import Glibc
+import ZROCI
+import ZRRuntime
+import ZRSystem
+
+struct ZRRun: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "zr-run",
+        abstract: "Run a command in a container image's root filesystem, with no privilege.",
+        discussion: """
+            Enters new user and mount namespaces where only you are mapped (to yourself, or to
+            root with --root), binds the host's /dev, /proc, /sys, /tmp, /etc/resolv.conf,
+            /etc/hosts and your $HOME into ROOTFS, pivots into it and runs CMD. The image is
+            read-only unless --write. zr-run exits with CMD's status (128+N if killed by signal
+            N), 125 if the container could not be set up, 126 if CMD cannot be executed and
+            127 if it was not found. SIGTERM, SIGINT, SIGHUP, SIGUSR1/2 and others sent to
+            zr-run are passed on to CMD.
+
+            --root-emulation installs a seccomp filter that makes chown, the set*id family,
+            setgroups, capset and device mknod succeed without doing anything ("zero
+            consistency"), so package managers run unmodified. apt is pointed at a setting
+            (APT_CONFIG, never a file in the image) that keeps its downloads as root.
+
+            Examples:
+              zr-run ~/img -- cat /etc/os-release
+              zr-run --root-emulation --write ~/img -- sh -c 'apt-get update && apt-get install -y hello'
+              zr-run -b /scratch/data:/data:ro --cd /data ~/img -- ./analyse
+              zr-run --config img.json ~/img          # runs the image's Entrypoint + Cmd
+            """,
+        version: "0.1.0"
+    )
+
+    @Flag(name: [.customLong("root"), .customShort("0")],
+          help: "Map your user and group to uid/gid 0 inside.")
+    var mapToRoot = false
+
+    @Flag(name: .customLong("root-emulation"),
+          help: "Fake chown/set*id/setgroups/capset/device mknod with a seccomp filter (implies --root).")
+    var rootEmulation = false
+
+    @Flag(name: [.customLong("write"), .customShort("w")], help: "Mount the image read-write.")
+    var writable = false
+
+    @Flag(name: [.customLong("private-tmp"), .customShort("t")],
+          help: "A fresh tmpfs at /tmp instead of the host's /tmp.")
+    var privateTmp = false
+
+    @Flag(name: .customLong("no-home"), help: "Do not bind $HOME.")
+    var noHome = false
+
+    @Option(name: [.customLong("bind"), .customShort("b")],
+            help: ArgumentHelp("Bind a host path; DST defaults to SRC (repeatable).", valueName: "SRC[:DST][:ro]"))
+    var binds: [String] = []
+
+    @Option(name: [.customLong("cd"), .customShort("c")], help: "Initial working directory inside.")
+    var workingDirectory: String?
+
+    @Option(name: [.customLong("env"), .customShort("e")],
+            help: ArgumentHelp("Set a variable; a bare NAME copies the host's (repeatable).", valueName: "NAME=VALUE"))
+    var env: [String] = []
+
+    @Option(name: .customLong("env-file"), help: ArgumentHelp("Read NAME=VALUE lines (repeatable).", valueName: "FILE"))
+    var envFiles: [String] = []
+
+    @Option(name: .customLong("unset-env"),
+            help: ArgumentHelp("Remove variables whose name matches a shell glob (repeatable).", valueName: "GLOB"))
+    var unsetEnv: [String] = []
+
+    @Option(name: .customLong("config"),
+            help: ArgumentHelp("OCI image config JSON: its Env, WorkingDir and Entrypoint/Cmd apply first.", valueName: "FILE"))
+    var configFile: String?
+
+    @Argument(help: "Directory holding the image's root filesystem.")
+    var rootfs: String
+
+    @Argument(parsing: .postTerminator, help: "The command and its arguments, after `--`.")
+    var command: [String] = []
+
+    func makeSpec() throws -> ContainerSpec {
+        var config: ImageConfig.Config?
+        if let path = configFile {
+            let bytes = try FileSystem.read(path)
+            do {
+                config = try JSONDecoder().decode(ImageConfig.self, from: Data(bytes)).config
+            } catch {
+                throw ValidationError("config \(path): not an OCI image config: \(error)")
+            }
+        }
+        let argv = command.isEmpty ? (config?.defaultCommand ?? []) : command
+        guard !argv.isEmpty else {
+            throw ValidationError("no command given (usage: zr-run [options] ROOTFS -- CMD [ARGS...])")
+        }
+        let host = Environment.host()
+        var environment = host
+        for item in config?.env ?? [] {
+            try environment.apply([item], host: Environment(), source: "config \(configFile ?? "")")
+        }
+        for path in envFiles {
+            try environment.apply(envFile: String(decoding: try FileSystem.read(path), as: UTF8.self), path: path)
+        }
+        try environment.apply(env, host: host, source: "--env")
+        for glob in unsetEnv { environment.unset(matching: glob) }
+        environment.set("ZR_RUNNING", "1")
+
+        var home: String?
+        if !noHome, let h = host["HOME"], h.hasPrefix("/"), h != "/" { home = h }
+        return ContainerSpec(
+            rootfs: rootfs, command: argv, mapToRoot: mapToRoot, rootEmulation: rootEmulation,
+            writable: writable, privateTmp: privateTmp, home: home,
+            binds: try binds.map { try ContainerSpec.Bind(parsing: $0) },
+            workingDirectory: workingDirectory ?? config?.workingDir.flatMap { $0.isEmpty ? nil : $0 },
+            environment: environment.list)
+    }
+}
+
+/// One line on stderr, prefixed like every zr-run message.
+func fail(_ message: String, status: Int32) -> Never {
+    let line = "zr-run: \(message)\n"
+    _ = line.withCString { write(2, $0, strlen($0)) }
+    exit(status)
+}
+
+let command: ZRRun
+do {
+    command = try ZRRun.parseAsRoot() as! ZRRun
+} catch {
+    if ZRRun.exitCode(for: error) == .success {
+        print(ZRRun.fullMessage(for: error))
+        exit(0)
+    }
+    // One line, not the usage block: setup problems must be easy to spot in job logs.
+    let message = ZRRun.message(for: error).split(separator: "\n").first.map(String.init) ?? "bad usage"
+    fail("\(message) (see zr-run --help)", status: 125)
+}
+
+let spec: ContainerSpec
+do {
+    spec = try command.makeSpec()
+} catch let e as ValidationError {
+    fail(e.message, status: 125)
+} catch {
+    fail("\(error)", status: 125)
+}
+
+do {
+    let end = try Container.run(spec)
+    exit(end.shellStatus)
+} catch {
+    fail(error.description, status: error.exitCode)
+}
