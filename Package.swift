@@ -39,7 +39,7 @@ let package = Package(
             swiftSettings: strict
         ),
 
-        .testTarget(name: "ZRSystemTests", dependencies: ["ZRSystem", "CArchive"], swiftSettings: strict),
+        .testTarget(name: "ZRRuntimeTests", dependencies: ["ZRRuntime", "ZRSystem"], swiftSettings: strict),
         .testTarget(name: "ZRSeccompTests", dependencies: ["ZRSeccomp", "CSeccomp"], swiftSettings: strict),
         // Runs the built zr-run as an unprivileged user inside a Debian root filesystem.
         .testTarget(name: "ZRRunIntegrationTests", dependencies: ["zr-run", "ZROCI"], swiftSettings: strict),

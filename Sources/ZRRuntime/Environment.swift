@@ -56,10 +56,9 @@ public struct Environment: Sendable, Equatable {
     /// skipped; one pair of matching quotes around the whole value is removed. Errors name the
     /// file and line.
     public mutating func apply(envFile text: String, path: String) throws(SpecError) {
-        for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            var line = Substring(rawLine)
-            if line.hasSuffix("\r") { line = line.dropLast() }
-            let trimmed = line.drop { $0 == " " || $0 == "\t" }
+        for (index, rawLine) in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }).enumerated() {
+            // "\r\n" is one Character in Swift, so CRLF files split above.
+            let trimmed = rawLine.drop { $0 == " " || $0 == "\t" }
             if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
             guard let (n, v) = Self.split(String(trimmed)) else {
                 throw .badEnvironment(String(trimmed), source: "\(path):\(index + 1)")

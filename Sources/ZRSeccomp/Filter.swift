@@ -44,26 +44,47 @@ public enum Filter {
 
     /// Builds a libseccomp context: default allow, the table's calls answer 0 on every ABI of the
     /// native family, and a call from any other ABI kills the process (never allowed through).
+    /// One context per ABI, merged: a rule is added only where the ABI has the call, so no
+    /// dead comparisons against pseudo syscall numbers slow every other call down.
     static func context(rules: [Rule], architectures: [Architecture]) throws(FilterError) -> scmp_filter_ctx {
+        var merged: scmp_filter_ctx?
+        do throws(FilterError) {
+            for arch in architectures {
+                let ctx = try context(rules: rules, architecture: arch)
+                if let into = merged {
+                    let rc = seccomp_merge(into, ctx)
+                    if rc < 0 {
+                        seccomp_release(ctx)
+                        throw FilterError.libseccomp("merge \(arch.rawValue)", rc)
+                    }
+                } else {
+                    merged = ctx
+                }
+            }
+        } catch {
+            if let merged { seccomp_release(merged) }
+            throw error
+        }
+        guard let merged else { throw .libseccomp("no architecture", -EINVAL) }
+        return merged
+    }
+
+    private static func context(rules: [Rule], architecture arch: Architecture) throws(FilterError) -> scmp_filter_ctx {
         guard let ctx = seccomp_init(SCMP_ACT_ALLOW) else { throw .libseccomp("init", -ENOMEM) }
         do throws(FilterError) {
             try check("set bad-arch action", seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS))
             let native = seccomp_arch_native()
-            for arch in architectures where token(arch) != native {
+            if token(arch) != native {
                 try check("add architecture \(arch.rawValue)", seccomp_arch_add(ctx, token(arch)))
-            }
-            if !architectures.contains(where: { token($0) == native }) {
                 try check("remove native architecture", seccomp_arch_remove(ctx, native))
             }
             let fake = zr_scmp_act_errno(0)
-            for rule in rules {
-                let present = architectures.filter { rule.architectures.contains($0) }
-                if present.isEmpty { continue }
-                for arch in present where number(of: rule.syscall, on: arch) == nil {
+            for rule in rules where rule.architectures.contains(arch) {
+                guard number(of: rule.syscall, on: arch) != nil else {
                     throw FilterError.unknownSyscall(rule.syscall, arch)
                 }
-                // The native (or pseudo, when the native ABI lacks it) number; libseccomp
-                // translates it for every architecture of the filter.
+                // The native number (a negative pseudo number where the native ABI lacks the
+                // call); libseccomp translates it to this context's ABI.
                 let nr = seccomp_syscall_resolve_name(rule.syscall)
                 switch rule.condition {
                 case nil:

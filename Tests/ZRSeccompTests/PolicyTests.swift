@@ -1,0 +1,129 @@
+import Testing
+@testable import ZRSeccomp
+
+/// The calls the issue and the paper name; every one must be in the table.
+let requiredCalls = [
+    "chown", "fchown", "lchown", "fchownat", "setuid", "setgid", "setreuid", "setregid",
+    "setresuid", "setresgid", "setfsuid", "setfsgid", "setgroups", "capset", "mknod", "mknodat",
+    "chown32", "fchown32", "lchown32", "setuid32", "setgid32", "setreuid32", "setregid32",
+    "setresuid32", "setresgid32", "setfsuid32", "setfsgid32", "setgroups32",
+]
+
+struct PolicyTableTests {
+    @Test func everyRequiredCallIsInTheTable() {
+        let names = Set(Policy.zeroConsistency.map(\.syscall))
+        for call in requiredCalls { #expect(names.contains(call), "\(call) missing from the policy") }
+        #expect(names.count == Policy.zeroConsistency.count, "a call is listed twice")
+    }
+
+    /// Each row resolves to a syscall number on each ABI it names, and on no other: a row that
+    /// forgot an ABI where the call exists would let that ABI's binaries fail for real.
+    @Test(arguments: Policy.zeroConsistency)
+    func rowMatchesTheABIsThatHaveTheCall(rule: Rule) {
+        for arch in Architecture.allCases {
+            let nr = Filter.number(of: rule.syscall, on: arch)
+            if rule.architectures.contains(arch) {
+                #expect(nr != nil, "\(rule.syscall) has no number on \(arch)")
+            } else {
+                #expect(nr == nil, "\(rule.syscall) exists on \(arch) but the table leaves it out")
+            }
+        }
+    }
+
+    @Test func sixteenBitVariantsAreDistinctCalls() {
+        // On i386 chown is the 16-bit call (182) and chown32 the 32-bit one (212).
+        #expect(Filter.number(of: "chown", on: .i386) == 182)
+        #expect(Filter.number(of: "chown32", on: .i386) == 212)
+        #expect(Filter.number(of: "setuid", on: .i386) == 23)
+        #expect(Filter.number(of: "setuid32", on: .i386) == 213)
+    }
+
+    @Test func familiesCoverEveryABITheKernelRuns() {
+        #expect(Architecture.family(ofNative: .x86_64) == [.x86_64, .i386, .x32])
+        #expect(Architecture.family(ofNative: .aarch64) == [.aarch64, .arm])
+        #expect(Architecture.family(ofNative: .i386) == nil)
+    }
+}
+
+struct PolicyConditionTests {
+    static let fileTypes: [(String, UInt64, Policy.Action)] = [
+        ("character device", 0o020000, .fakeSuccess),
+        ("block device", 0o060000, .fakeSuccess),
+        ("FIFO", 0o010000, .allow),
+        ("socket", 0o140000, .allow),
+        ("regular file", 0o100000, .allow),
+        ("no type bits", 0, .allow),
+    ]
+
+    @Test(arguments: fileTypes)
+    func mknodIsFakedOnlyForDevices(type: (String, UInt64, Policy.Action)) {
+        let mode = type.1 | 0o644
+        for arch in Architecture.allCases {
+            #expect(Policy.action(for: "mknodat", on: arch, arguments: [0, 0, mode, 0]) == type.2, "\(type.0) on \(arch)")
+            if arch != .aarch64 {
+                #expect(Policy.action(for: "mknod", on: arch, arguments: [0, mode, 0]) == type.2, "\(type.0) on \(arch)")
+            }
+        }
+    }
+
+    @Test func unconditionalRowsFakeEverything() {
+        #expect(Policy.action(for: "fchownat", on: .x86_64, arguments: [0, 0, 42, 42]) == .fakeSuccess)
+        #expect(Policy.action(for: "setgroups32", on: .i386) == .fakeSuccess)
+        #expect(Policy.action(for: "setgroups32", on: .x86_64) == .allow)
+        #expect(Policy.action(for: "openat", on: .x86_64) == .allow)
+        #expect(Policy.action(for: "mknod", on: .aarch64, arguments: [0, 0o020644, 0]) == .allow)
+    }
+}
+
+/// The compiled filter, read back as libseccomp's pseudo filter code: what the kernel would
+/// run, checked without loading it.
+struct CompiledFilterTests {
+    static let x86Family: [Architecture] = [.x86_64, .i386, .x32]
+    static let armFamily: [Architecture] = [.aarch64, .arm]
+
+    /// Splits the PFC text into per-architecture sections keyed by libseccomp's arch name.
+    static func sections(_ pfc: String) -> [String: String] {
+        var out: [String: String] = [:]
+        var current: String?
+        for line in pfc.split(separator: "\n") {
+            if line.hasPrefix("# filter for arch ") {
+                let name = line.dropFirst("# filter for arch ".count).split(separator: " ")[0]
+                current = String(name)
+                out[String(name), default: ""] = ""
+            } else if let c = current {
+                out[c]! += line + "\n"
+            }
+        }
+        return out
+    }
+
+    @Test(arguments: [x86Family, armFamily])
+    func everyRowIsCompiledForEveryABI(family: [Architecture]) throws {
+        let pfc = try Filter.pseudoCode(architectures: family)
+        let sections = Self.sections(pfc)
+        #expect(Set(sections.keys) == Set(family.map(\.libseccompName)))
+        for arch in family {
+            let body = try #require(sections[arch.libseccompName])
+            for rule in Policy.zeroConsistency where rule.architectures.contains(arch) {
+                let nr = try #require(Filter.number(of: rule.syscall, on: arch))
+                #expect(body.contains("# filter for syscall \"\(rule.syscall)\" (\(UInt32(bitPattern: nr)))"),
+                        "\(rule.syscall) not compiled for \(arch)")
+            }
+            // No comparisons against calls the ABI does not have.
+            #expect(!body.contains("(42949"), "pseudo syscall numbers compiled into \(arch)")
+            #expect(body.contains("action ALLOW;"))
+        }
+        #expect(pfc.contains("# invalid architecture action\naction KILL_PROCESS;"))
+    }
+
+    @Test func deviceConditionIsCompiledAsAMaskedCompare() throws {
+        let pfc = try Filter.pseudoCode(architectures: [.i386])
+        #expect(pfc.contains("if ($a1 & 0x0000f000 == 8192)"))   // mknod, S_IFCHR
+        #expect(pfc.contains("if ($a2 & 0x0000f000 == 24576)"))  // mknodat, S_IFBLK
+    }
+
+    @Test func nativeProgramCompiles() throws {
+        let program = try Filter.compile()
+        #expect(program.count > 50)
+    }
+}
