@@ -98,8 +98,15 @@ public enum Container {
             try image.bind(dir, at: dir, recursive: true)
         }
         for file in ["/etc/resolv.conf", "/etc/hosts"] where FileSystem.exists(file) {
-            // Images without these files get none: binding needs a file to cover.
-            if image.isRegularFile(file) { try image.bind(file, at: file, recursive: false) }
+            // A bind needs a file to cover. A writable image gets an empty mount point, as
+            // Docker's container roots have; a read-only one cannot, so say what is missing.
+            if !image.isRegularFile(file) {
+                guard spec.writable, image.createEmptyFile(file) else {
+                    warn("image has no \(file); the host's is not bound (run once with --write to add the mount point)")
+                    continue
+                }
+            }
+            try image.bind(file, at: file, recursive: false)
         }
         if spec.privateTmp {
             try image.tmpfs(at: "/tmp", options: "mode=1777")
@@ -163,6 +170,12 @@ public enum Container {
                 sendSignal(delivery.signal, to: child)
             }
         }
+    }
+
+    /// One line on stderr; setup goes on.
+    static func warn(_ message: String) {
+        let line = "zr-run: warning: \(message)\n"
+        _ = line.withCString { write(2, $0, strlen($0)) }
     }
 
     /// realpath(3) failures reworded with the step the user asked for: `rootfs /x: ENOENT`.

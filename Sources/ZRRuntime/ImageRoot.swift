@@ -27,6 +27,14 @@ struct ImageRoot {
         return st.st_mode & S_IFMT == S_IFREG
     }
 
+    /// Creates `inside` as an empty regular file if it does not exist; false if it cannot.
+    func createEmptyFile(_ inside: String) -> Bool {
+        guard let file = try? FileDescriptor.open(inRoot: fd, inside, O_WRONLY | O_CREAT | O_NOFOLLOW, display: inside)
+        else { return false }
+        file.close()
+        return true
+    }
+
     func isDirectory(_ inside: String) -> Bool {
         guard let target = try? FileDescriptor.open(inRoot: fd, inside, FileDescriptor.pathOnly | O_DIRECTORY, display: inside)
         else { return false }
