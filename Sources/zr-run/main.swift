@@ -11,25 +11,19 @@ struct ZRRun: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "zr-run",
         abstract: "Run a command in a container image's root filesystem, with no privilege.",
+        // argument-parser wraps paragraphs itself, so each paragraph is one line here.
         discussion: """
-            Enters new user and mount namespaces where only you are mapped (to yourself, or to
-            root with --root), binds the host's /dev, /proc, /sys, /tmp, /etc/resolv.conf,
-            /etc/hosts and your $HOME into ROOTFS, pivots into it and runs CMD. The image is
-            read-only unless --write. zr-run exits with CMD's status (128+N if killed by signal
-            N), 125 if the container could not be set up, 126 if CMD cannot be executed and
-            127 if it was not found. SIGTERM, SIGINT, SIGHUP, SIGUSR1/2 and others sent to
-            zr-run are passed on to CMD.
+            Enters new user and mount namespaces where only you are mapped (to yourself, or to root with --root), binds the host's /dev, /proc, /sys, /tmp, /etc/resolv.conf, /etc/hosts and your $HOME into ROOTFS, pivots into it and runs CMD. The image is read-only unless --write.
 
-            --root-emulation installs a seccomp filter that makes chown, the set*id family,
-            setgroups, capset and device mknod succeed without doing anything ("zero
-            consistency"), so package managers run unmodified. apt is pointed at a setting
-            (APT_CONFIG, never a file in the image) that keeps its downloads as root.
+            zr-run exits with CMD's status (128+N if CMD was killed by signal N), 125 if the container could not be set up, 126 if CMD cannot be executed and 127 if it was not found. SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2 and others sent to zr-run are passed on to CMD.
+
+            --root-emulation installs a seccomp filter that makes chown, the set*id family, setgroups, capset and device mknod succeed without doing anything ("zero consistency"), so package managers run unmodified. apt is pointed (APT_CONFIG, never a file in the image) at a setting that keeps its downloads as root.
 
             Examples:
               zr-run ~/img -- cat /etc/os-release
-              zr-run --root-emulation --write ~/img -- sh -c 'apt-get update && apt-get install -y hello'
+              zr-run --root-emulation -w ~/img -- apt-get install -y hello
               zr-run -b /scratch/data:/data:ro --cd /data ~/img -- ./analyse
-              zr-run --config img.json ~/img          # runs the image's Entrypoint + Cmd
+              zr-run --config img.json ~/img    # the image's Entrypoint + Cmd
             """,
         version: "0.1.0"
     )
@@ -126,7 +120,7 @@ func fail(_ message: String, status: Int32) -> Never {
 
 let command: ZRRun
 do {
-    command = try ZRRun.parseAsRoot() as! ZRRun
+    command = try ZRRun.parse()
 } catch {
     if ZRRun.exitCode(for: error) == .success {
         print(ZRRun.fullMessage(for: error))

@@ -166,6 +166,16 @@ struct RuntimeTests {
         #expect(out.stdout.trimmed == "original")
     }
 
+    @Test func helpAndVersionExitZero() throws {
+        let help = try Harness.zr(["--help"])
+        #expect(help.status == 0, "\(help.summary)")
+        #expect(help.stdout.contains("USAGE: zr-run"))
+        #expect(help.stdout.contains("Examples:"))
+        let version = try Harness.zr(["--version"])
+        #expect(version.status == 0, "\(version.summary)")
+        #expect(version.stdout.trimmed.isEmpty == false)
+    }
+
     /// Bad input: exit 125 (126/127 for the command) and one line naming the problem.
     @Test(arguments: [
         (["/nonexistent-zr-root", "--", "true"], 125, "zr-run: rootfs /nonexistent-zr-root: ENOENT"),
