@@ -104,7 +104,11 @@ pid_t zr_spawn(const struct zr_spawn_args *a, int *stage, int *err) {
             // programs in the image from gaining anything on exec.
             if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) child_fail(fds[1], ZR_SPAWN_NO_NEW_PRIVS);
             struct sock_fprog prog = {.len = a->filter_len, .filter = (struct sock_filter *)a->filter};
-            if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0)
+            // SPEC_ALLOW: kernels before 5.16 otherwise force the speculative store bypass
+            // mitigation on every filtered process, slowing ordinary code; 5.16 made that the
+            // default. Kernels before 4.17 do not know the flag (EINVAL): load without it.
+            if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_SPEC_ALLOW, &prog) != 0 &&
+                (errno != EINVAL || syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0))
                 child_fail(fds[1], ZR_SPAWN_FILTER);
             // The filter answers for itself: fchown on a bad fd is EBADF without it, 0 with it.
             if (a->self_check) {
