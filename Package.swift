@@ -40,6 +40,7 @@ let package = Package(
         ),
 
         .testTarget(name: "ZRRuntimeTests", dependencies: ["ZRRuntime", "ZRSystem"], swiftSettings: strict),
+        .testTarget(name: "ZROCITests", dependencies: ["ZROCI"], swiftSettings: strict),
         .testTarget(name: "ZRSeccompTests", dependencies: ["ZRSeccomp", "CSeccomp"], swiftSettings: strict),
         // Runs the built zr-run as an unprivileged user inside a Debian root filesystem.
         .testTarget(name: "ZRRunIntegrationTests", dependencies: ["zr-run"], exclude: ["Fixtures"],
