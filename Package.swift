@@ -29,6 +29,7 @@ let package = Package(
         .target(name: "ZRSeccomp", dependencies: ["ZRSystem", "CSeccomp"], swiftSettings: strict),
         .target(name: "ZROCI", swiftSettings: strict),
         .target(name: "ZRRuntime", dependencies: ["ZRSystem", "ZRSeccomp"], swiftSettings: strict),
+        .target(name: "ZRLayer", dependencies: ["ZRSystem", "CArchive"], swiftSettings: strict),
 
         .executableTarget(
             name: "zr-run",
@@ -40,6 +41,7 @@ let package = Package(
         ),
 
         .testTarget(name: "ZRRuntimeTests", dependencies: ["ZRRuntime", "ZRSystem"], swiftSettings: strict),
+        .testTarget(name: "ZRLayerTests", dependencies: ["ZRLayer", "ZRSystem", "CArchive"], swiftSettings: strict),
         .testTarget(name: "ZROCITests", dependencies: ["ZROCI"], swiftSettings: strict),
         .testTarget(name: "ZRSeccompTests", dependencies: ["ZRSeccomp", "CSeccomp"], swiftSettings: strict),
         // Runs the built zr-run as an unprivileged user inside a Debian root filesystem.

@@ -13,6 +13,7 @@
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 const int ZR_CLONE_NEWUSER = CLONE_NEWUSER;
@@ -61,6 +62,14 @@ int zr_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint6
 }
 
 int zr_memfd_create(const char *name, unsigned int flags) { return memfd_create(name, flags); }
+
+int zr_fsetxattr(int fd, const char *name, const void *value, size_t size, int flags) {
+    return fsetxattr(fd, name, value, size, flags);
+}
+
+ssize_t zr_fgetxattr(int fd, const char *name, void *value, size_t size) {
+    return fgetxattr(fd, name, value, size);
+}
 
 // Child side of zr_spawn: only async-signal-safe calls from here to execve.
 static void child_fail(int fd, int stage) {

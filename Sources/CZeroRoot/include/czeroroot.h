@@ -30,6 +30,9 @@ int zr_pivot_root(const char *new_root, const char *put_old);
 /// openat2(2) with the given resolve flags (RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, ...).
 int zr_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve);
 int zr_memfd_create(const char *name, unsigned int flags);
+/// fsetxattr(2): <sys/xattr.h> is not part of Swift's Glibc module.
+int zr_fsetxattr(int fd, const char *name, const void *value, size_t size, int flags);
+ssize_t zr_fgetxattr(int fd, const char *name, void *value, size_t size);
 
 /// Resolve flags re-exported so Swift need not import linux/openat2.h.
 extern const uint64_t ZR_RESOLVE_IN_ROOT;

@@ -1,0 +1,120 @@
+import CZeroRoot
+import Glibc
+
+/// The *at family relative to a directory descriptor: how everything inside an image root is
+/// created, so that no path is ever resolved from the host's root. `display` names the path
+/// for errors, as the user would write it on the host.
+extension FileDescriptor {
+    public func makeDirectory(_ name: String, mode: mode_t, display: String) throws(SystemError) {
+        try syscallChecked("mkdir", path: display) { mkdirat(rawValue, name, mode) }
+    }
+
+    /// openat(2); never follows a symlink in the last component unless asked.
+    public func openAt(_ name: String, _ flags: Int32, mode: mode_t = 0, display: String) throws(SystemError) -> FileDescriptor {
+        let fd = try syscallChecked("open", path: display) { openat(rawValue, name, flags | O_CLOEXEC, mode) }
+        return FileDescriptor(rawValue: fd)
+    }
+
+    public func makeSymlink(_ name: String, target: String, display: String) throws(SystemError) {
+        try syscallChecked("symlink", path: display) { symlinkat(target, rawValue, name) }
+    }
+
+    /// A hard link `name` here to `existing` in directory `from` (linkat without following).
+    public func makeHardLink(_ name: String, to existing: String, in from: FileDescriptor, display: String) throws(SystemError) {
+        try syscallChecked("link", path: display) { linkat(from.rawValue, existing, rawValue, name, 0) }
+    }
+
+    public func makeFIFO(_ name: String, mode: mode_t, display: String) throws(SystemError) {
+        try syscallChecked("mkfifo", path: display) { mkfifoat(rawValue, name, mode) }
+    }
+
+    public func unlink(_ name: String, directory: Bool, display: String) throws(SystemError) {
+        try syscallChecked("remove", path: display) { unlinkat(rawValue, name, directory ? AT_REMOVEDIR : 0) }
+    }
+
+    /// lstat-like: nil when nothing is there.
+    public func statusAt(_ name: String, display: String) throws(SystemError) -> stat? {
+        var st = stat()
+        if fstatat(rawValue, name, &st, AT_SYMLINK_NOFOLLOW) == 0 { return st }
+        if errno == ENOENT { return nil }
+        throw SystemError("stat", path: display, errno: errno)
+    }
+
+    public func changeMode(_ mode: mode_t, display: String) throws(SystemError) {
+        try syscallChecked("chmod", path: display) { fchmod(rawValue, mode) }
+    }
+
+    /// utimensat on `name` here, not following a final symlink.
+    public func setTimes(_ name: String, seconds: Int, nanoseconds: Int, display: String) throws(SystemError) {
+        var times = [timespec(tv_sec: seconds, tv_nsec: nanoseconds), timespec(tv_sec: seconds, tv_nsec: nanoseconds)]
+        try syscallChecked("set times", path: display) { utimensat(rawValue, name, &times, AT_SYMLINK_NOFOLLOW) }
+    }
+
+    public func writeAll(_ buffer: UnsafeRawBufferPointer, at offset: Int64, display: String) throws(SystemError) {
+        var done = 0
+        while done < buffer.count {
+            let n = try syscallChecked("write", path: display) {
+                pwrite(rawValue, buffer.baseAddress! + done, buffer.count - done, off_t(offset) + off_t(done))
+            }
+            done += n
+        }
+    }
+
+    public func truncate(to size: Int64, display: String) throws(SystemError) {
+        try syscallChecked("truncate", path: display) { ftruncate(rawValue, off_t(size)) }
+    }
+
+    public func setExtendedAttribute(_ name: String, value: UnsafeRawBufferPointer, display: String) throws(SystemError) {
+        try syscallChecked("setxattr \(name)", path: display) { zr_fsetxattr(rawValue, name, value.baseAddress, value.count, 0) }
+    }
+
+    /// The value of one extended attribute (at most 64 KiB, the kernel's limit).
+    public func extendedAttribute(_ name: String, display: String) throws(SystemError) -> [UInt8] {
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        let n = try syscallChecked("getxattr \(name)", path: display) {
+            buffer.withUnsafeMutableBytes { zr_fgetxattr(rawValue, name, $0.baseAddress, $0.count) }
+        }
+        return Array(buffer[0..<n])
+    }
+
+    /// Names in this directory, without "." and "..". Reads through a duplicate descriptor,
+    /// so this one stays open and usable.
+    public func entryNames(display: String) throws(SystemError) -> [String] {
+        let dup = try syscallChecked("dup", path: display) { fcntl(rawValue, F_DUPFD_CLOEXEC, 0) }
+        let reopened = try syscallChecked("open", path: display) {
+            openat(dup, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        }
+        _ = Glibc.close(dup)
+        guard let dir = fdopendir(reopened) else {
+            let e = errno
+            _ = Glibc.close(reopened)
+            throw SystemError("opendir", path: display, errno: e)
+        }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    /// Removes `name` here and, for a directory, everything below it; never follows symlinks.
+    public func removeTree(_ name: String, display: String) throws(SystemError) {
+        guard let st = try statusAt(name, display: display) else { return }
+        if st.st_mode & S_IFMT == S_IFDIR {
+            let dir = try openAt(name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, display: display)
+            defer { dir.close() }
+            // Our own read-only directories (0555) must become writable to be emptied.
+            if st.st_mode & 0o200 == 0 { try? dir.changeMode((st.st_mode & 0o7777) | 0o700, display: display) }
+            for child in try dir.entryNames(display: display) {
+                try dir.removeTree(child, display: display + "/" + child)
+            }
+            try unlink(name, directory: true, display: display)
+        } else {
+            try unlink(name, directory: false, display: display)
+        }
+    }
+}

@@ -1,0 +1,112 @@
+import CArchive
+import Foundation
+import Glibc
+
+/// Writes test archives with libarchive, including entries no honest tar tool would write
+/// (`..` names, links out of the root): the hostile layers the applier must survive.
+struct TarEntry {
+    enum Kind {
+        case file(String)
+        case directory
+        case symlink(String)
+        case hardlink(String)
+        case character(Int32, Int32)
+        case block(Int32, Int32)
+        case fifo
+        /// A sparse file of `size` bytes with `data` at each offset.
+        case sparse(size: Int64, chunks: [(Int64, String)])
+    }
+
+    var name: String
+    var kind: Kind
+    var mode: UInt32 = 0
+    var mtime: Int = 1_500_000_000
+    var xattrs: [(String, String)] = []
+
+    init(_ name: String, _ kind: Kind, mode: UInt32 = 0, mtime: Int = 1_500_000_000, xattrs: [(String, String)] = []) {
+        self.name = name
+        self.kind = kind
+        self.mode = mode
+        self.mtime = mtime
+        self.xattrs = xattrs
+    }
+
+    static func file(_ name: String, _ content: String, mode: UInt32 = 0o644) -> TarEntry { .init(name, .file(content), mode: mode) }
+    static func dir(_ name: String, mode: UInt32 = 0o755) -> TarEntry { .init(name, .directory, mode: mode) }
+    static func link(_ name: String, to target: String) -> TarEntry { .init(name, .symlink(target), mode: 0o777) }
+    static func hard(_ name: String, to target: String) -> TarEntry { .init(name, .hardlink(target), mode: 0o644) }
+}
+
+enum Compression { case none, gzip, zstd }
+
+func writeTar(_ entries: [TarEntry], to path: String, compression: Compression = .none) throws {
+    guard let a = archive_write_new() else { throw CocoaError(.fileWriteUnknown) }
+    defer { archive_write_free(a) }
+    archive_write_set_format_pax_restricted(a)
+    switch compression {
+    case .none: break
+    case .gzip: archive_write_add_filter_gzip(a)
+    case .zstd: archive_write_add_filter_zstd(a)
+    }
+    guard archive_write_open_filename(a, path) == ARCHIVE_OK else {
+        throw CocoaError(.fileWriteUnknown, userInfo: ["path": path])
+    }
+    for e in entries {
+        let entry = archive_entry_new()
+        defer { archive_entry_free(entry) }
+        archive_entry_set_pathname(entry, e.name)
+        archive_entry_set_mtime(entry, e.mtime, 0)
+        archive_entry_set_uid(entry, 0)
+        archive_entry_set_gid(entry, 0)
+        var data = ""
+        switch e.kind {
+        case .file(let content):
+            archive_entry_set_filetype(entry, UInt32(Glibc.S_IFREG))
+            archive_entry_set_size(entry, Int64(content.utf8.count))
+            data = content
+        case .directory:
+            archive_entry_set_filetype(entry, UInt32(Glibc.S_IFDIR))
+        case .symlink(let target):
+            archive_entry_set_filetype(entry, UInt32(Glibc.S_IFLNK))
+            archive_entry_set_symlink(entry, target)
+        case .hardlink(let target):
+            archive_entry_set_filetype(entry, UInt32(Glibc.S_IFREG))
+            archive_entry_set_hardlink(entry, target)
+        case .character(let major, let minor):
+            archive_entry_set_filetype(entry, UInt32(Glibc.S_IFCHR))
+            archive_entry_set_rdevmajor(entry, dev_t(major))
+            archive_entry_set_rdevminor(entry, dev_t(minor))
+        case .block(let major, let minor):
+            archive_entry_set_filetype(entry, UInt32(Glibc.S_IFBLK))
+            archive_entry_set_rdevmajor(entry, dev_t(major))
+            archive_entry_set_rdevminor(entry, dev_t(minor))
+        case .fifo:
+            archive_entry_set_filetype(entry, UInt32(Glibc.S_IFIFO))
+        case .sparse(let size, let chunks):
+            archive_entry_set_filetype(entry, UInt32(Glibc.S_IFREG))
+            archive_entry_set_size(entry, size)
+            for (offset, content) in chunks {
+                archive_entry_sparse_add_entry(entry, offset, Int64(content.utf8.count))
+            }
+        }
+        archive_entry_set_perm(entry, e.mode)
+        for (name, value) in e.xattrs {
+            archive_entry_xattr_add_entry(entry, name, value, value.utf8.count)
+        }
+        guard archive_write_header(a, entry) == ARCHIVE_OK else {
+            throw CocoaError(.fileWriteUnknown, userInfo: ["entry": e.name, "error": String(cString: archive_error_string(a))])
+        }
+        if case .sparse(let size, let chunks) = e.kind {
+            // libarchive's pax writer takes the whole logical content and drops the holes
+            // itself, going by the sparse map set above.
+            var logical = [UInt8](repeating: 0, count: Int(size))
+            for (offset, content) in chunks {
+                logical.replaceSubrange(Int(offset)..<Int(offset) + content.utf8.count, with: Array(content.utf8))
+            }
+            _ = logical.withUnsafeBytes { archive_write_data(a, $0.baseAddress, $0.count) }
+        } else if !data.isEmpty {
+            _ = data.withCString { archive_write_data(a, $0, data.utf8.count) }
+        }
+    }
+    archive_write_close(a)
+}
