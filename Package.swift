@@ -8,10 +8,12 @@ let strict: [SwiftSetting] = [.treatAllWarnings(as: .error)]
 let package = Package(
     name: "zeroroot",
     products: [
+        .executable(name: "zr", targets: ["zr"]),
         .executable(name: "zr-run", targets: ["zr-run"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // C: the calls Swift cannot make (variadic prctl/syscall, unshare/setns, pivot_root,
@@ -27,14 +29,25 @@ let package = Package(
 
         .target(name: "ZRSystem", dependencies: ["CZeroRoot"], swiftSettings: strict),
         .target(name: "ZRSeccomp", dependencies: ["ZRSystem", "CSeccomp"], swiftSettings: strict),
-        .target(name: "ZROCI", swiftSettings: strict),
+        // Pure value types, no I/O; swift-crypto for digests.
+        .target(name: "ZROCI", dependencies: [.product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
         .target(name: "ZRRuntime", dependencies: ["ZRSystem", "ZRSeccomp"], swiftSettings: strict),
-        .target(name: "ZRLayer", dependencies: ["ZRSystem", "CArchive"], swiftSettings: strict),
+        .target(name: "ZRLayer", dependencies: ["ZRSystem", "ZROCI", "CArchive"], swiftSettings: strict),
+        .target(name: "ZRStore", dependencies: ["ZRSystem", "ZROCI", "ZRLayer"], swiftSettings: strict),
 
         .executableTarget(
             name: "zr-run",
             dependencies: [
                 "ZRRuntime", "ZROCI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+
+        .executableTarget(
+            name: "zr",
+            dependencies: [
+                "ZRStore", "ZROCI", "ZRSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

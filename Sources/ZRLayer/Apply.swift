@@ -73,20 +73,21 @@ public struct LayerApplier {
 
     /// Reads the archive from `archive` (any readable descriptor: file, pipe, socket).
     public static func apply(archive: FileDescriptor, to root: FileDescriptor, rootPath: String) throws(LayerError) -> ApplyReport {
-        var applier = LayerApplier(root: root, rootPath: rootPath)
-        try applier.run(archive)
-        return applier.report
-    }
-
-    mutating func run(_ input: FileDescriptor) throws(LayerError) {
         guard let a = archive_read_new() else { throw .archive("out of memory", entry: nil) }
         defer { archive_read_free(a) }
         archive_read_support_filter_all(a)
         archive_read_support_format_tar(a)
         archive_read_support_format_gnutar(a)
-        guard archive_read_open_fd(a, input.rawValue, 1 << 16) == ARCHIVE_OK else {
+        guard archive_read_open_fd(a, archive.rawValue, 1 << 16) == ARCHIVE_OK else {
             throw .archive(Self.message(a), entry: nil)
         }
+        var applier = LayerApplier(root: root, rootPath: rootPath)
+        try applier.run(a)
+        return applier.report
+    }
+
+    /// Applies the entries of an opened libarchive reader.
+    mutating func run(_ a: OpaquePointer) throws(LayerError) {
         var entry: OpaquePointer?
         while true {
             let rc = archive_read_next_header(a, &entry)

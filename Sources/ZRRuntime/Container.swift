@@ -72,13 +72,19 @@ public enum Container {
     private static func runChecked(_ spec: ContainerSpec) throws -> Termination {
         // Everything that can be checked on the host is checked before any namespace exists,
         // so errors name host paths and nothing is half set up.
-        let rootfs = try realPath(spec.rootfs, step: "rootfs")
+        var rootfs = try realPath(spec.rootfs, step: "rootfs")
         let st = try FileSystem.status(rootfs)
         guard st.st_mode & S_IFMT == S_IFDIR else { throw RuntimeError.notADirectory(spec.rootfs) }
         var binds: [ContainerSpec.Bind] = []
         for bind in spec.binds {
             let source = try realPath(bind.source, step: "bind")
             binds.append(.init(source: source, destination: bind.destination, readOnly: bind.readOnly))
+        }
+        var layers: [String] = []
+        for layer in spec.layers {
+            let path = try realPath(layer, step: "layer")
+            guard try FileSystem.status(path).st_mode & S_IFMT == S_IFDIR else { throw RuntimeError.notADirectory(layer) }
+            layers.append(path)
         }
         let hostDirectory = FileSystem.currentDirectory()
         let filter = spec.rootEmulation ? try Filter.compile() : nil
@@ -88,6 +94,9 @@ public enum Container {
             uid: .init(inside: spec.mapToRoot ? 0 : uid, outside: uid),
             gid: .init(inside: spec.mapToRoot ? 0 : gid, outside: gid))
         try Mount.makePrivate("/")
+        if !layers.isEmpty {
+            rootfs = try stack(layers, at: rootfs, writable: spec.writable)
+        }
         // pivot_root needs the new root to be a mount point.
         try Mount.bind(rootfs, onto: rootfs, recursive: true, display: "\(rootfs) -> \(rootfs)")
         let root = try FileDescriptor.open(rootfs, FileDescriptor.pathOnly | O_DIRECTORY)
@@ -170,6 +179,29 @@ public enum Container {
                 sendSignal(delivery.signal, to: child)
             }
         }
+    }
+
+    /// Stacks image layers with overlayfs at `mountPoint/merged`, in this mount namespace only.
+    /// Writable: changes go to `mountPoint/upper` on the same disk and are the caller's to keep
+    /// or discard. A single read-only layer is simply bound.
+    static func stack(_ layers: [String], at mountPoint: String, writable: Bool) throws(SystemError) -> String {
+        if layers.count == 1 && !writable {
+            try Mount.bind(layers[0], onto: mountPoint, recursive: false, display: "\(layers[0]) -> \(mountPoint)")
+            return mountPoint
+        }
+        // Existing directories are reused: a kept upper dir carries earlier changes forward.
+        func directory(_ path: String) throws(SystemError) -> String {
+            do { try FileSystem.makeDirectory(path) } catch where error.errno == EEXIST {}
+            return path
+        }
+        let merged = try directory(mountPoint + "/merged")
+        var upper: String?, work: String?
+        if writable {
+            upper = try directory(mountPoint + "/upper")
+            work = try directory(mountPoint + "/work")
+        }
+        try Mount.overlay(lower: layers, upper: upper, work: work, at: merged, display: merged)
+        return merged
     }
 
     /// One line on stderr; setup goes on.

@@ -30,8 +30,11 @@ public struct ContainerSpec: Codable, Sendable, Equatable {
         }
     }
 
-    /// Host directory holding the image's root filesystem.
+    /// Host directory holding the image's root filesystem; with `layers`, an empty directory
+    /// where zr-run mounts them (in its own mount namespace only).
     public var rootfs: String
+    /// Unpacked layer directories, bottom first (image order), stacked with overlayfs.
+    public var layers: [String] = []
     /// argv; `command[0]` is looked up in the container's PATH when it has no slash.
     public var command: [String]
     /// Map the user to uid/gid 0 instead of to themselves.
@@ -52,8 +55,9 @@ public struct ContainerSpec: Codable, Sendable, Equatable {
 
     public init(rootfs: String, command: [String], mapToRoot: Bool = false, rootEmulation: Bool = false,
                 writable: Bool = false, privateTmp: Bool = false, home: String? = nil, binds: [Bind] = [],
-                workingDirectory: String? = nil, environment: [String] = []) {
+                workingDirectory: String? = nil, environment: [String] = [], layers: [String] = []) {
         self.rootfs = rootfs
+        self.layers = layers
         self.command = command
         self.mapToRoot = mapToRoot || rootEmulation
         self.rootEmulation = rootEmulation

@@ -105,10 +105,13 @@ extension FileDescriptor {
     public func removeTree(_ name: String, display: String) throws(SystemError) {
         guard let st = try statusAt(name, display: display) else { return }
         if st.st_mode & S_IFMT == S_IFDIR {
+            // Our own directories without write or search permission (0555, overlayfs's 000
+            // work/work) must be opened up to be emptied.
+            if st.st_mode & 0o700 != 0o700 {
+                try syscallChecked("chmod", path: display) { fchmodat(rawValue, name, (st.st_mode & 0o7777) | 0o700, 0) }
+            }
             let dir = try openAt(name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, display: display)
             defer { dir.close() }
-            // Our own read-only directories (0555) must become writable to be emptied.
-            if st.st_mode & 0o200 == 0 { try? dir.changeMode((st.st_mode & 0o7777) | 0o700, display: display) }
             for child in try dir.entryNames(display: display) {
                 try dir.removeTree(child, display: display + "/" + child)
             }

@@ -17,6 +17,26 @@ public enum Mount {
         }
     }
 
+    /// overlayfs with `lower` bottom first; with `upper`/`work` the result is writable.
+    /// `userxattr` keeps overlay's bookkeeping in user.* xattrs, the only ones an unprivileged
+    /// user namespace may write (overlayfs docs, "Non-root user namespaces", Linux 5.11+).
+    public static func overlay(lower: [String], upper: String?, work: String?, at target: String,
+                               display: String) throws(SystemError) {
+        // In overlay options, ':' separates lower dirs and ',' options: escape them in paths.
+        func escape(_ p: String) -> String {
+            var out = ""
+            for c in p {
+                if c == "\\" || c == ":" || c == "," { out.append("\\") }
+                out.append(c)
+            }
+            return out
+        }
+        var options = "lowerdir=" + lower.reversed().map(escape).joined(separator: ":")
+        if let upper, let work { options += ",upperdir=\(escape(upper)),workdir=\(escape(work))" }
+        options += ",userxattr"
+        try syscallChecked("mount overlay", path: display) { mount("overlay", target, "overlay", 0, options) }
+    }
+
     /// Stops mount events propagating between our namespace and the host's, recursively.
     public static func makePrivate(_ path: String) throws(SystemError) {
         try syscallChecked("make mounts private", path: path) {

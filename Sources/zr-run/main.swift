@@ -68,6 +68,10 @@ struct ZRRun: ParsableCommand {
             help: ArgumentHelp("OCI image config JSON: its Env, WorkingDir and Entrypoint/Cmd apply first.", valueName: "FILE"))
     var configFile: String?
 
+    @Option(name: .customLong("layer"),
+            help: ArgumentHelp("Stack unpacked image layers (bottom first, repeatable) with overlayfs; ROOTFS is then an empty directory used as mount point, and --write keeps changes in ROOTFS/upper.", valueName: "DIR"))
+    var layers: [String] = []
+
     @Argument(help: "Directory holding the image's root filesystem.")
     var rootfs: String
 
@@ -107,7 +111,7 @@ struct ZRRun: ParsableCommand {
             writable: writable, privateTmp: privateTmp, home: home,
             binds: try binds.map { try ContainerSpec.Bind(parsing: $0) },
             workingDirectory: workingDirectory ?? config?.workingDir.flatMap { $0.isEmpty ? nil : $0 },
-            environment: environment.list)
+            environment: environment.list, layers: layers)
     }
 }
 

@@ -1,0 +1,112 @@
+import CArchive
+import Glibc
+import ZROCI
+import ZRSystem
+
+/// Reads a layer blob (plain, gzip or zstd tar) once and does three things with the
+/// decompressed stream as it passes: hashes it (the layer's diff_id, image-spec config.md),
+/// copies it to a file (the uncompressed blob), and feeds it to the applier. Two libarchive
+/// readers are chained: a raw-format reader that only decompresses, and a tar reader that pulls
+/// from it through a read callback.
+public final class LayerStream {
+    private let decompressor: OpaquePointer
+    private let copy: FileDescriptor
+    private let copyPath: String
+    private var digester = Digester(.sha256)
+    private var size: Int64 = 0
+    private let buffer: UnsafeMutableRawPointer
+    private static let bufferSize = 1 << 17
+    /// A write failure inside the read callback, reported after libarchive unwinds.
+    private var failure: SystemError?
+
+    /// Opens `input` for decompression and creates `copyTo` for the uncompressed copy.
+    public init(input: FileDescriptor, copyTo: String, display: String) throws(LayerError) {
+        guard let a = archive_read_new() else { throw .archive("out of memory", entry: nil) }
+        decompressor = a
+        buffer = UnsafeMutableRawPointer.allocate(byteCount: Self.bufferSize, alignment: 16)
+        archive_read_support_filter_all(a)
+        archive_read_support_format_raw(a)
+        copyPath = copyTo
+        do {
+            copy = try FileDescriptor.open(copyTo, O_WRONLY | O_CREAT | O_EXCL, mode: 0o600)
+        } catch {
+            archive_read_free(a)
+            buffer.deallocate()
+            throw .system(error, entry: display)
+        }
+        var entry: OpaquePointer?
+        guard archive_read_open_fd(a, input.rawValue, 1 << 16) == ARCHIVE_OK,
+              archive_read_next_header(a, &entry) == ARCHIVE_OK else {
+            let message = LayerApplier.message(a)
+            archive_read_free(a)
+            buffer.deallocate()
+            copy.close()
+            throw .archive("\(display): \(message)", entry: nil)
+        }
+    }
+
+    deinit {
+        archive_read_free(decompressor)
+        buffer.deallocate()
+        copy.close()
+    }
+
+    /// Pulls the next decompressed block: hashed, copied, handed to the tar reader.
+    fileprivate func nextBlock() -> Int {
+        let n = archive_read_data(decompressor, buffer, Self.bufferSize)
+        guard n > 0 else { return n }
+        let block = UnsafeRawBufferPointer(start: buffer, count: n)
+        digester.update(block)
+        size += Int64(n)
+        do {
+            try copy.writeAll(block, at: size - Int64(n), display: copyPath)
+        } catch {
+            failure = error
+            return -1
+        }
+        return n
+    }
+
+    /// Applies the layer onto `root`.
+    public func apply(to root: FileDescriptor, rootPath: String) throws(LayerError) -> ApplyReport {
+        guard let tar = archive_read_new() else { throw .archive("out of memory", entry: nil) }
+        defer { archive_read_free(tar) }
+        archive_read_support_format_tar(tar)
+        archive_read_support_format_gnutar(tar)
+        let context = Unmanaged.passUnretained(self).toOpaque()
+        let opened = archive_read_open(tar, context, nil, { _, context, block in
+            let stream = Unmanaged<LayerStream>.fromOpaque(context!).takeUnretainedValue()
+            let n = stream.nextBlock()
+            block?.pointee = UnsafeRawPointer(stream.buffer)
+            return n
+        }, nil)
+        guard opened == ARCHIVE_OK else { throw .archive(LayerApplier.message(tar), entry: nil) }
+        var applier = LayerApplier(root: root, rootPath: rootPath)
+        do {
+            try applier.run(tar)
+        } catch {
+            if let failure { throw .system(failure, entry: copyPath) }
+            throw error
+        }
+        return applier.report
+    }
+
+    /// Reads what the tar reader left (end-of-archive padding belongs to the diff_id too) and
+    /// returns the digest and size of the whole decompressed stream.
+    public func finish() throws(LayerError) -> (Digest, Int64) {
+        while true {
+            let n = nextBlock()
+            if n == 0 { break }
+            if n < 0 {
+                if let failure { throw .system(failure, entry: copyPath) }
+                throw .archive(LayerApplier.message(decompressor), entry: nil)
+            }
+        }
+        do {
+            try syscallChecked("fsync", path: copyPath) { fsync(copy.rawValue) }
+        } catch {
+            throw .system(error, entry: copyPath)
+        }
+        return (digester.finalize(), size)
+    }
+}

@@ -1,0 +1,412 @@
+import FoundationEssentials
+import Glibc
+import ZRLayer
+import ZROCI
+import ZRSystem
+
+/// Why a store operation failed. The CLI owns the wording around it.
+public enum StoreError: Error, CustomStringConvertible, Sendable {
+    case system(SystemError)
+    case layer(LayerError, source: String)
+    case oci(OCIError)
+    case noSuchImage(String)
+    case digestMismatch(expected: Digest, actual: Digest, what: String)
+    case corrupt(String)
+
+    public var description: String {
+        switch self {
+        case .system(let e): e.description
+        case .layer(let e, let source): "\(source): \(e)"
+        case .oci(let e): "\(e)"
+        case .noSuchImage(let name): "no image named \(name) in the store (zr images lists them)"
+        case .digestMismatch(let expected, let actual, let what):
+            "\(what): content has digest \(actual), expected \(expected); discarded"
+        case .corrupt(let what): "store is inconsistent: \(what) (zr check for details)"
+        }
+    }
+}
+
+/// What the store knows about one named image: a small JSON record pointing at blobs.
+public struct ImageRecord: Codable, Sendable, Equatable {
+    /// The name as given (`app`, `app:v2`, `docker.io/library/debian:bookworm`), normalised.
+    public var name: String
+    public var manifest: Digest
+    public var config: Digest
+    /// Layer blobs, bottom first, with the digest of their uncompressed content (diff_id).
+    public var layers: [Layer]
+    public var created: String
+
+    public init(name: String, manifest: Digest, config: Digest, layers: [Layer], created: String) {
+        self.name = name
+        self.manifest = manifest
+        self.config = config
+        self.layers = layers
+        self.created = created
+    }
+
+    public struct Layer: Codable, Sendable, Equatable {
+        public var blob: Digest
+        public var diffID: Digest
+        public var mediaType: MediaType
+        public var size: Int64
+
+        public init(blob: Digest, diffID: Digest, mediaType: MediaType, size: Int64) {
+            self.blob = blob
+            self.diffID = diffID
+            self.mediaType = mediaType
+            self.size = size
+        }
+    }
+}
+
+/// The storage directory: content-addressed blobs, unpacked layers keyed by diff_id, image
+/// records by name, and scratch space. This type knows every path in it (style.md 6).
+///
+/// Concurrency across processes and nodes (design.md): every write goes to a temporary name
+/// in `tmp/` and is renamed into place, so readers only ever see complete files and
+/// directories, and two writers of the same content both succeed. Commands that add or read
+/// content hold a shared `flock` on `lock` for their whole run; `gc` takes it exclusively, so it
+/// never removes a blob that an import in flight has written but not yet recorded. Leftovers of
+/// killed processes in `tmp/` are removed by the next command on the same host.
+public final class Store {
+    public let root: String
+    private var lockFD: FileDescriptor?
+
+    /// `$ZR_STORAGE`, else `/var/tmp/$USER/zeroroot` (node-local: overlayfs upper directories
+    /// cannot live on NFS or Lustre).
+    public static func defaultRoot(environment: [String: String]) -> String {
+        if let s = environment["ZR_STORAGE"], !s.isEmpty { return s }
+        let user = environment["USER"] ?? getpwuid(getuid()).map { String(cString: $0.pointee.pw_name) } ?? "\(getuid())"
+        return "/var/tmp/\(user)/zeroroot"
+    }
+
+    /// Opens (creating if needed) the store and takes the shared lock.
+    public init(root: String) throws(StoreError) {
+        self.root = root
+        do {
+            for dir in [root, blobsDirectory, blobsDirectory + "/sha256", blobsDirectory + "/sha512",
+                        layersDirectory, layersDirectory + "/sha256", layersDirectory + "/sha512",
+                        imagesDirectory, tmpDirectory] {
+                try Self.makeDirectory(dir)
+            }
+            let fd = try FileDescriptor.open(root + "/lock", O_RDWR | O_CREAT, mode: 0o600)
+            lockFD = fd
+            try syscallChecked("flock", path: root + "/lock") { flock(fd.rawValue, LOCK_SH) }
+        } catch {
+            throw .system(error)
+        }
+        cleanLeftovers()
+    }
+
+    deinit { lockFD?.close() }
+
+    static func makeDirectory(_ path: String) throws(SystemError) {
+        if mkdir(path, 0o700) != 0 && errno != EEXIST {
+            // Create missing parents (the default root's /var/tmp/$USER) once.
+            if errno == ENOENT, let slash = path.lastIndex(of: "/"), slash != path.startIndex {
+                try makeDirectory(String(path[..<slash]))
+                try FileSystem.makeDirectory(path, mode: 0o700)
+                return
+            }
+            throw SystemError("mkdir", path: path, errno: errno)
+        }
+    }
+
+    // MARK: paths
+
+    var blobsDirectory: String { root + "/blobs" }
+    var layersDirectory: String { root + "/layers" }
+    var imagesDirectory: String { root + "/images" }
+    var tmpDirectory: String { root + "/tmp" }
+
+    public func blobPath(_ digest: Digest) -> String {
+        "\(blobsDirectory)/\(digest.algorithm.rawValue)/\(digest.encoded)"
+    }
+
+    /// The unpacked layer's directory; its root filesystem is `rootfs/` inside it.
+    public func layerPath(_ diffID: Digest) -> String {
+        "\(layersDirectory)/\(diffID.algorithm.rawValue)/\(diffID.encoded)"
+    }
+
+    public func layerRootfs(_ diffID: Digest) -> String { layerPath(diffID) + "/rootfs" }
+
+    func recordPath(_ name: String) -> String { imagesDirectory + "/" + Self.fileName(for: name) + ".json" }
+
+    /// Image names as file names: every byte outside [A-Za-z0-9._-] becomes %XX, so `/` and
+    /// `:` in references cannot make paths, and the mapping is reversible.
+    static func fileName(for name: String) -> String {
+        var out = ""
+        for byte in name.utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "-"):
+                out.unicodeScalars.append(Unicode.Scalar(byte))
+            default:
+                out += "%" + String(byte, radix: 16, uppercase: true).leftPadded(to: 2)
+            }
+        }
+        return out
+    }
+
+    /// A fresh scratch name, unique across hosts sharing the store and across processes.
+    func scratchPath(_ label: String) -> String {
+        let random = UInt64.random(in: 0...UInt64.max)
+        return "\(tmpDirectory)/\(Self.hostName()).\(getpid()).\(String(random, radix: 36)).\(label)"
+    }
+
+    /// A new scratch directory in the store (for example a mount point for `zr run`), removed
+    /// by a later command once this process has exited.
+    public func scratchDirectory(_ label: String) throws(StoreError) -> String {
+        let path = scratchPath(label)
+        do { try FileSystem.makeDirectory(path, mode: 0o700) } catch { throw .system(error) }
+        return path
+    }
+
+    static func hostName() -> String {
+        var buf = [CChar](repeating: 0, count: 256)
+        gethostname(&buf, buf.count - 1)
+        return buf.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+    }
+
+    /// Removes scratch entries of processes on this host that no longer exist.
+    func cleanLeftovers() {
+        guard let names = try? FileDescriptor.open(tmpDirectory, O_RDONLY | O_DIRECTORY) else { return }
+        defer { names.close() }
+        let host = Self.hostName()
+        for name in (try? names.entryNames(display: tmpDirectory)) ?? [] {
+            let parts = name.split(separator: ".", maxSplits: 3)
+            guard parts.count == 4, parts[0] == host, let pid = Int32(parts[1]) else { continue }
+            if kill(pid, 0) == 0 || errno == EPERM { continue }
+            try? names.removeTree(name, display: tmpDirectory + "/" + name)
+        }
+    }
+
+    // MARK: blobs
+
+    public func hasBlob(_ digest: Digest) -> Bool { FileSystem.exists(blobPath(digest)) }
+
+    /// Stores bytes already in memory (manifests, configs) under their digest.
+    @discardableResult
+    public func putBlob(_ bytes: [UInt8]) throws(StoreError) -> Digest {
+        let digest = Digester.compute(of: bytes)
+        if hasBlob(digest) { return digest }
+        let tmp = scratchPath("blob")
+        do {
+            let fd = try FileDescriptor.open(tmp, O_WRONLY | O_CREAT | O_EXCL, mode: 0o600)
+            defer { fd.close() }
+            try fd.write(bytes, path: tmp)
+            try syscallChecked("fsync", path: tmp) { fsync(fd.rawValue) }
+            try rename(tmp, to: blobPath(digest))
+        } catch {
+            unlink(tmp)
+            throw .system(error)
+        }
+        return digest
+    }
+
+    public func readBlob(_ digest: Digest) throws(StoreError) -> [UInt8] {
+        let bytes: [UInt8]
+        do { bytes = try FileSystem.read(blobPath(digest)) } catch { throw .system(error) }
+        let actual = Digester.compute(digest.algorithm, of: bytes)
+        guard actual == digest else { throw .digestMismatch(expected: digest, actual: actual, what: blobPath(digest)) }
+        return bytes
+    }
+
+    func rename(_ from: String, to: String) throws(SystemError) {
+        try syscallChecked("rename", path: "\(from) -> \(to)") { Glibc.rename(from, to) }
+    }
+
+    // MARK: layers
+
+    /// Stores a tar layer (plain, gzip or zstd) from `input` and unpacks it, in one pass: the
+    /// decompressed stream is hashed (diff_id) and written as the blob while the applier reads
+    /// it. The blob is kept uncompressed (`application/vnd.oci.image.layer.v1.tar`): its digest
+    /// is then its diff_id, and compression happens when an image is pushed or exported.
+    public func importLayer(from input: FileDescriptor, display: String) throws(StoreError) -> ImageRecord.Layer {
+        let work = scratchPath("layer")
+        do {
+            try FileSystem.makeDirectory(work, mode: 0o700)
+            try FileSystem.makeDirectory(work + "/rootfs", mode: 0o755)
+        } catch {
+            throw .system(error)
+        }
+        var committed = false
+        defer { if !committed { removeTree(work) } }
+        let blobTemp = work + "/blob.tar"
+        let report: ApplyReport
+        let diffID: Digest
+        let size: Int64
+        do {
+            let stream = try LayerStream(input: input, copyTo: blobTemp, display: display)
+            let rootFD = try openDirectory(work + "/rootfs")
+            defer { rootFD.close() }
+            report = try stream.apply(to: rootFD, rootPath: display)
+            (diffID, size) = try stream.finish()
+        } catch {
+            throw .layer(error, source: display)
+        }
+        do {
+            let devices = try JSONEncoder().encode(report.devices)
+            let fd = try FileDescriptor.open(work + "/devices.json", O_WRONLY | O_CREAT | O_EXCL, mode: 0o600)
+            defer { fd.close() }
+            try fd.write(Array(devices), path: work + "/devices.json")
+        } catch let e as SystemError {
+            throw .system(e)
+        } catch {
+            throw .corrupt("devices record: \(error)")
+        }
+        do {
+            if !hasBlob(diffID) { try rename(blobTemp, to: blobPath(diffID)) }
+            if !FileSystem.exists(layerPath(diffID)) {
+                try rename(work, to: layerPath(diffID))
+                committed = true
+            }
+        } catch where error.errno == ENOTEMPTY || error.errno == EEXIST {
+            // Another process unpacked the same layer first; theirs is as good as ours.
+        } catch {
+            throw .system(error)
+        }
+        return .init(blob: diffID, diffID: diffID, mediaType: .ociLayer, size: size)
+    }
+
+    /// Opens a directory for LayerStream, failures reported as layer errors.
+    func openDirectory(_ path: String) throws(LayerError) -> FileDescriptor {
+        do { return try FileDescriptor.open(path, O_RDONLY | O_DIRECTORY) } catch { throw .system(error, entry: path) }
+    }
+
+    public func hasLayer(_ diffID: Digest) -> Bool { FileSystem.exists(layerRootfs(diffID)) }
+
+    func removeTree(_ path: String) {
+        guard let slash = path.lastIndex(of: "/") else { return }
+        guard let parent = try? FileDescriptor.open(String(path[..<slash]), O_RDONLY | O_DIRECTORY) else { return }
+        defer { parent.close() }
+        try? parent.removeTree(String(path[path.index(after: slash)...]), display: path)
+    }
+
+    // MARK: images
+
+    /// Records `name` → manifest, replacing any previous image of that name.
+    public func save(_ record: ImageRecord) throws(StoreError) {
+        let tmp = scratchPath("record")
+        do {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+            let bytes = Array(try encoder.encode(record))
+            let fd = try FileDescriptor.open(tmp, O_WRONLY | O_CREAT | O_EXCL, mode: 0o600)
+            defer { fd.close() }
+            try fd.write(bytes, path: tmp)
+            try syscallChecked("fsync", path: tmp) { fsync(fd.rawValue) }
+            try rename(tmp, to: recordPath(record.name))
+        } catch let e as SystemError {
+            unlink(tmp)
+            throw .system(e)
+        } catch {
+            unlink(tmp)
+            throw .corrupt("image record: \(error)")
+        }
+    }
+
+    public func image(named name: String) throws(StoreError) -> ImageRecord {
+        let path = recordPath(name)
+        let bytes: [UInt8]
+        do {
+            bytes = try FileSystem.read(path)
+        } catch where error.errno == ENOENT {
+            throw .noSuchImage(name)
+        } catch {
+            throw .system(error)
+        }
+        do {
+            return try JSONDecoder().decode(ImageRecord.self, from: Data(bytes))
+        } catch {
+            throw .corrupt("image record \(path): \(error)")
+        }
+    }
+
+    public func images() throws(StoreError) -> [ImageRecord] {
+        let dir: FileDescriptor
+        do { dir = try FileDescriptor.open(imagesDirectory, O_RDONLY | O_DIRECTORY) } catch { throw .system(error) }
+        defer { dir.close() }
+        var out: [ImageRecord] = []
+        let names: [String]
+        do { names = try dir.entryNames(display: imagesDirectory) } catch { throw .system(error) }
+        for file in names.sorted() where file.hasSuffix(".json") {
+            guard let bytes = try? FileSystem.read(imagesDirectory + "/" + file),
+                  let record = try? JSONDecoder().decode(ImageRecord.self, from: Data(bytes)) else { continue }
+            out.append(record)
+        }
+        return out
+    }
+
+    public func remove(named name: String) throws(StoreError) {
+        let path = recordPath(name)
+        if unlink(path) != 0 {
+            if errno == ENOENT { throw .noSuchImage(name) }
+            throw .system(SystemError("remove", path: path, errno: errno))
+        }
+    }
+
+    public func config(of record: ImageRecord) throws(StoreError) -> ImageConfig {
+        let bytes = try readBlob(record.config)
+        do { return try JSONDecoder().decode(ImageConfig.self, from: Data(bytes)) } catch {
+            throw .corrupt("config \(record.config) of \(record.name): \(error)")
+        }
+    }
+
+    // MARK: gc
+
+    public struct Collected: Sendable {
+        public var blobs = 0
+        public var layers = 0
+        public var bytes: Int64 = 0
+    }
+
+    /// Removes blobs and unpacked layers no image record references. Takes the store lock
+    /// exclusively: it waits for running imports, and they wait for it.
+    public func collectGarbage() throws(StoreError) -> Collected {
+        guard let lockFD else { throw .corrupt("store not locked") }
+        do {
+            try syscallChecked("flock", path: root + "/lock") { flock(lockFD.rawValue, LOCK_EX) }
+        } catch {
+            throw .system(error)
+        }
+        defer { _ = flock(lockFD.rawValue, LOCK_SH) }
+        var keepBlobs = Set<Digest>()
+        var keepLayers = Set<Digest>()
+        for record in try images() {
+            keepBlobs.insert(record.manifest)
+            keepBlobs.insert(record.config)
+            for layer in record.layers {
+                keepBlobs.insert(layer.blob)
+                keepLayers.insert(layer.diffID)
+            }
+        }
+        var collected = Collected()
+        for algorithm in Digest.Algorithm.allCases {
+            collected = sweep(blobsDirectory + "/" + algorithm.rawValue, algorithm: algorithm, keep: keepBlobs,
+                              counting: \.blobs, into: collected)
+            collected = sweep(layersDirectory + "/" + algorithm.rawValue, algorithm: algorithm, keep: keepLayers,
+                              counting: \.layers, into: collected)
+        }
+        return collected
+    }
+
+    private func sweep(_ directory: String, algorithm: Digest.Algorithm, keep: Set<Digest>,
+                       counting: WritableKeyPath<Collected, Int>, into collected: Collected) -> Collected {
+        var result = collected
+        guard let dir = try? FileDescriptor.open(directory, O_RDONLY | O_DIRECTORY) else { return result }
+        defer { dir.close() }
+        for name in (try? dir.entryNames(display: directory)) ?? [] {
+            if let digest = try? Digest(algorithm: algorithm, encoded: name), keep.contains(digest) { continue }
+            if let st = try? dir.statusAt(name, display: directory + "/" + name) { result.bytes += Int64(st.st_size) }
+            if (try? dir.removeTree(name, display: directory + "/" + name)) != nil { result[keyPath: counting] += 1 }
+        }
+        return result
+    }
+}
+
+extension String {
+    func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
+    }
+}

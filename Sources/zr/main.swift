@@ -1,0 +1,275 @@
+// zr: the zeroroot command line: images in the store, and running them through zr-run.
+import ArgumentParser
+import FoundationEssentials
+import Glibc
+import ZROCI
+import ZRStore
+import ZRSystem
+
+@main
+struct ZR: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "zr",
+        abstract: "Unprivileged container images for HPC: import, list, run.",
+        discussion: """
+            Images live in the store: $ZR_STORAGE, else /var/tmp/$USER/zeroroot (node-local disk; overlayfs cannot use NFS or Lustre for its upper directories).
+
+            Examples:
+              zr import debian.tar debian:12
+              zr images
+              zr run debian:12 -- cat /etc/os-release
+              zr run --root-emulation --write debian:12 -- apt-get install -y hello
+              zr rm debian:12 && zr gc
+            """,
+        version: "0.1.0",
+        subcommands: [Import.self, Images.self, Inspect.self, Tag.self, Remove.self, GC.self, Run.self]
+    )
+}
+
+/// Options every store command takes.
+struct StoreOptions: ParsableArguments {
+    @Option(name: .customLong("storage"), help: ArgumentHelp("The store directory (default: $ZR_STORAGE, else /var/tmp/$USER/zeroroot).", valueName: "DIR"))
+    var storage: String?
+
+    func open() throws -> Store {
+        let environment = ProcessInfo.processInfo.environment
+        return try Store(root: storage ?? Store.defaultRoot(environment: environment))
+    }
+}
+
+/// Image names as users type them (`app`, `app:v2`, `registry:5000/group/app@sha256:…`),
+/// normalised by the docker reference rules so `app` and `app:latest` are one image.
+func imageName(_ text: String) throws -> String {
+    do {
+        return try Reference(parsing: text).withDefaultTag().familiar
+    } catch {
+        throw ValidationError("bad image name \"\(text)\": \(error)")
+    }
+}
+
+func now() -> String {
+    var t = time(nil)
+    var tm = tm()
+    gmtime_r(&t, &tm)
+    var buf = [CChar](repeating: 0, count: 32)
+    _ = strftime(&buf, buf.count, "%Y-%m-%dT%H:%M:%SZ", &tm)
+    return buf.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+}
+
+func hostArchitecture() -> String {
+    var u = utsname()
+    uname(&u)
+    let machine = withUnsafeBytes(of: u.machine) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+    switch machine {
+    case "x86_64": return "amd64"
+    case "aarch64": return "arm64"
+    default: return machine
+    }
+}
+
+/// Messages for people go to stderr; data to stdout.
+func note(_ message: String) {
+    let line = message + "\n"
+    _ = line.withCString { write(2, $0, strlen($0)) }
+}
+
+struct Import: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Import a root filesystem tarball (plain, gzip or zstd) as a one-layer image.",
+        discussion: """
+            The tarball is treated as hostile input: no entry can land outside the image, device nodes are recorded but not created, and files become yours.
+
+            Example:
+              mmdebstrap --variant=minbase bookworm debian.tar && zr import debian.tar debian:12
+            """)
+
+    @OptionGroup var store: StoreOptions
+    @Argument(help: "The tarball, or - for standard input.") var file: String
+    @Argument(help: "Name for the image, e.g. debian:12.") var name: String
+
+    func run() throws {
+        let name = try imageName(self.name)
+        let store = try store.open()
+        let input: FileDescriptor
+        if file == "-" {
+            input = FileDescriptor(rawValue: 0)
+        } else {
+            let st = try FileSystem.status(file)
+            if st.st_mode & S_IFMT == S_IFDIR {
+                throw ValidationError("\(file) is a directory; import a tarball of it instead: tar -C \(file) -c . | zr import - \(self.name)")
+            }
+            input = try FileDescriptor.open(file, O_RDONLY)
+        }
+        defer { if file != "-" { input.close() } }
+        let layer = try store.importLayer(from: input, display: file)
+
+        let config = ImageConfig(
+            architecture: hostArchitecture(), os: "linux",
+            config: .init(env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]),
+            created: now(),
+            rootfs: .init(diffIDs: [layer.diffID]),
+            history: [.init(created: now(), createdBy: "zr import \(file)")])
+        let configBlob = try JSONBlob(encoding: config)
+        try store.putBlob(configBlob.bytes)
+        let manifest = Manifest(
+            config: configBlob.descriptor(mediaType: .ociConfig),
+            layers: [Descriptor(mediaType: layer.mediaType, digest: layer.blob, size: layer.size)])
+        let manifestBlob = try JSONBlob(encoding: manifest)
+        try store.putBlob(manifestBlob.bytes)
+        try store.save(ImageRecord(name: name, manifest: manifestBlob.digest, config: configBlob.digest,
+                                   layers: [layer], created: now()))
+        note("imported \(file) as \(name)")
+        print(manifestBlob.digest)
+    }
+}
+
+struct Images: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List the images in the store.")
+    @OptionGroup var store: StoreOptions
+    @Flag(help: "One JSON record per image, as an array.") var json = false
+
+    func run() throws {
+        let records = try store.open().images()
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+            print(String(decoding: try encoder.encode(records), as: UTF8.self))
+            return
+        }
+        let rows = records.map { r in
+            [r.name, String(r.config.encoded.prefix(12)), "\(r.layers.count)",
+             formatSize(r.layers.reduce(0) { $0 + $1.size }), r.created]
+        }
+        printTable(["NAME", "IMAGE ID", "LAYERS", "SIZE", "CREATED"], rows)
+    }
+}
+
+func formatSize(_ bytes: Int64) -> String {
+    let units = ["B", "KB", "MB", "GB", "TB"]
+    var value = Double(bytes)
+    var unit = 0
+    while value >= 1000 && unit < units.count - 1 {
+        value /= 1000
+        unit += 1
+    }
+    return unit == 0 ? "\(bytes) B" : String(format: "%.1f %@", value, units[unit])
+}
+
+func printTable(_ header: [String], _ rows: [[String]]) {
+    let all = [header] + rows
+    let widths = header.indices.map { i in all.map { $0[i].count }.max() ?? 0 }
+    for row in all {
+        print(row.enumerated().map { i, cell in
+            i == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[i] - cell.count)
+        }.joined(separator: "   "))
+    }
+}
+
+struct Inspect: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print an image's OCI config as JSON.")
+    @OptionGroup var store: StoreOptions
+    @Argument(help: "The image.") var image: String
+
+    func run() throws {
+        let store = try store.open()
+        let record = try store.image(named: try imageName(image))
+        print(String(decoding: try store.readBlob(record.config), as: UTF8.self))
+    }
+}
+
+struct Tag: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Give an image another name.")
+    @OptionGroup var store: StoreOptions
+    @Argument(help: "The existing image.") var source: String
+    @Argument(help: "The new name.") var target: String
+
+    func run() throws {
+        let store = try store.open()
+        var record = try store.image(named: try imageName(source))
+        record.name = try imageName(target)
+        try store.save(record)
+    }
+}
+
+struct Remove: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rm", abstract: "Remove image names; `zr gc` then frees the space no image uses.")
+    @OptionGroup var store: StoreOptions
+    @Argument(help: "The images.") var images: [String]
+
+    func validate() throws {
+        if images.isEmpty { throw ValidationError("name at least one image") }
+    }
+
+    func run() throws {
+        let store = try store.open()
+        for image in images {
+            try store.remove(named: try imageName(image))
+            print(image)
+        }
+    }
+}
+
+struct GC: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Delete blobs and unpacked layers that no image uses (waits for running imports).")
+    @OptionGroup var store: StoreOptions
+
+    func run() throws {
+        let collected = try store.open().collectGarbage()
+        note("removed \(collected.blobs) blobs and \(collected.layers) unpacked layers")
+    }
+}
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a command in an image from the store (through zr-run).",
+        discussion: """
+            The image's layers are stacked read-only with overlayfs; with --write, changes go to a scratch directory in the store and are discarded when the command ends. The image's Env, WorkingDir and Entrypoint/Cmd apply as with zr-run --config. Options after the image name and before -- are passed to zr-run (see zr-run --help).
+
+            Examples:
+              zr run debian:12 -- cat /etc/os-release
+              zr run debian:12 --root-emulation --write -- apt-get install -y hello
+            """)
+    @OptionGroup var store: StoreOptions
+    @Argument(help: "The image.") var image: String
+    @Argument(parsing: .captureForPassthrough, help: "zr-run options, then -- and the command.")
+    var rest: [String] = []
+
+    func run() throws {
+        let store = try store.open()
+        let record = try store.image(named: try imageName(image))
+        var layers: [String] = []
+        for layer in record.layers {
+            guard store.hasLayer(layer.diffID) else {
+                throw ValidationError("layer \(layer.diffID) of \(record.name) is not unpacked in \(store.root); import the image again")
+            }
+            layers.append(store.layerRootfs(layer.diffID))
+        }
+        // The config blob is a file already: zr-run reads Env/WorkingDir/Cmd from it.
+        _ = try store.readBlob(record.config)
+        let mountPoint = try store.scratchDirectory("run")
+        let options = rest.prefix { $0 != "--" }
+        let command = rest.drop { $0 != "--" }
+        var argv = [zrRunPath(), "--config", store.blobPath(record.config)]
+        argv += layers.flatMap { ["--layer", $0] }
+        argv += options + [mountPoint] + command
+        // exec keeps the pid, so the scratch directory (named after it) is removed by the next
+        // zr command once zr-run has exited.
+        let cArgs = argv.map { strdup($0) } + [nil]
+        execv(argv[0], cArgs)
+        throw SystemError("exec", path: argv[0], errno: errno)
+    }
+
+    /// zr-run next to zr (both are installed together), else the one on PATH.
+    func zrRunPath() -> String {
+        if let exe = try? FileSystem.realPath("/proc/self/exe"), let slash = exe.lastIndex(of: "/") {
+            let sibling = exe[..<slash] + "/zr-run"
+            if FileSystem.isExecutableFile(String(sibling)) { return String(sibling) }
+        }
+        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":") {
+            if FileSystem.isExecutableFile("\(dir)/zr-run") { return "\(dir)/zr-run" }
+        }
+        return "zr-run"
+    }
+}
