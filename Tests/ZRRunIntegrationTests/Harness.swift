@@ -136,6 +136,16 @@ enum Harness {
         return try Running(asUser(user, env: userEnvironment(user, extra: env)) + [zrRun] + args, cwd: cwd)
     }
 
+    /// `zr` next to zr-run.
+    static var zrCLI: String { URL(fileURLWithPath: zrRun).deletingLastPathComponent().appendingPathComponent("zr").path }
+
+    /// Runs `zr ARGS` as the test user with the store at `storage`.
+    static func zrStore(_ storage: String, _ args: [String], timeout: Double = 300) throws -> Output {
+        let user = try user.get()
+        let env = userEnvironment(user, extra: ["ZR_STORAGE": storage])
+        return try Running(asUser(user, env: env) + [zrCLI] + args, cwd: "/").finish(timeout: timeout)
+    }
+
     /// Runs `zr-run ARGS` as the test user and waits for it.
     static func zr(_ args: [String], env: [String: String] = [:], timeout: Double = 120) throws -> Output {
         try start(args, env: env).finish(timeout: timeout)
