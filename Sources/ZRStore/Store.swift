@@ -353,6 +353,77 @@ public final class Store {
         }
     }
 
+    // MARK: check
+
+    /// Everything wrong with the store, one line each; empty when it is consistent. Image
+    /// records must decode and name blobs that exist; manifests and configs must hash to their
+    /// names; layers must be unpacked; with `deep`, layer blobs are re-hashed too.
+    public func check(deep: Bool = false) -> [String] {
+        var problems: [String] = []
+        let records: [ImageRecord]
+        do { records = try images() } catch { return ["images: \(error)"] }
+        if let names = try? FileDescriptor.open(imagesDirectory, O_RDONLY | O_DIRECTORY) {
+            defer { names.close() }
+            let files = (try? names.entryNames(display: imagesDirectory)) ?? []
+            if files.count != records.count {
+                problems.append("images: \(files.count - records.count) record(s) do not decode")
+            }
+        }
+        for record in records {
+            for (what, digest) in [("manifest", record.manifest), ("config", record.config)] {
+                do { _ = try readBlob(digest) } catch { problems.append("\(record.name): \(what) \(digest): \(error)") }
+            }
+            for layer in record.layers {
+                let path = blobPath(layer.blob)
+                guard let st = try? FileSystem.status(path) else {
+                    problems.append("\(record.name): layer blob \(layer.blob) missing")
+                    continue
+                }
+                if Int64(st.st_size) != layer.size {
+                    problems.append("\(record.name): layer blob \(layer.blob) has \(st.st_size) bytes, expected \(layer.size)")
+                }
+                if deep, let actual = try? hashFile(path, algorithm: layer.blob.algorithm), actual != layer.blob {
+                    problems.append("\(record.name): layer blob \(layer.blob) hashes to \(actual)")
+                }
+                if !hasLayer(layer.diffID) {
+                    problems.append("\(record.name): layer \(layer.diffID) not unpacked")
+                }
+            }
+        }
+        for algorithm in Digest.Algorithm.allCases {
+            for (directory, kind) in [(blobsDirectory, "blob"), (layersDirectory, "layer")] {
+                let dirPath = directory + "/" + algorithm.rawValue
+                guard let dir = try? FileDescriptor.open(dirPath, O_RDONLY | O_DIRECTORY) else { continue }
+                defer { dir.close() }
+                for name in (try? dir.entryNames(display: dirPath)) ?? [] {
+                    guard let digest = try? Digest(algorithm: algorithm, encoded: name) else {
+                        problems.append("\(dirPath)/\(name): stray entry, not a \(kind) digest")
+                        continue
+                    }
+                    if kind == "layer" && !FileSystem.exists(layerRootfs(digest)) {
+                        problems.append("\(layerPath(digest)): unpacked layer without rootfs")
+                    }
+                }
+            }
+        }
+        return problems
+    }
+
+    func hashFile(_ path: String, algorithm: Digest.Algorithm) throws(SystemError) -> Digest {
+        let fd = try FileDescriptor.open(path, O_RDONLY)
+        defer { fd.close() }
+        var digester = Digester(algorithm)
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = try syscallChecked("read", path: path) {
+                buffer.withUnsafeMutableBytes { Glibc.read(fd.rawValue, $0.baseAddress, $0.count) }
+            }
+            if n == 0 { break }
+            buffer.withUnsafeBytes { digester.update(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+        }
+        return digester.finalize()
+    }
+
     // MARK: gc
 
     public struct Collected: Sendable {

@@ -22,7 +22,7 @@ struct ZR: ParsableCommand {
               zr rm debian:12 && zr gc
             """,
         version: "0.1.0",
-        subcommands: [Import.self, Images.self, Inspect.self, Tag.self, Remove.self, GC.self, Run.self]
+        subcommands: [Import.self, Images.self, Inspect.self, Tag.self, Remove.self, GC.self, Check.self, Run.self]
     )
 }
 
@@ -218,6 +218,23 @@ struct GC: ParsableCommand {
     func run() throws {
         let collected = try store.open().collectGarbage()
         note("removed \(collected.blobs) blobs and \(collected.layers) unpacked layers")
+    }
+}
+
+struct Check: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check the store for inconsistencies; exits 1 and lists them if there are any.")
+    @OptionGroup var store: StoreOptions
+    @Flag(help: "Re-hash every layer blob too (reads all the data).") var deep = false
+
+    func run() throws {
+        let problems = try store.open().check(deep: deep)
+        for problem in problems { print(problem) }
+        if !problems.isEmpty {
+            note("zr check: \(problems.count) problem(s)")
+            throw ExitCode(1)
+        }
+        note("zr check: store is consistent")
     }
 }
 

@@ -81,3 +81,80 @@ struct StoreCLITests {
         #expect(out.stderr.contains(message), "\(out.summary)")
     }
 }
+
+/// Several processes on one store, and imports killed at random points: the store stays
+/// consistent (`zr check`) and the next command clears what the killed ones left.
+@Suite(.timeLimit(.minutes(10)))
+struct StoreConcurrencyTests {
+    @Test func parallelCommandsAndKilledImportsLeaveAValidStore() throws {
+        let dir = try Harness.userDirectory("store-concurrency")
+        defer { Harness.remove(dir) }
+        let storage = dir + "/store"
+        let user = try Harness.user.get()
+        func start(_ args: [String]) throws -> Harness.Running {
+            let env = Harness.userEnvironment(user, extra: ["ZR_STORAGE": storage])
+            return try Harness.Running(Harness.asUser(user, env: env) + [Harness.zrCLI] + args, cwd: "/")
+        }
+
+        // 8 at once: four imports of the same tarball, two collections, two listings.
+        var running: [(String, Harness.Running)] = []
+        for name in ["a", "b", "c", "d"] {
+            running.append((name, try start(["import", Harness.baseTarball, name])))
+        }
+        running.append(("gc1", try start(["gc"])))
+        running.append(("images1", try start(["images"])))
+        running.append(("gc2", try start(["gc"])))
+        running.append(("images2", try start(["images"])))
+        for (label, process) in running {
+            let out = process.finish(timeout: 300)
+            #expect(out.status == 0, "\(label): \(out.summary)")
+        }
+        let listed = try Harness.zrStore(storage, ["images"])
+        #expect(listed.stdout.lines.count == 5, "header + 4 images: \(listed.summary)")
+        let layers = try FileManager.default.contentsOfDirectory(atPath: storage + "/layers/sha256")
+        #expect(layers.count == 1, "one unpacked copy of the shared layer: \(layers)")
+
+        // Tags and removals racing, then kills in the middle of imports.
+        running = []
+        running.append(("tag", try start(["tag", "a", "a2"])))
+        running.append(("rm", try start(["rm", "b"])))
+        running.append(("gc", try start(["gc"])))
+        for (label, process) in running {
+            let out = process.finish(timeout: 300)
+            #expect(out.status == 0, "\(label): \(out.summary)")
+        }
+        for delay in [50_000, 300_000, 800_000] as [UInt32] {
+            let victim = try start(["import", Harness.baseTarball, "killed"])
+            usleep(delay)
+            kill(victim.pid, SIGKILL)
+            _ = victim.finish(timeout: 60)
+            let check = try Harness.zrStore(storage, ["check"])
+            #expect(check.status == 0, "after a kill at \(delay) µs: \(check.summary)")
+        }
+        let scratch = try FileManager.default.contentsOfDirectory(atPath: storage + "/tmp")
+        #expect(scratch.isEmpty, "leftovers of killed imports not cleaned: \(scratch)")
+        let deep = try Harness.zrStore(storage, ["check", "--deep"])
+        #expect(deep.status == 0, "\(deep.summary)")
+        let again = try Harness.zrStore(storage, ["import", Harness.baseTarball, "killed"])
+        #expect(again.status == 0, "\(again.summary)")
+        let run = try Harness.zrStore(storage, ["run", "killed", "--", "true"])
+        #expect(run.status == 0, "\(run.summary)")
+    }
+
+    @Test func checkReportsACorruptStore() throws {
+        let dir = try Harness.userDirectory("store-corrupt")
+        defer { Harness.remove(dir) }
+        let storage = dir + "/store"
+        #expect(try Harness.zrStore(storage, ["import", Harness.baseTarball, "x"]).status == 0)
+        // Damage the config blob: its content no longer matches its name.
+        let blobs = try FileManager.default.contentsOfDirectory(atPath: storage + "/blobs/sha256")
+        let small = try #require(blobs.first { name in
+            let size = (try? FileManager.default.attributesOfItem(atPath: storage + "/blobs/sha256/" + name)[.size] as? Int) ?? 0
+            return size < 4096 && (try? String(contentsOfFile: storage + "/blobs/sha256/" + name, encoding: .utf8))?.contains("diff_ids") == true
+        })
+        #expect(try Harness.asTestUser(["/bin/sh", "-c", "echo '{}' > \(storage)/blobs/sha256/\(small)"]).status == 0)
+        let check = try Harness.zrStore(storage, ["check"])
+        #expect(check.status == 1, "\(check.summary)")
+        #expect(check.stdout.contains("x:latest: config sha256:\(small)"), "\(check.summary)")
+    }
+}
