@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <locale.h>
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <signal.h>
@@ -37,6 +38,17 @@ int zr_locked_mount_flags(const char *path, unsigned long *flags) {
 const uint64_t ZR_RESOLVE_IN_ROOT = RESOLVE_IN_ROOT;
 const uint64_t ZR_RESOLVE_NO_MAGICLINKS = RESOLVE_NO_MAGICLINKS;
 const uint64_t ZR_RESOLVE_NO_XDEV = RESOLVE_NO_XDEV;
+
+void *zr_use_utf8_locale(void) {
+    static locale_t utf8 = (locale_t)0;
+    if (utf8 == (locale_t)0) utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+    if (utf8 == (locale_t)0) return NULL;
+    return uselocale(utf8);
+}
+
+void zr_restore_locale(void *previous) {
+    if (previous != NULL) uselocale((locale_t)previous);
+}
 
 const char *zr_errno_name(int err) { return strerrorname_np(err); }
 

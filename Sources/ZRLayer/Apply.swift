@@ -82,7 +82,7 @@ public struct LayerApplier {
             throw .archive(Self.message(a), entry: nil)
         }
         var applier = LayerApplier(root: root, rootPath: rootPath)
-        try applier.run(a)
+        try withUTF8Locale { () throws(LayerError) in try applier.run(a) }
         return applier.report
     }
 
@@ -95,7 +95,8 @@ public struct LayerApplier {
             guard rc == ARCHIVE_OK || rc == ARCHIVE_WARN, let entry else {
                 throw .archive(Self.message(a), entry: nil)
             }
-            let name = archive_entry_pathname(entry).map { String(cString: $0) } ?? ""
+            // UTF-8 forms: the process locale (often C) cannot convert non-ASCII pax names.
+            let name = (archive_entry_pathname_utf8(entry) ?? archive_entry_pathname(entry)).map { String(cString: $0) } ?? ""
             try applyEntry(a, entry, name: name)
             report.entries += 1
         }
@@ -218,7 +219,7 @@ public struct LayerApplier {
                     try setAttributes(entry, on: dir, display: path)
                     deferredDirectories.append((parts, mode & 0o7777, mtime))
                 case S_IFLNK:
-                    let target = archive_entry_symlink(entry).map { String(cString: $0) } ?? ""
+                    let target = (archive_entry_symlink_utf8(entry) ?? archive_entry_symlink(entry)).map { String(cString: $0) } ?? ""
                     guard !target.isEmpty else { throw LayerError.unsafeEntry(name, reason: "symlink without a target") }
                     try parent.makeSymlink(last, target: target, display: path)
                     try parent.setTimes(last, seconds: mtime.0, nanoseconds: mtime.1, display: path)
@@ -246,7 +247,7 @@ public struct LayerApplier {
     /// Hard links resolve their target inside the root and must find a non-directory there:
     /// a link to a missing file or out of the root is refused, never dangled or followed.
     func hardLink(_ entry: OpaquePointer, name: String, in parent: FileDescriptor, entry entryName: String) throws(LayerError) {
-        let target = archive_entry_hardlink(entry).map { String(cString: $0) } ?? ""
+        let target = (archive_entry_hardlink_utf8(entry) ?? archive_entry_hardlink(entry)).map { String(cString: $0) } ?? ""
         let targetParts = try Self.components(target, entry: entryName)
         guard let targetName = targetParts.last else {
             throw .unsafeEntry(entryName, reason: "hard link to the root directory")

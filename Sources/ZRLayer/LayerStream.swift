@@ -83,7 +83,7 @@ public final class LayerStream {
         guard opened == ARCHIVE_OK else { throw .archive(LayerApplier.message(tar), entry: nil) }
         var applier = LayerApplier(root: root, rootPath: rootPath)
         do {
-            try applier.run(tar)
+            try withUTF8Locale { () throws(LayerError) in try applier.run(tar) }
         } catch {
             if let failure { throw .system(failure, entry: copyPath) }
             throw error

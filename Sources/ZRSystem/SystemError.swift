@@ -45,3 +45,12 @@ public func syscallChecked<T: FixedWidthInteger>(
         throw SystemError(operation, path: path, errno: err)
     }
 }
+
+/// Runs `body` with this thread's LC_CTYPE set to C.UTF-8 (uselocale, so other threads and the
+/// process locale are untouched). libarchive converts names through the current locale, and
+/// under the C locale it cannot write or read non-ASCII names in pax headers.
+public func withUTF8Locale<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
+    let previous = zr_use_utf8_locale()
+    defer { zr_restore_locale(previous) }
+    return try body()
+}

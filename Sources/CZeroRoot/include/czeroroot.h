@@ -19,6 +19,11 @@ extern const int ZR_O_PATH;
 /// (nosuid, nodev, noexec, atime), as MS_* bits; -1 with errno on failure.
 int zr_locked_mount_flags(const char *path, unsigned long *flags);
 
+/// Switches the calling thread to a UTF-8 LC_CTYPE (C.UTF-8) and returns the previous
+/// locale to restore with zr_restore_locale; NULL if C.UTF-8 is unavailable (nothing changed).
+void *zr_use_utf8_locale(void);
+void zr_restore_locale(void *previous);
+
 /// Symbolic errno name ("ENOENT"), or NULL for an unknown value (glibc strerrorname_np).
 const char *zr_errno_name(int err);
 

@@ -1,0 +1,282 @@
+import CArchive
+import Glibc
+import ZROCI
+import ZRSystem
+
+/// How a layer is compressed; each maps to an OCI layer media type.
+public enum LayerCompression: String, Sendable, CaseIterable {
+    case none, gzip, zstd
+
+    public var mediaType: MediaType {
+        switch self {
+        case .none: .ociLayer
+        case .gzip: .ociLayerGzip
+        case .zstd: .ociLayerZstd
+        }
+    }
+}
+
+public struct LayerCreateOptions: Sendable {
+    public var compression: LayerCompression
+    /// Every entry gets this mtime (SOURCE_DATE_EPOCH style) for reproducible layers; nil keeps
+    /// the files' own.
+    public var fixedModificationTime: Int?
+    /// The directory is an overlayfs upper directory: character devices 0/0 are whiteouts and
+    /// directories marked opaque (user.overlay.opaque or trusted.overlay.opaque = "y") hide
+    /// their lower contents; both become OCI whiteout entries (image-spec layer.md).
+    public var overlayUpper: Bool
+    /// Owner written for every entry. In a single-id namespace every file is the user's, so
+    /// images carry root (0:0) as a root build would give for system files.
+    public var owner: (uid: Int64, gid: Int64)
+
+    public init(compression: LayerCompression = .gzip, fixedModificationTime: Int? = nil,
+                overlayUpper: Bool = false, owner: (uid: Int64, gid: Int64) = (0, 0)) {
+        self.compression = compression
+        self.fixedModificationTime = fixedModificationTime
+        self.overlayUpper = overlayUpper
+        self.owner = owner
+    }
+}
+
+/// A layer written to a file: its blob digest and size (of the compressed bytes) and its
+/// diff_id (of the uncompressed tar), both computed while streaming.
+public struct CreatedLayer: Sendable, Equatable {
+    public var digest: Digest
+    public var diffID: Digest
+    public var size: Int64
+    public var mediaType: MediaType
+    public var entries: Int
+}
+
+/// Writes a directory tree as a deterministic tar layer: entries in byte order of their
+/// names, fixed owners, optional fixed mtimes, no user or group names, devices kept as entries.
+/// Two libarchive writers are chained so that each stream is hashed as it passes: a pax writer
+/// whose output is the diff_id stream, feeding a raw writer that compresses into the blob.
+public final class LayerWriter {
+    private let options: LayerCreateOptions
+    private let blob: FileDescriptor
+    private let blobPath: String
+    private var diffDigester = Digester(.sha256)
+    private var blobDigester = Digester(.sha256)
+    private var blobSize: Int64 = 0
+    private var compressor: OpaquePointer?
+    private var failure: SystemError?
+    private var entries = 0
+    /// First path seen for each (device, inode) with several links: later ones become hard links.
+    private var seen: [String: String] = [:]
+
+    private init(options: LayerCreateOptions, blob: FileDescriptor, blobPath: String) {
+        self.options = options
+        self.blob = blob
+        self.blobPath = blobPath
+    }
+
+    /// Writes the tree under `directory` as a layer blob at `blobPath` (created, must not exist).
+    public static func create(from directory: String, to blobPath: String,
+                              options: LayerCreateOptions = .init()) throws(LayerError) -> CreatedLayer {
+        let out: FileDescriptor
+        do { out = try FileDescriptor.open(blobPath, O_WRONLY | O_CREAT | O_EXCL, mode: 0o600) } catch {
+            throw .system(error, entry: blobPath)
+        }
+        defer { out.close() }
+        let writer = LayerWriter(options: options, blob: out, blobPath: blobPath)
+        return try withUTF8Locale { () throws(LayerError) in try writer.run(directory) }
+    }
+
+    private func run(_ directory: String) throws(LayerError) -> CreatedLayer {
+        guard let tar = archive_write_new() else { throw .archive("out of memory", entry: nil) }
+        defer { archive_write_free(tar) }
+        archive_write_set_format_pax_restricted(tar)
+        let context = Unmanaged.passUnretained(self).toOpaque()
+
+        if options.compression != .none {
+            guard let raw = archive_write_new() else { throw .archive("out of memory", entry: nil) }
+            compressor = raw
+            archive_write_set_format_raw(raw)
+            switch options.compression {
+            case .gzip:
+                archive_write_add_filter_gzip(raw)
+                // No timestamp in the gzip header: the same tree gives the same blob.
+                archive_write_set_options(raw, "gzip:!timestamp")
+            case .zstd:
+                archive_write_add_filter_zstd(raw)
+            case .none:
+                break
+            }
+            archive_write_set_bytes_in_last_block(raw, 1)
+            guard archive_write_open(raw, context, nil, { _, context, buffer, length in
+                Unmanaged<LayerWriter>.fromOpaque(context!).takeUnretainedValue().emitBlob(buffer!, length)
+            }, nil) == ARCHIVE_OK else { throw .archive(LayerApplier.message(raw), entry: nil) }
+            let entry = archive_entry_new()
+            archive_entry_set_filetype(entry, UInt32(Glibc.S_IFREG))
+            archive_entry_set_pathname(entry, "layer.tar")
+            defer { archive_entry_free(entry) }
+            guard archive_write_header(raw, entry) == ARCHIVE_OK else { throw .archive(LayerApplier.message(raw), entry: nil) }
+        }
+        defer { if let compressor { archive_write_free(compressor) } }
+
+        guard archive_write_open(tar, context, nil, { _, context, buffer, length in
+            Unmanaged<LayerWriter>.fromOpaque(context!).takeUnretainedValue().emitTar(buffer!, length)
+        }, nil) == ARCHIVE_OK else { throw .archive(LayerApplier.message(tar), entry: nil) }
+
+        let root: FileDescriptor
+        do { root = try FileDescriptor.open(directory, O_RDONLY | O_DIRECTORY) } catch { throw .system(error, entry: directory) }
+        defer { root.close() }
+        try walk(root, prefix: "", display: directory, tar: tar)
+        guard archive_write_close(tar) == ARCHIVE_OK else { throw error(tar, entry: nil) }
+        if let compressor, archive_write_close(compressor) != ARCHIVE_OK { throw error(compressor, entry: nil) }
+        if let failure { throw .system(failure, entry: blobPath) }
+        do { try syscallChecked("fsync", path: blobPath) { fsync(blob.rawValue) } } catch { throw .system(error, entry: blobPath) }
+        let diffID = diffDigester.finalize()
+        return CreatedLayer(digest: options.compression == .none ? diffID : blobDigester.finalize(),
+                            diffID: diffID, size: blobSize, mediaType: options.compression.mediaType, entries: entries)
+    }
+
+    private func error(_ a: OpaquePointer, entry: String?) -> LayerError {
+        if let failure { return .system(failure, entry: blobPath) }
+        return .archive(LayerApplier.message(a), entry: entry)
+    }
+
+    /// Uncompressed tar bytes: hashed for the diff_id, then compressed (or written as is).
+    private func emitTar(_ buffer: UnsafeRawPointer, _ length: Int) -> Int {
+        let bytes = UnsafeRawBufferPointer(start: buffer, count: length)
+        diffDigester.update(bytes)
+        if let compressor {
+            return archive_write_data(compressor, buffer, length) == length ? length : -1
+        }
+        return emitBlob(buffer, length)
+    }
+
+    /// Blob bytes: hashed for the digest and appended to the file.
+    private func emitBlob(_ buffer: UnsafeRawPointer, _ length: Int) -> Int {
+        let bytes = UnsafeRawBufferPointer(start: buffer, count: length)
+        blobDigester.update(bytes)
+        do {
+            try blob.writeAll(bytes, at: blobSize, display: blobPath)
+        } catch {
+            failure = error
+            return -1
+        }
+        blobSize += Int64(length)
+        return length
+    }
+
+    private func walk(_ dir: FileDescriptor, prefix: String, display: String, tar: OpaquePointer) throws(LayerError) {
+        let names: [String]
+        do { names = try dir.entryNames(display: display) } catch { throw .system(error, entry: prefix) }
+        // Byte order of the UTF-8 names, not Unicode collation: the same on every machine.
+        for name in names.sorted(by: { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }) {
+            let path = prefix + name
+            let shown = display + "/" + name
+            let st: stat
+            do {
+                guard let found = try dir.statusAt(name, display: shown) else { continue }  // vanished
+                st = found
+            } catch {
+                throw .system(error, entry: path)
+            }
+            let type = st.st_mode & S_IFMT
+            if options.overlayUpper && type == S_IFCHR && st.st_rdev == 0 {
+                try writeEntry(tar, name: whiteoutName(prefix: prefix, name: name), type: S_IFREG, st: st, size: 0)
+                continue
+            }
+            switch type {
+            case S_IFDIR:
+                let child: FileDescriptor
+                do { child = try dir.openAt(name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, display: shown) } catch {
+                    throw .system(error, entry: path)
+                }
+                defer { child.close() }
+                try writeEntry(tar, name: path + "/", type: S_IFDIR, st: st)
+                if options.overlayUpper && isOpaque(child, display: shown) {
+                    try writeEntry(tar, name: path + "/.wh..wh..opq", type: S_IFREG, st: st, size: 0)
+                }
+                try walk(child, prefix: path + "/", display: shown, tar: tar)
+            case S_IFREG:
+                let key = "\(st.st_dev):\(st.st_ino)"
+                if st.st_nlink > 1, let first = seen[key] {
+                    try writeEntry(tar, name: path, type: S_IFREG, st: st, hardlink: first)
+                    continue
+                }
+                if st.st_nlink > 1 { seen[key] = path }
+                try writeFile(tar, dir: dir, name: name, path: path, display: shown, st: st)
+            case S_IFLNK:
+                var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+                let n = readlinkat(dir.rawValue, name, &buffer, buffer.count - 1)
+                guard n >= 0 else { throw .system(SystemError("readlink", path: shown, errno: errno), entry: path) }
+                let target = String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                try writeEntry(tar, name: path, type: S_IFLNK, st: st, symlink: target)
+            case S_IFIFO, S_IFCHR, S_IFBLK:
+                try writeEntry(tar, name: path, type: type, st: st)
+            default:
+                continue  // sockets have no place in a layer
+            }
+        }
+    }
+
+    private func whiteoutName(prefix: String, name: String) -> String { prefix + ".wh." + name }
+
+    private func isOpaque(_ dir: FileDescriptor, display: String) -> Bool {
+        for attribute in ["user.overlay.opaque", "trusted.overlay.opaque"] {
+            if let value = try? dir.extendedAttribute(attribute, display: display), value == [UInt8(ascii: "y")] {
+                return true
+            }
+        }
+        return false
+    }
+
+    private func writeEntry(_ tar: OpaquePointer, name: String, type: mode_t, st: stat, size: Int64 = 0,
+                            symlink: String? = nil, hardlink: String? = nil) throws(LayerError) {
+        let entry = archive_entry_new()
+        defer { archive_entry_free(entry) }
+        archive_entry_set_pathname_utf8(entry, name)
+        archive_entry_set_filetype(entry, UInt32(type))
+        archive_entry_set_perm(entry, UInt32(st.st_mode & 0o7777))
+        archive_entry_set_uid(entry, options.owner.uid)
+        archive_entry_set_gid(entry, options.owner.gid)
+        if let fixed = options.fixedModificationTime {
+            archive_entry_set_mtime(entry, fixed, 0)
+        } else {
+            archive_entry_set_mtime(entry, st.st_mtim.tv_sec, st.st_mtim.tv_nsec)
+        }
+        archive_entry_set_size(entry, type == S_IFREG && hardlink == nil ? size : 0)
+        if let symlink { archive_entry_set_symlink_utf8(entry, symlink) }
+        if let hardlink { archive_entry_set_hardlink_utf8(entry, hardlink) }
+        if type == S_IFCHR || type == S_IFBLK {
+            archive_entry_set_rdevmajor(entry, dev_t(major(st.st_rdev)))
+            archive_entry_set_rdevminor(entry, dev_t(minor(st.st_rdev)))
+        }
+        guard archive_write_header(tar, entry) == ARCHIVE_OK else { throw error(tar, entry: name) }
+        entries += 1
+    }
+
+    private func writeFile(_ tar: OpaquePointer, dir: FileDescriptor, name: String, path: String,
+                           display: String, st: stat) throws(LayerError) {
+        let file: FileDescriptor
+        do { file = try dir.openAt(name, O_RDONLY | O_NOFOLLOW, display: display) } catch { throw .system(error, entry: path) }
+        defer { file.close() }
+        try writeEntry(tar, name: path, type: S_IFREG, st: st, size: Int64(st.st_size))
+        var buffer = [UInt8](repeating: 0, count: 1 << 17)
+        var remaining = Int64(st.st_size)
+        while remaining > 0 {
+            let n: Int
+            do {
+                n = try syscallChecked("read", path: display) {
+                    buffer.withUnsafeMutableBytes { Glibc.read(file.rawValue, $0.baseAddress, $0.count) }
+                }
+            } catch {
+                throw .system(error, entry: path)
+            }
+            // A file that shrank while we read it is an error, not a silently short entry.
+            guard n > 0 else { throw .archive("file shrank while being archived", entry: path) }
+            let take = Int(min(Int64(n), remaining))
+            let written = buffer.withUnsafeBytes { archive_write_data(tar, $0.baseAddress, take) }
+            guard written == take else { throw error(tar, entry: path) }
+            remaining -= Int64(take)
+        }
+    }
+}
+
+// glibc's major()/minor() are macros; these are their definitions for Linux's dev_t.
+private func major(_ dev: dev_t) -> UInt32 { UInt32(((dev >> 32) & 0xffff_f000) | ((dev >> 8) & 0x0000_0fff)) }
+private func minor(_ dev: dev_t) -> UInt32 { UInt32(((dev >> 12) & 0xffff_ff00) | (dev & 0x0000_00ff)) }

@@ -1,0 +1,146 @@
+import Foundation
+import Glibc
+import Testing
+@testable import ZRLayer
+import ZROCI
+import ZRSystem
+
+/// A small tree with every kind of entry a layer carries.
+func makeTree(at root: String, mtime: Int = 1_600_000_000) throws {
+    let fm = FileManager.default
+    try fm.createDirectory(atPath: root + "/usr/bin", withIntermediateDirectories: true)
+    try fm.createDirectory(atPath: root + "/etc/empty", withIntermediateDirectories: true)
+    try fm.createDirectory(atPath: root + "/ro", withIntermediateDirectories: true)
+    try "#!/bin/sh\necho hi\n".write(toFile: root + "/usr/bin/tool", atomically: false, encoding: .utf8)
+    chmod(root + "/usr/bin/tool", 0o4755)
+    try "conf\n".write(toFile: root + "/etc/app.conf", atomically: false, encoding: .utf8)
+    chmod(root + "/etc/app.conf", 0o640)
+    try "".write(toFile: root + "/etc/zero", atomically: false, encoding: .utf8)
+    link(root + "/usr/bin/tool", root + "/usr/bin/alias")
+    symlink("../usr/bin/tool", root + "/etc/tool-link")
+    symlink("/absolute/dangling", root + "/etc/dangling")
+    mkfifo(root + "/etc/fifo", 0o600)
+    try "é".write(toFile: root + "/etc/naïve", atomically: false, encoding: .utf8)
+    chmod(root + "/ro", 0o555)
+    for p in ["/usr/bin/tool", "/etc/app.conf", "/etc", "/usr/bin", "/usr", "/ro"] {
+        try fm.setAttributes([.modificationDate: Date(timeIntervalSince1970: TimeInterval(mtime))], ofItemAtPath: root + p)
+    }
+}
+
+/// type/mode/content/link target of every path, and which paths share an inode.
+func describe(_ root: String) -> [String: String] {
+    var out: [String: String] = [:]
+    var inodes: [UInt: [String]] = [:]
+    for sub in FileManager.default.subpaths(atPath: root) ?? [] {
+        var st = stat()
+        lstat(root + "/" + sub, &st)
+        var text = "\(String(st.st_mode, radix: 8))"
+        switch st.st_mode & Glibc.S_IFMT {
+        case Glibc.S_IFREG:
+            text += " " + ((try? String(contentsOfFile: root + "/" + sub, encoding: .utf8)) ?? "?")
+            if st.st_nlink > 1 { inodes[UInt(st.st_ino), default: []].append(sub) }
+        case Glibc.S_IFLNK:
+            text += " -> " + ((try? FileManager.default.destinationOfSymbolicLink(atPath: root + "/" + sub)) ?? "?")
+        default: break
+        }
+        out[sub] = text
+    }
+    for (_, paths) in inodes { for p in paths { out[p]! += " links:" + paths.sorted().joined(separator: ",") } }
+    return out
+}
+
+struct LayerCreateTests {
+    let base = FileManager.default.temporaryDirectory.appendingPathComponent("zr-create-\(UUID().uuidString.prefix(8))").path
+
+    func cleanup() {
+        chmod(base + "/tree/ro", 0o755)
+        chmod(base + "/back/ro", 0o755)
+        try? FileManager.default.removeItem(atPath: base)
+    }
+
+    @Test(arguments: LayerCompression.allCases)
+    func roundTripThroughApplyKeepsEverything(compression: LayerCompression) throws {
+        defer { cleanup() }
+        try FileManager.default.createDirectory(atPath: base + "/back", withIntermediateDirectories: true)
+        try makeTree(at: base + "/tree")
+        let layer = try LayerWriter.create(from: base + "/tree", to: base + "/layer", options: .init(compression: compression))
+        #expect(layer.mediaType == compression.mediaType)
+
+        // The blob digest is the hash of the file; the diff_id that of the decompressed stream.
+        let bytes = try Array(Data(contentsOf: URL(fileURLWithPath: base + "/layer")))
+        #expect(layer.digest == Digest.compute(of: bytes))
+        #expect(layer.size == Int64(bytes.count))
+        let input = try FileDescriptor.open(base + "/layer", O_RDONLY)
+        defer { input.close() }
+        let stream = try LayerStream(input: input, copyTo: base + "/copy.tar", display: "layer")
+        let root = try FileDescriptor.open(base + "/back", O_RDONLY | O_DIRECTORY)
+        defer { root.close() }
+        _ = try stream.apply(to: root, rootPath: base + "/back")
+        let (diffID, _) = try stream.finish()
+        #expect(diffID == layer.diffID)
+        if compression == .none { #expect(layer.digest == layer.diffID) }
+
+        #expect(describe(base + "/back") == describe(base + "/tree"))
+    }
+
+    @Test(arguments: [LayerCompression.gzip, .zstd])
+    func sameTreeGivesTheSameBlob(compression: LayerCompression) throws {
+        defer { cleanup() }
+        try makeTree(at: base + "/tree")
+        let options = LayerCreateOptions(compression: compression, fixedModificationTime: 0)
+        let first = try LayerWriter.create(from: base + "/tree", to: base + "/one", options: options)
+        // Touch everything: with a fixed mtime the layer must not change.
+        try makeTree(at: base + "/tree2", mtime: 1_700_000_000)
+        let second = try LayerWriter.create(from: base + "/tree2", to: base + "/two", options: options)
+        #expect(first == second)
+        let a = try Data(contentsOf: URL(fileURLWithPath: base + "/one"))
+        let b = try Data(contentsOf: URL(fileURLWithPath: base + "/two"))
+        #expect(a == b)
+    }
+
+    @Test func ownersAreFixedAndNamesSorted() throws {
+        defer { cleanup() }
+        let tree = base + "/tree"
+        for name in ["b", "a", "C", "a.b", "a-b"] {
+            try FileManager.default.createDirectory(atPath: tree + "/" + name, withIntermediateDirectories: true)
+        }
+        let layer = try LayerWriter.create(from: tree, to: base + "/layer", options: .init(compression: .none))
+        let listing = try tarListing(base + "/layer")
+        #expect(listing.map(\.name) == ["C/", "a/", "a-b/", "a.b/", "b/"], "byte order of the names")
+        #expect(listing.allSatisfy { $0.uid == 0 && $0.gid == 0 })
+        #expect(layer.entries == 5)
+    }
+
+    @Test func opaqueDirectoriesOfAnOverlayUpperBecomeOpaqueWhiteouts() throws {
+        defer { cleanup() }
+        let tree = base + "/upper"
+        try FileManager.default.createDirectory(atPath: tree + "/etc/opaque", withIntermediateDirectories: true)
+        try "x".write(toFile: tree + "/etc/opaque/new", atomically: false, encoding: .utf8)
+        let dir = try FileDescriptor.open(tree + "/etc/opaque", O_RDONLY | O_DIRECTORY)
+        defer { dir.close() }
+        let y: [UInt8] = [UInt8(ascii: "y")]
+        try y.withUnsafeBytes { try dir.setExtendedAttribute("user.overlay.opaque", value: $0, display: "opaque") }
+        _ = try LayerWriter.create(from: tree, to: base + "/layer", options: .init(compression: .none, overlayUpper: true))
+        let names = try tarListing(base + "/layer").map(\.name)
+        #expect(names == ["etc/", "etc/opaque/", "etc/opaque/.wh..wh..opq", "etc/opaque/new"])
+    }
+}
+
+struct ListedEntry { var name: String; var uid: Int64; var gid: Int64 }
+
+/// The entries of a tar file, through libarchive.
+func tarListing(_ path: String) throws -> [ListedEntry] {
+    let result = Process()
+    result.executableURL = URL(fileURLWithPath: "/bin/tar")
+    result.arguments = ["--numeric-owner", "-tvf", path]
+    let pipe = Pipe()
+    result.standardOutput = pipe
+    try result.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    result.waitUntilExit()
+    return String(decoding: data, as: UTF8.self).split(separator: "\n").map { line in
+        let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+        let owner = fields[1].split(separator: "/")
+        return ListedEntry(name: String(fields[5]), uid: Int64(owner[0]) ?? -1, gid: Int64(owner[1]) ?? -1)
+    }
+}
