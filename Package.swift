@@ -34,6 +34,8 @@ let package = Package(
         .target(name: "ZRRuntime", dependencies: ["ZRSystem", "ZRSeccomp"], swiftSettings: strict),
         .target(name: "ZRLayer", dependencies: ["ZRSystem", "ZROCI", "CArchive"], swiftSettings: strict),
         .target(name: "ZRStore", dependencies: ["ZRSystem", "ZROCI", "ZRLayer"], swiftSettings: strict),
+        .target(name: "ZRDockerfile", swiftSettings: strict),
+        .executableTarget(name: "ZRDockerfileFuzz", dependencies: ["ZRDockerfile"], swiftSettings: strict),
 
         .executableTarget(
             name: "zr-run",
@@ -56,6 +58,7 @@ let package = Package(
         .testTarget(name: "ZRRuntimeTests", dependencies: ["ZRRuntime", "ZRSystem"], swiftSettings: strict),
         .testTarget(name: "ZRLayerTests", dependencies: ["ZRLayer", "ZRSystem", "CArchive"], swiftSettings: strict),
         .testTarget(name: "ZROCITests", dependencies: ["ZROCI"], swiftSettings: strict),
+        .testTarget(name: "ZRDockerfileTests", dependencies: ["ZRDockerfile"], exclude: ["Corpus"], swiftSettings: strict),
         .testTarget(name: "ZRSeccompTests", dependencies: ["ZRSeccomp", "CSeccomp"], swiftSettings: strict),
         // Runs the built zr-run as an unprivileged user inside a Debian root filesystem.
         .testTarget(name: "ZRRunIntegrationTests", dependencies: ["zr-run"], exclude: ["Fixtures"],

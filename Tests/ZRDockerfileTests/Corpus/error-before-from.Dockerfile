@@ -1,0 +1,3 @@
+ARG X=1
+ENV Y=2
+FROM alpine

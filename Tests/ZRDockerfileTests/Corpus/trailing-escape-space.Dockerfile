@@ -1,0 +1,5 @@
+FROM alpine:3.19
+RUN echo a \   
+  b \	
+  c
+RUN echo last \
