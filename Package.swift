@@ -49,7 +49,7 @@ let package = Package(
         .executableTarget(
             name: "zr",
             dependencies: [
-                "ZRStore", "ZROCI", "ZRSystem",
+                "ZRStore", "ZRLayer", "ZROCI", "ZRSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

@@ -162,6 +162,9 @@ public final class Store {
         return path
     }
 
+    /// Removes a scratch directory now (it would otherwise go when this process has exited).
+    public func removeScratch(_ path: String) { removeTree(path) }
+
     static func hostName() -> String {
         var buf = [CChar](repeating: 0, count: 256)
         gethostname(&buf, buf.count - 1)

@@ -2,6 +2,7 @@
 import ArgumentParser
 import FoundationEssentials
 import Glibc
+import ZRLayer
 import ZROCI
 import ZRStore
 import ZRSystem
@@ -22,7 +23,7 @@ struct ZR: ParsableCommand {
               zr rm debian:12 && zr gc
             """,
         version: "0.1.0",
-        subcommands: [Import.self, Images.self, Inspect.self, Tag.self, Remove.self, GC.self, Check.self, Run.self]
+        subcommands: [Import.self, Export.self, Images.self, Inspect.self, Tag.self, Remove.self, GC.self, Check.self, Run.self]
     )
 }
 
@@ -75,52 +76,150 @@ func note(_ message: String) {
 
 struct Import: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Import a root filesystem tarball (plain, gzip or zstd) as a one-layer image.",
+        abstract: "Import an image: a root filesystem (tarball or directory), an OCI image layout, or a docker save archive.",
         discussion: """
-            The tarball is treated as hostile input: no entry can land outside the image, device nodes are recorded but not created, and files become yours.
+            FILE may be a root filesystem tarball (plain, gzip or zstd; - reads standard input), a root filesystem directory, an OCI image layout (a directory with oci-layout, or a tar of one), or a `docker save` archive (or its unpacked directory). Root filesystems become one-layer images and need NAME; image layouts and archives keep their names (ref.name annotations, RepoTags) unless NAME is given. Layer and config digests are verified, and every layer is treated as hostile input: no entry can land outside the image, device nodes are recorded but not created, and files become yours.
 
-            Example:
+            Examples:
               mmdebstrap --variant=minbase bookworm debian.tar && zr import debian.tar debian:12
+              zr import ./rootfs mytools:1
+              skopeo copy docker://registry.example.org/app:1 oci:app-layout:app:1 && zr import app-layout
+              docker save app:1 -o app.tar && zr import app.tar
             """)
 
     @OptionGroup var store: StoreOptions
-    @Argument(help: "The tarball, or - for standard input.") var file: String
-    @Argument(help: "Name for the image, e.g. debian:12.") var name: String
+    @Argument(help: "What to import, or - for a root filesystem tarball on standard input.") var file: String
+    @Argument(help: "Name for the image, e.g. debian:12.") var name: String?
 
     func run() throws {
-        let name = try imageName(self.name)
+        let name = try self.name.map(imageName)
         let store = try store.open()
-        let input: FileDescriptor
+        var records: [ImageRecord] = []
         if file == "-" {
-            input = FileDescriptor(rawValue: 0)
+            records = [try importRootfs(store, FileDescriptor(rawValue: 0), name: name)]
+        } else if try FileSystem.status(file).st_mode & S_IFMT == S_IFDIR {
+            records = try importDirectory(store, file, name: name)
         } else {
-            let st = try FileSystem.status(file)
-            if st.st_mode & S_IFMT == S_IFDIR {
-                throw ValidationError("\(file) is a directory; import a tarball of it instead: tar -C \(file) -c . | zr import - \(self.name)")
+            let entries = try ArchiveProbe.entryNames(file)
+            if entries.contains("oci-layout") || entries.contains("manifest.json") {
+                // An image archive: unpack it safely into scratch space, then read it as a directory.
+                let scratch = try store.scratchDirectory("archive")
+                defer { store.removeScratch(scratch) }
+                let input = try FileDescriptor.open(file, O_RDONLY)
+                defer { input.close() }
+                let root = try FileDescriptor.open(scratch, O_RDONLY | O_DIRECTORY)
+                defer { root.close() }
+                _ = try LayerApplier.apply(archive: input, to: root, rootPath: file)
+                records = try importDirectory(store, scratch, name: name)
+            } else {
+                let input = try FileDescriptor.open(file, O_RDONLY)
+                defer { input.close() }
+                records = [try importRootfs(store, input, name: name)]
             }
-            input = try FileDescriptor.open(file, O_RDONLY)
         }
-        defer { if file != "-" { input.close() } }
-        let layer = try store.importLayer(from: input, display: file)
+        for record in records {
+            note("imported \(file) as \(record.name)")
+            print(record.manifest)
+        }
+    }
 
-        let config = ImageConfig(
+    func importDirectory(_ store: Store, _ dir: String, name: String?) throws -> [ImageRecord] {
+        if FileSystem.exists(dir + "/oci-layout") {
+            return try store.importOCILayout(dir, name: name, created: now())
+        }
+        if FileSystem.exists(dir + "/manifest.json") {
+            return try store.importDockerArchive(dir, name: name, created: now())
+        }
+        guard let name else { throw ValidationError("a root filesystem needs a NAME for the image") }
+        let layer = try store.importDirectory(dir)
+        return [try store.commit(name: name, layers: [layer], config: defaultConfig(source: dir), created: now())]
+    }
+
+    func importRootfs(_ store: Store, _ input: FileDescriptor, name: String?) throws -> ImageRecord {
+        guard let name else { throw ValidationError("a root filesystem needs a NAME for the image") }
+        let layer = try store.importLayer(from: input, display: file)
+        return try store.commit(name: name, layers: [layer], config: defaultConfig(source: file), created: now())
+    }
+
+    func defaultConfig(source: String) -> ImageConfig {
+        ImageConfig(
             architecture: hostArchitecture(), os: "linux",
             config: .init(env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]),
             created: now(),
-            rootfs: .init(diffIDs: [layer.diffID]),
-            history: [.init(created: now(), createdBy: "zr import \(file)")])
-        let configBlob = try JSONBlob(encoding: config)
-        try store.putBlob(configBlob.bytes)
-        let manifest = Manifest(
-            config: configBlob.descriptor(mediaType: .ociConfig),
-            layers: [Descriptor(mediaType: layer.mediaType, digest: layer.blob, size: layer.size)])
-        let manifestBlob = try JSONBlob(encoding: manifest)
-        try store.putBlob(manifestBlob.bytes)
-        try store.save(ImageRecord(name: name, manifest: manifestBlob.digest, config: configBlob.digest,
-                                   layers: [layer], created: now()))
-        note("imported \(file) as \(name)")
-        print(manifestBlob.digest)
+            history: [.init(created: now(), createdBy: "zr import \(source)")])
     }
+}
+
+struct Export: ParsableCommand {
+    enum Format: String, ExpressibleByArgument, CaseIterable {
+        case oci, dockerArchive = "docker-archive", tar, dir, squashfs
+    }
+
+    static let configuration = CommandConfiguration(
+        abstract: "Write an image out: OCI layout, docker save archive, root filesystem tar or directory, or SquashFS.",
+        discussion: """
+            oci: an OCI image layout directory (skopeo, umoci, podman read it). docker-archive: a `docker load` archive. tar and dir: the flattened root filesystem (owners 0:0 in the tar). squashfs: the flattened root filesystem as a SquashFS file (mksquashfs from squashfs-tools, zstd, owners 0:0, device nodes the image recorded put back).
+
+            Examples:
+              zr export app:1 --format oci -o app-layout
+              zr export app:1 --format squashfs -o /scratch/app.sqfs
+            """)
+
+    @OptionGroup var store: StoreOptions
+    @Argument(help: "The image.") var image: String
+    @Option(help: "oci, docker-archive, tar, dir or squashfs.") var format: Format
+    @Option(name: [.customShort("o"), .customLong("output")], help: "Where to write it (must not exist).") var output: String
+
+    func run() throws {
+        let store = try store.open()
+        let record = try store.image(named: try imageName(image))
+        if FileSystem.exists(output) { throw ValidationError("\(output) exists; remove it or choose another -o") }
+        switch format {
+        case .oci:
+            try store.exportOCILayout(record, to: output, tag: record.name)
+        case .dockerArchive:
+            try store.exportDockerArchive(record, to: output, tag: record.name)
+        case .dir:
+            try FileSystem.makeDirectory(output)
+            try store.flatten(record, into: output)
+        case .tar, .squashfs:
+            let scratch = try store.scratchDirectory("export")
+            defer { store.removeScratch(scratch) }
+            try store.flatten(record, into: scratch)
+            if format == .tar {
+                _ = try LayerWriter.create(from: scratch, to: output, options: .init(compression: .none))
+            } else {
+                try squash(scratch, to: output, devices: store.devices(of: record))
+            }
+        }
+        note("exported \(record.name) to \(output) (\(format.rawValue))")
+    }
+
+    /// mksquashfs with every file owned by root (as in the image) and the recorded device
+    /// nodes added as pseudo files, since they never existed on disk.
+    func squash(_ directory: String, to output: String, devices: [DeviceRecord]) throws {
+        guard let mksquashfs = findProgram("mksquashfs") else {
+            throw ValidationError("mksquashfs not found (Debian: apt-get install squashfs-tools)")
+        }
+        var args = [mksquashfs, directory, output, "-noappend", "-comp", "zstd", "-all-root", "-quiet", "-no-progress"]
+        for d in devices {
+            let kind = d.kind == .character ? "c" : "b"
+            args += ["-p", "\(d.path) \(kind) \(String(d.mode, radix: 8)) \(d.uid) \(d.gid) \(d.major) \(d.minor)"]
+        }
+        let pid = try ZRSystem.Process.spawn(SpawnRequest(
+            path: mksquashfs, arguments: args, environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"],
+            workingDirectory: nil, filter: nil, selfCheck: false, deathSignal: SIGTERM))
+        let end = try ZRSystem.Process.wait(pid)
+        guard end == .exited(0) else { throw ValidationError("mksquashfs failed (\(end)); see its message above") }
+    }
+}
+
+func findProgram(_ name: String) -> String? {
+    let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
+    for dir in (path + ":/usr/sbin:/usr/bin:/sbin:/bin").split(separator: ":") where FileSystem.isExecutableFile("\(dir)/\(name)") {
+        return "\(dir)/\(name)"
+    }
+    return nil
 }
 
 struct Images: ParsableCommand {

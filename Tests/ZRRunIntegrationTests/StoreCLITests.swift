@@ -158,3 +158,98 @@ struct StoreConcurrencyTests {
         #expect(check.stdout.contains("x:latest: config sha256:\(small)"), "\(check.summary)")
     }
 }
+
+/// Export in every format and import back; other tools read what zr writes, and zr reads what
+/// they write (skopeo, umoci, unsquashfs from Debian).
+@Suite(.timeLimit(.minutes(10)))
+struct StoreTransferTests {
+    @Test func roundTripsThroughEveryFormat() throws {
+        let dir = try Harness.userDirectory("transfer")
+        defer { Harness.remove(dir) }
+        let storage = dir + "/store"
+        func zr(_ args: [String]) throws -> Harness.Output {
+            let out = try Harness.zrStore(storage, args)
+            #expect(out.status == 0, "zr \(args.joined(separator: " ")): \(out.summary)")
+            return out
+        }
+        func sh(_ script: String) throws -> Harness.Output {
+            try Harness.asTestUser(["/bin/sh", "-c", "cd \(dir) && " + script])
+        }
+        _ = try zr(["import", Harness.baseTarball, "debian:12"])
+        let original = try zr(["images", "--json"]).stdout
+
+        // OCI layout: skopeo reads it; importing it back gives the very same image.
+        _ = try zr(["export", "debian:12", "--format", "oci", "-o", dir + "/oci"])
+        let inspected = try sh("skopeo inspect oci:oci:debian:12")
+        #expect(inspected.status == 0, "\(inspected.summary)")
+        #expect(inspected.stdout.contains("\"Layers\""))
+        _ = try zr(["rm", "debian:12"])
+        _ = try zr(["import", dir + "/oci"])
+        #expect(imageIDs(try zr(["images", "--json"]).stdout) == imageIDs(original), "same manifest and config after an OCI round trip")
+
+        // docker save archive.
+        _ = try zr(["export", "debian:12", "--format", "docker-archive", "-o", dir + "/docker.tar"])
+        let listing = try sh("tar -tf docker.tar")
+        #expect(listing.stdout.contains("manifest.json"))
+        _ = try zr(["import", dir + "/docker.tar", "debian:docker"])
+        let records = try zr(["images", "--json"]).stdout
+        #expect(Set(imageIDs(records).values).count == 1, "docker archive round trip keeps the config: \(records)")
+
+        // Flattened tar and directory: the same tree comes back.
+        _ = try zr(["export", "debian:12", "--format", "dir", "-o", dir + "/flat-a"])
+        _ = try zr(["export", "debian:12", "--format", "tar", "-o", dir + "/flat.tar"])
+        let owners = try sh("tar --numeric-owner -tvf flat.tar | awk '{print $2}' | sort -u")
+        #expect(owners.stdout.trimmed == "0/0", "exported tar is root-owned: \(owners.stdout)")
+        _ = try zr(["import", dir + "/flat.tar", "debian:flat"])
+        _ = try zr(["export", "debian:flat", "--format", "dir", "-o", dir + "/flat-b"])
+        let diff = try sh("diff -r --no-dereference flat-a flat-b && echo same")
+        #expect(diff.stdout.trimmed == "same", "\(diff.summary)")
+        let modes = try sh("cd flat-a && find . -printf '%m %y %p\\n' | sort > ../a.txt; cd ../flat-b && find . -printf '%m %y %p\\n' | sort > ../b.txt; cmp ../a.txt ../b.txt && echo same")
+        #expect(modes.stdout.trimmed == "same", "modes and types kept: \(modes.summary)")
+
+        // SquashFS: readable by unsquashfs, with the device nodes the base tarball contained.
+        _ = try zr(["export", "debian:12", "--format", "squashfs", "-o", dir + "/debian.sqfs"])
+        let squashed = try sh("unsquashfs -lls debian.sqfs")
+        #expect(squashed.status == 0, "\(squashed.summary)")
+        #expect(squashed.stdout.contains("squashfs-root/etc/debian_version"))
+        #expect(squashed.stdout.lines.contains { $0.hasPrefix("crw") && $0.hasSuffix("squashfs-root/dev/null") },
+                "device nodes recorded at import are in the squashfs")
+
+        // An image made by umoci (gzip layers) imports and runs.
+        let made = try sh("""
+            umoci init --layout umoci && umoci new --image umoci:t && \
+            umoci unpack --rootless --image umoci:t bundle && \
+            tar -C bundle/rootfs -xf flat.tar --exclude='./dev/*' && echo from-umoci > bundle/rootfs/etc/motd && \
+            umoci repack --image umoci:t bundle
+            """)
+        try #require(made.status == 0, "\(made.summary)")
+        _ = try zr(["import", dir + "/umoci", "umoci:t"])
+        let ran = try zr(["run", "umoci:t", "--", "cat", "/etc/motd"])
+        #expect(ran.stdout.trimmed == "from-umoci")
+        let check = try zr(["check", "--deep"])
+        #expect(check.stderr.contains("consistent"))
+    }
+
+    /// manifest digest → config digest, by image name.
+    func imageIDs(_ json: String) -> [String: String] {
+        guard let list = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [[String: Any]] else { return [:] }
+        var out: [String: String] = [:]
+        for r in list { out[r["name"] as? String ?? "?"] = "\(r["manifest"] ?? "")/\(r["config"] ?? "")" }
+        return out
+    }
+
+    @Test func tamperedLayoutIsRefused() throws {
+        let dir = try Harness.userDirectory("tampered")
+        defer { Harness.remove(dir) }
+        let storage = dir + "/store"
+        #expect(try Harness.zrStore(storage, ["import", Harness.baseTarball, "x"]).status == 0)
+        #expect(try Harness.zrStore(storage, ["export", "x", "--format", "oci", "-o", dir + "/oci"]).status == 0)
+        // Change one byte of the layer blob (the big file): its digest no longer matches.
+        let damage = try Harness.asTestUser(["/bin/sh", "-c",
+            "f=$(ls -S \(dir)/oci/blobs/sha256 | head -1); cp \(dir)/oci/blobs/sha256/$f \(dir)/t && rm \(dir)/oci/blobs/sha256/$f && printf 'Z' | dd of=\(dir)/t bs=1 seek=100000 conv=notrunc 2>/dev/null && mv \(dir)/t \(dir)/oci/blobs/sha256/$f"])
+        try #require(damage.status == 0, "\(damage.summary)")
+        let out = try Harness.zrStore(dir + "/store2", ["import", dir + "/oci", "y"])
+        #expect(out.status != 0)
+        #expect(out.stderr.contains("expected sha256:"), "\(out.summary)")
+    }
+}

@@ -1,0 +1,112 @@
+import CArchive
+import Glibc
+import ZRSystem
+
+/// Plain tar archives of files, for image transport formats (docker-archive) rather than
+/// layers: entries are named explicitly and their data comes from files or bytes.
+public final class ArchiveWriter {
+    private let archive: OpaquePointer
+    private let path: String
+
+    public init(path: String) throws(LayerError) {
+        guard let a = archive_write_new() else { throw .archive("out of memory", entry: nil) }
+        archive = a
+        self.path = path
+        archive_write_set_format_pax_restricted(a)
+        guard archive_write_open_filename(a, path) == ARCHIVE_OK else {
+            let message = LayerApplier.message(a)
+            archive_write_free(a)
+            throw .archive("\(path): \(message)", entry: nil)
+        }
+    }
+
+    deinit { archive_write_free(archive) }
+
+    private func header(_ name: String, size: Int64, directory: Bool = false) throws(LayerError) {
+        let entry = archive_entry_new()
+        defer { archive_entry_free(entry) }
+        archive_entry_set_pathname_utf8(entry, name)
+        archive_entry_set_filetype(entry, UInt32(directory ? Glibc.S_IFDIR : Glibc.S_IFREG))
+        archive_entry_set_perm(entry, directory ? 0o755 : 0o644)
+        archive_entry_set_size(entry, directory ? 0 : size)
+        guard archive_write_header(archive, entry) == ARCHIVE_OK else {
+            throw .archive(LayerApplier.message(archive), entry: name)
+        }
+    }
+
+    public func addDirectory(_ name: String) throws(LayerError) {
+        try withUTF8Locale { () throws(LayerError) in try header(name, size: 0, directory: true) }
+    }
+
+    public func add(_ name: String, bytes: [UInt8]) throws(LayerError) {
+        try withUTF8Locale { () throws(LayerError) in try header(name, size: Int64(bytes.count)) }
+        let n = bytes.withUnsafeBytes { archive_write_data(archive, $0.baseAddress, $0.count) }
+        guard n == bytes.count else { throw .archive(LayerApplier.message(archive), entry: name) }
+    }
+
+    /// Adds a file's content under `name`, streaming it.
+    public func add(_ name: String, file: String) throws(LayerError) {
+        let fd: FileDescriptor
+        let st: stat
+        do {
+            fd = try FileDescriptor.open(file, O_RDONLY)
+            st = try fd.status(path: file)
+        } catch {
+            throw .system(error, entry: name)
+        }
+        defer { fd.close() }
+        try withUTF8Locale { () throws(LayerError) in try header(name, size: Int64(st.st_size)) }
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        var remaining = Int64(st.st_size)
+        while remaining > 0 {
+            let n: Int
+            do {
+                n = try syscallChecked("read", path: file) {
+                    buffer.withUnsafeMutableBytes { Glibc.read(fd.rawValue, $0.baseAddress, $0.count) }
+                }
+            } catch {
+                throw .system(error, entry: name)
+            }
+            guard n > 0 else { throw .archive("\(file) shrank while being archived", entry: name) }
+            let take = Int(min(Int64(n), remaining))
+            guard buffer.withUnsafeBytes({ archive_write_data(archive, $0.baseAddress, take) }) == take else {
+                throw .archive(LayerApplier.message(archive), entry: name)
+            }
+            remaining -= Int64(take)
+        }
+    }
+
+    public func close() throws(LayerError) {
+        guard archive_write_close(archive) == ARCHIVE_OK else { throw .archive(LayerApplier.message(archive), entry: nil) }
+    }
+}
+
+public enum ArchiveProbe {
+    /// The names of the first `limit` entries of a (possibly compressed) tar, skipping data.
+    /// Tells an image archive (manifest.json, oci-layout) from a root filesystem tarball.
+    public static func entryNames(_ path: String, limit: Int = 64) throws(LayerError) -> [String] {
+        guard let a = archive_read_new() else { throw .archive("out of memory", entry: nil) }
+        defer { archive_read_free(a) }
+        archive_read_support_filter_all(a)
+        archive_read_support_format_tar(a)
+        archive_read_support_format_gnutar(a)
+        guard archive_read_open_filename(a, path, 1 << 16) == ARCHIVE_OK else {
+            throw .archive("\(path): \(LayerApplier.message(a))", entry: nil)
+        }
+        return try withUTF8Locale { () throws(LayerError) -> [String] in
+            var names: [String] = []
+            var entry: OpaquePointer?
+            while names.count < limit {
+                let rc = archive_read_next_header(a, &entry)
+                if rc == ARCHIVE_EOF { break }
+                guard rc == ARCHIVE_OK || rc == ARCHIVE_WARN, let entry else {
+                    throw .archive("\(path): \(LayerApplier.message(a))", entry: nil)
+                }
+                let name = (archive_entry_pathname_utf8(entry) ?? archive_entry_pathname(entry)).map { String(cString: $0) } ?? ""
+                names.append(name.hasPrefix("./") ? String(name.dropFirst(2)) : name)
+                archive_read_data_skip(a)
+            }
+            return names
+        }
+    }
+}
