@@ -183,13 +183,20 @@ struct Export: ParsableCommand {
             try FileSystem.makeDirectory(output)
             try store.flatten(record, into: output)
         case .tar, .squashfs:
-            let scratch = try store.scratchDirectory("export")
-            defer { store.removeScratch(scratch) }
-            try store.flatten(record, into: scratch)
+            // A one-layer image is its unpacked layer: read it in place. Otherwise flatten the
+            // layers (whiteouts applied) into scratch space first.
+            var tree = record.layers.count == 1 ? store.layerRootfs(record.layers[0].diffID) : nil
+            var scratch: String?
+            if tree == nil {
+                scratch = try store.scratchDirectory("export")
+                try store.flatten(record, into: scratch!)
+                tree = scratch
+            }
+            defer { if let scratch { store.removeScratch(scratch) } }
             if format == .tar {
-                _ = try LayerWriter.create(from: scratch, to: output, options: .init(compression: .none))
+                _ = try LayerWriter.create(from: tree!, to: output, options: .init(compression: .none))
             } else {
-                try squash(scratch, to: output, devices: store.devices(of: record))
+                try squash(tree!, to: output, devices: store.devices(of: record))
             }
         }
         note("exported \(record.name) to \(output) (\(format.rawValue))")
