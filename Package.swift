@@ -49,7 +49,7 @@ let package = Package(
         .executableTarget(
             name: "zr",
             dependencies: [
-                "ZRStore", "ZRLayer", "ZROCI", "ZRSystem",
+                "ZRStore", "ZRLayer", "ZROCI", "ZRSystem", "ZRDockerfile",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

@@ -1,5 +1,6 @@
 // zr: the zeroroot command line: images in the store, and running them through zr-run.
 import ArgumentParser
+import ZRDockerfile
 import FoundationEssentials
 import Glibc
 import ZRLayer
@@ -23,7 +24,7 @@ struct ZR: ParsableCommand {
               zr rm debian:12 && zr gc
             """,
         version: "0.1.0",
-        subcommands: [Import.self, Export.self, Images.self, Inspect.self, Tag.self, Remove.self, GC.self, Check.self, Run.self]
+        subcommands: [Import.self, Export.self, Images.self, Inspect.self, Tag.self, Remove.self, GC.self, Check.self, Run.self, DockerfileCommand.self]
     )
 }
 
@@ -394,5 +395,53 @@ struct Run: ParsableCommand {
             if FileSystem.isExecutableFile("\(dir)/zr-run") { return "\(dir)/zr-run" }
         }
         return "zr-run"
+    }
+}
+
+struct DockerfileCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dockerfile",
+        abstract: "Parse a Dockerfile and print its syntax tree (what zr build will execute).",
+        discussion: """
+            Prints the parsed instructions with their file:line:column positions; with --resolved, also every stage after ARG/ENV expansion for the given build args and target, the stage graph, and the stages the target needs. Errors are printed as FILE:LINE:COLUMN: message, and the exit status is 1.
+
+            Examples:
+              zr dockerfile Dockerfile
+              zr dockerfile --resolved --build-arg VERSION=2 --target runtime app/Dockerfile
+            """)
+
+    @Argument(help: "The Dockerfile (- for standard input).") var file: String = "Dockerfile"
+    @Flag(help: "Also print the resolved stages, the stage graph and the stages needed.") var resolved = false
+    @Option(name: .customLong("build-arg"), help: ArgumentHelp("A build argument (repeatable).", valueName: "NAME=VALUE"))
+    var buildArgs: [String] = []
+    @Option(help: "The stage to build (default: the last).") var target: String?
+
+    func run() throws {
+        let bytes = file == "-" ? try FileDescriptor(rawValue: 0).readAll(path: "stdin") : try FileSystem.read(file)
+        let text = String(decoding: bytes, as: UTF8.self)
+        var args: [String: String] = [:]
+        for item in buildArgs {
+            guard let eq = item.firstIndex(of: "=") else { throw ValidationError("--build-arg \(item): expected NAME=VALUE") }
+            args[String(item[..<eq])] = String(item[item.index(after: eq)...])
+        }
+        do {
+            let dockerfile = try Dockerfile.parse(text, fileName: file == "-" ? "Dockerfile" : file)
+            for warning in dockerfile.warnings { note("\(warning)") }
+            print(dockerfile.render(), terminator: "")
+            if resolved {
+                let platform = ZRDockerfile.Platform(os: "linux", architecture: hostArchitecture())
+                let result = try dockerfile.resolve(BuildContext(buildArgs: args, targetPlatform: platform, buildPlatform: platform))
+                print("---")
+                print(result.render(), terminator: "")
+                let graph = try StageGraph(result)
+                print("---")
+                print(graph.render(), terminator: "")
+                let needed = try graph.stagesNeeded(for: target, at: dockerfile.instructions.first?.range.start ?? .init(file: file, line: 1, column: 1))
+                print("needed: \(needed.map(String.init).joined(separator: " "))")
+            }
+        } catch {
+            note("\(error)")
+            throw ExitCode(1)
+        }
     }
 }
