@@ -369,8 +369,9 @@ public struct LayerApplier {
             let dir = try openDirectory(item.path, entry: name)
             defer { dir.close() }
             do {
-                try dir.changeMode(item.mode, display: display(item.path))
+                // Times first: with a final mode like 000, "." can no longer be looked up in it.
                 try dir.setTimes(".", seconds: item.mtime.0, nanoseconds: item.mtime.1, display: display(item.path))
+                try dir.changeMode(item.mode, display: display(item.path))
             } catch {
                 throw .system(error, entry: name)
             }

@@ -236,6 +236,97 @@ struct HostileLayerTests {
         #expect(throws: LayerError.self) { try s.apply(file: path) }
     }
 
+    @Test func hardLinkToASymlinkLinksTheSymlinkItself() throws {
+        let s = try Scene()
+        try s.apply([.link("s", to: s.outside + "/secret"), .hard("h", to: "s")])
+        #expect(s.mode("h") & Glibc.S_IFMT == Glibc.S_IFLNK, "the link is not followed")
+    }
+
+    @Test func absoluteHardLinkTargetsResolveInsideTheRoot() throws {
+        let s = try Scene()
+        try s.apply([.file("f", "in"), .hard("h", to: "/f"), .hard("h2", to: "h")])
+        #expect(s.status("f").st_nlink == 3)
+    }
+
+    @Test func symlinkChainClimbingOutStaysInside() throws {
+        let s = try Scene()
+        try s.apply([.dir("b"), .link("a", to: "b/../../../.."), .link("c", to: "a/outside"), .dir("outside")])
+        try s.apply([.file("c/secret", "in")])
+        #expect(s.read("outside/secret") == "in")
+    }
+
+    @Test func opaqueMarkerInASymlinkedDirectoryTouchesNothingOutside() throws {
+        let s = try Scene()
+        do {
+            try s.apply([.link("s", to: s.outside), .file("s/.wh..wh..opq", "")])
+        } catch let e as LayerError {
+            #expect(e.description.contains("s/.wh..wh..opq"))
+        }
+        #expect(FileManager.default.fileExists(atPath: s.outside + "/secret"))
+    }
+
+    @Test func aufsBookkeepingNamesAreIgnored() throws {
+        let s = try Scene()
+        try s.apply([.dir(".wh..wh.plnk"), .file("keep", "k"), .file(".wh..wh.aufs", "")])
+        #expect(s.exists("keep"))
+        #expect(!s.exists(".wh..wh.aufs"))
+    }
+
+    @Test func dotComponentsAreDropped() throws {
+        let s = try Scene()
+        try s.apply([.file("./a/./b/.//c", "x")])
+        #expect(s.read("a/b/c") == "x")
+    }
+
+    @Test func directoryWithContentReplacedByAFile() throws {
+        let s = try Scene()
+        try s.apply([.dir("d"), .file("d/x", "x"), .dir("d/sub", mode: 0o555), .file("d/sub/y", "y")])
+        try s.apply([.file("d", "now a file")])
+        #expect(s.read("d") == "now a file")
+    }
+
+    @Test func directoryReplacedByASymlinkOutside() throws {
+        let s = try Scene()
+        try s.apply([.dir("d"), .file("d/x", "x")])
+        try s.apply([.link("d", to: s.outside)])
+        #expect(s.mode("d") & Glibc.S_IFMT == Glibc.S_IFLNK)
+        // A later layer writing through it still lands inside the root, or fails.
+        do { try s.apply([.file("d/secret", "overwritten")]) } catch is LayerError {}
+        #expect(try String(contentsOfFile: s.outside + "/secret", encoding: .utf8) == "secret")
+    }
+
+    @Test func unreadableDirectoryModesAreAppliedLast() throws {
+        let s = try Scene()
+        try s.apply([.dir("locked", mode: 0o000), .file("locked/inside", "i")])
+        #expect(s.mode("locked") & 0o7777 == 0)
+        chmod(s.root + "/locked", 0o755)
+        #expect(s.read("locked/inside") == "i")
+    }
+
+    @Test func truncatedPlainTarIsAnErrorNamingTheEntry() throws {
+        let s = try Scene()
+        let path = s.layers + "/full.tar"
+        try writeTar([.file("big", String(repeating: "x", count: 100_000))], to: path)
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        let cut = s.layers + "/cut.tar"
+        try data.prefix(50_000).write(to: URL(fileURLWithPath: cut))
+        #expect(throws: LayerError.self) { try s.apply(file: cut) }
+    }
+
+    @Test func emptyArchiveAppliesNothing() throws {
+        let s = try Scene()
+        let report = try s.apply([])
+        #expect(report.entries == 0)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: s.root).isEmpty)
+    }
+
+    @Test func fifoOverAnExistingSymlinkReplacesIt() throws {
+        let s = try Scene()
+        try s.apply([.link("p", to: s.outside + "/secret")])
+        try s.apply([.init("p", .fifo, mode: 0o600)])
+        #expect(s.mode("p") & Glibc.S_IFMT == Glibc.S_IFIFO)
+    }
+
     @Test(arguments: [Compression.gzip, .zstd])
     func truncatedCompressedLayersAreAnError(compression: Compression) throws {
         let s = try Scene()
