@@ -170,6 +170,14 @@ struct Export: ParsableCommand {
     @Argument(help: "The image.") var image: String
     @Option(help: "oci, docker-archive, tar, dir or squashfs.") var format: Format
     @Option(name: [.customShort("o"), .customLong("output")], help: "Where to write it (must not exist).") var output: String
+    @Option(help: "Compression of a tar export: none, gzip or zstd.") var compression: String = "none"
+
+    func validate() throws {
+        guard LayerCompression(rawValue: compression) != nil else {
+            throw ValidationError("--compression must be none, gzip or zstd, not \(compression)")
+        }
+        if compression != "none" && format != .tar { throw ValidationError("--compression applies to --format tar only") }
+    }
 
     func run() throws {
         let store = try store.open()
@@ -195,7 +203,8 @@ struct Export: ParsableCommand {
             }
             defer { if let scratch { store.removeScratch(scratch) } }
             if format == .tar {
-                _ = try LayerWriter.create(from: tree!, to: output, options: .init(compression: .none))
+                _ = try LayerWriter.create(from: tree!, to: output,
+                                           options: .init(compression: LayerCompression(rawValue: compression) ?? .none))
             } else {
                 try squash(tree!, to: output, devices: store.devices(of: record))
             }
