@@ -10,6 +10,8 @@ let package = Package(
     products: [
         .executable(name: "zr", targets: ["zr"]),
         .executable(name: "zr-run", targets: ["zr-run"]),
+        // The Slurm SPANK plugin (slurm/README.md): C shim + Swift bridge in one shared object.
+        .library(name: "zeroroot-spank", type: .dynamic, targets: ["ZRSpankShim", "ZRSpank"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -36,6 +38,33 @@ let package = Package(
         .target(name: "ZRStore", dependencies: ["ZRSystem", "ZROCI", "ZRLayer"], swiftSettings: strict),
         .target(name: "ZRDockerfile", swiftSettings: strict),
         .executableTarget(name: "ZRDockerfileFuzz", dependencies: ["ZRDockerfile"], swiftSettings: strict),
+
+        // Slurm SPANK plugin. The C ABI between shim and Swift is plain C structs (CZRSpankABI);
+        // Swift's runtime is linked in statically so nodes need no Swift toolchain, and the
+        // version script exports only the SPANK symbols.
+        .target(name: "CZRSpankABI"),
+        .target(name: "ZRSpank", dependencies: ["CZRSpankABI", "ZRStore", "ZRRuntime", "ZRSystem", "ZROCI"],
+                swiftSettings: strict,
+                // ZROCI imports Foundation: the static libraries it needs are not autolinked into a
+                // shared object, so they are named here.
+                linkerSettings: [.unsafeFlags([
+                    "-static-stdlib", "-lCoreFoundation", "-l_FoundationCollections", "-lswiftSynchronization",
+                    "-lswiftDispatch", "-ldispatch", "-lBlocksRuntime", "-l_FoundationCShims", "-l_FoundationICU",
+                ])]),
+        .target(
+            name: "ZRSpankShim", dependencies: ["CZRSpankABI"], path: "slurm/shim",
+            cSettings: [
+                .define("_GNU_SOURCE"), .define("_FORTIFY_SOURCE", to: "2", .when(configuration: .release)),
+                .unsafeFlags(["-Wall", "-Wextra", "-Werror", "-Wformat=2", "-fstack-protector-strong",
+                              "-fstack-clash-protection", "-fcf-protection"]),
+            ],
+            linkerSettings: [.unsafeFlags([
+                "-Xlinker", "--version-script=\(Context.packageDirectory)/slurm/zeroroot.map",
+                "-Xlinker", "-z", "-Xlinker", "relro", "-Xlinker", "-z", "-Xlinker", "now",
+                // The Swift runtime cannot be unloaded: keep the object mapped if Slurm dlcloses it.
+                "-Xlinker", "-z", "-Xlinker", "nodelete", "-Xlinker", "-z", "-Xlinker", "noexecstack",
+            ])]
+        ),
 
         .executableTarget(
             name: "zr-run",

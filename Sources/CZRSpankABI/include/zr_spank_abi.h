@@ -1,0 +1,38 @@
+// The C ABI between the Slurm SPANK shim (slurm/shim, C) and its Swift side (ZRSpank).
+// Plain C types only, so the shim never sees Swift and Swift never sees Slurm. The functions
+// themselves are declared in slurm/shim/include/zr_spank_bridge.h and defined in Swift with
+// @_cdecl; each returns 0 or -1 and, on -1, writes a one-line reason into the caller's buffer.
+#ifndef ZR_SPANK_ABI_H
+#define ZR_SPANK_ABI_H
+
+#include <stddef.h>
+
+#define ZR_SPANK_ABI_VERSION 1
+
+/// One container request, as the user asked for it (options) and the site configured it
+/// (plugstack arguments). Strings are NUL-terminated; NULL means "not given".
+struct zr_spank_request {
+    /// A store image name, or a directory holding a root filesystem (starts with '/' or '.').
+    const char *image;
+    /// The store directory (already resolved: $ZR_STORAGE or the plugstack default).
+    const char *storage;
+    /// SRC[:DST][:ro] items separated by ','; site defaults first, then the user's.
+    const char *mounts;
+    /// Working directory inside; NULL: the image's WorkingDir, else the current directory if
+    /// it exists inside, else '/'.
+    const char *workdir;
+    /// The user's home, bound at the same path; NULL: not bound.
+    const char *home;
+    /// Slurm's PMIx server directory (PMIX_SERVER_TMPDIR), bound at the same path; NULL: none.
+    const char *pmix_dir;
+    int writable;
+    int remap_root;
+};
+
+/// A caller-owned output buffer.
+struct zr_spank_buffer {
+    char *data;
+    size_t size;
+};
+
+#endif

@@ -1,0 +1,80 @@
+// The @_cdecl entry points the SPANK shim calls (declared in slurm/shim/include/zr_spank_bridge.h).
+// C types in, an int out: 0 on success, -1 with a one-line reason written into `message`.
+// They run in srun (check) or in a task forked by slurmstepd, single-threaded, before exec.
+import CZRSpankABI
+import Glibc
+
+/// Copies `text` and a NUL into `buffer`, truncated to fit (never splitting the terminator).
+func copy(_ text: String, into buffer: UnsafeMutablePointer<CChar>?, size: Int) {
+    guard let buffer, size > 0 else { return }
+    let bytes = Array(text.utf8.prefix(size - 1))
+    bytes.withUnsafeBufferPointer { src in
+        for (i, b) in src.enumerated() { buffer[i] = CChar(bitPattern: b) }
+    }
+    buffer[bytes.count] = 0
+}
+
+/// `NAME=VALUE\0...\0\0`; false if it does not fit (never truncated: a cut variable would be
+/// silently wrong).
+func copy(list: [String], into buffer: UnsafeMutablePointer<CChar>?, size: Int) -> Bool {
+    guard let buffer else { return list.isEmpty }
+    var bytes: [UInt8] = []
+    for item in list where !item.utf8.contains(0) {
+        bytes += Array(item.utf8) + [0]
+    }
+    bytes.append(0)
+    guard bytes.count <= size else { return false }
+    for (i, b) in bytes.enumerated() { buffer[i] = CChar(bitPattern: b) }
+    return true
+}
+
+/// Validates the options in srun, before any node is involved: malformed mounts, relative
+/// paths and empty values fail the submission there.
+@_cdecl("zr_spank_check")
+public func zrSpankCheck(_ request: UnsafePointer<zr_spank_request>?, _ message: UnsafeMutablePointer<CChar>?,
+                         _ size: Int) -> Int32 {
+    guard let request else { copy("internal error: no request", into: message, size: size); return -1 }
+    do {
+        _ = try SpankRequest(request.pointee)
+        return 0
+    } catch {
+        copy(error.description, into: message, size: size)
+        return -1
+    }
+}
+
+/// Creates the node's container around the calling task. On success `workdir` holds the
+/// working directory every task of the node starts in and `env` the image's environment.
+@_cdecl("zr_spank_create")
+public func zrSpankCreate(_ request: UnsafePointer<zr_spank_request>?,
+                          _ workdir: zr_spank_buffer, _ env: zr_spank_buffer,
+                          _ message: UnsafeMutablePointer<CChar>?, _ size: Int) -> Int32 {
+    guard let request else { copy("internal error: no request", into: message, size: size); return -1 }
+    do throws(SpankError) {
+        let created = try NodeContainer.create(try SpankRequest(request.pointee))
+        guard created.workingDirectory.utf8.count < workdir.size else {
+            throw SpankError.output("working directory \(created.workingDirectory): path too long")
+        }
+        copy(created.workingDirectory, into: workdir.data, size: workdir.size)
+        guard copy(list: created.environment, into: env.data, size: env.size) else {
+            throw SpankError.output("the image's environment is larger than \(env.size) bytes")
+        }
+        return 0
+    } catch {
+        copy(error.description, into: message, size: size)
+        return -1
+    }
+}
+
+/// Joins the container whose namespaces process `holder` keeps, and changes to `workdir`.
+@_cdecl("zr_spank_join")
+public func zrSpankJoin(_ holder: Int32, _ workdir: UnsafePointer<CChar>?,
+                        _ message: UnsafeMutablePointer<CChar>?, _ size: Int) -> Int32 {
+    do {
+        try NodeContainer.join(holder: holder, workingDirectory: workdir.map { String(cString: $0) } ?? "/")
+        return 0
+    } catch {
+        copy(error.description, into: message, size: size)
+        return -1
+    }
+}

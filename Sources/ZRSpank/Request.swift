@@ -1,0 +1,110 @@
+import CZRSpankABI
+import ZROCI
+import ZRRuntime
+
+/// Why the plugin refused or failed a container request. `description` is the one line the
+/// shim shows on the user's srun/sbatch stderr (after "zeroroot: ").
+public enum SpankError: Error, CustomStringConvertible, Sendable {
+    case option(String)
+    case image(String)
+    case setup(String)
+    case output(String)
+
+    public var description: String {
+        switch self {
+        case .option(let s), .image(let s), .setup(let s), .output(let s): s
+        }
+    }
+}
+
+/// What `--container-image` names.
+public enum ImageSource: Equatable, Sendable {
+    /// An image in the store, by name (`zr images`).
+    case stored(String)
+    /// A directory holding a root filesystem.
+    case directory(String)
+
+    /// A value starting with `/` or `.` is a path (as pyxis: `./img`, `/scratch/img`);
+    /// anything else is a store name, normalised as `zr` does (`app` is `app:latest`).
+    public init(_ text: String) throws(SpankError) {
+        guard !text.isEmpty else { throw .option("--container-image: empty value") }
+        if text.hasPrefix("/") || text.hasPrefix(".") {
+            self = .directory(text)
+            return
+        }
+        do {
+            self = .stored(try Reference(parsing: text).withDefaultTag().familiar)
+        } catch {
+            throw .option("--container-image: bad image name \"\(text)\": \(error)")
+        }
+    }
+}
+
+/// A validated container request: the C struct read once, at the edge (style.md 4).
+public struct SpankRequest: Equatable, Sendable {
+    public var image: ImageSource
+    public var storage: String
+    public var mounts: [ContainerSpec.Bind]
+    public var workingDirectory: String?
+    public var home: String?
+    public var pmixDirectory: String?
+    public var writable: Bool
+    public var remapRoot: Bool
+
+    public init(image: ImageSource, storage: String, mounts: [ContainerSpec.Bind] = [],
+                workingDirectory: String? = nil, home: String? = nil, pmixDirectory: String? = nil,
+                writable: Bool = false, remapRoot: Bool = false) {
+        self.image = image
+        self.storage = storage
+        self.mounts = mounts
+        self.workingDirectory = workingDirectory
+        self.home = home
+        self.pmixDirectory = pmixDirectory
+        self.writable = writable
+        self.remapRoot = remapRoot
+    }
+
+    /// Parses the option values as the user typed them.
+    public init(image: String, storage: String, mounts: String?, workingDirectory: String?,
+                home: String?, pmixDirectory: String?, writable: Bool, remapRoot: Bool) throws(SpankError) {
+        let image = try ImageSource(image)
+        guard storage.hasPrefix("/") else { throw .option("storage \"\(storage)\": must be an absolute path") }
+        let mounts = try Self.parseMounts(mounts ?? "")
+        if let wd = workingDirectory {
+            do { try Container.checkInsidePath(wd, what: "--container-workdir") } catch { throw .option(error.description) }
+        }
+        for home in [home, pmixDirectory].compactMap({ $0 }) where !home.hasPrefix("/") {
+            throw .option("\"\(home)\": expected an absolute path")
+        }
+        self.init(image: image, storage: storage, mounts: mounts, workingDirectory: workingDirectory,
+                  home: home.flatMap { $0.isEmpty || $0 == "/" ? nil : $0 }, pmixDirectory: pmixDirectory,
+                  writable: writable, remapRoot: remapRoot)
+    }
+
+    public init(_ c: zr_spank_request) throws(SpankError) {
+        func string(_ p: UnsafePointer<CChar>?) -> String? { p.map { String(cString: $0) } }
+        guard let image = string(c.image) else { throw .option("no --container-image given") }
+        guard let storage = string(c.storage) else { throw .option("no storage directory") }
+        try self.init(image: image, storage: storage, mounts: string(c.mounts),
+                      workingDirectory: string(c.workdir), home: string(c.home),
+                      pmixDirectory: string(c.pmix_dir), writable: c.writable != 0,
+                      remapRoot: c.remap_root != 0)
+    }
+
+    /// `SRC[:DST][:ro|:rw]` items separated by commas (pyxis's `--container-mounts`);
+    /// empty items are skipped, so site defaults and user values can simply be joined.
+    public static func parseMounts(_ text: String) throws(SpankError) -> [ContainerSpec.Bind] {
+        var out: [ContainerSpec.Bind] = []
+        for item in text.split(separator: ",", omittingEmptySubsequences: true) {
+            let bind: ContainerSpec.Bind
+            do { bind = try ContainerSpec.Bind(parsing: String(item)) } catch {
+                throw .option("--container-mounts: \(error)")
+            }
+            do { try Container.checkInsidePath(bind.destination, what: "--container-mounts destination") } catch {
+                throw .option(error.description)
+            }
+            out.append(bind)
+        }
+        return out
+    }
+}

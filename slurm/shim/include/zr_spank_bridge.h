@@ -1,0 +1,15 @@
+// The Swift functions the shim calls (ZRSpank/Bridge.swift, @_cdecl). Each returns 0, or -1
+// with a one-line reason in `message`. Call them only where the process is single-threaded
+// (srun's init_post_opt, or a task slurmstepd has forked): they may enter namespaces.
+#ifndef ZR_SPANK_BRIDGE_H
+#define ZR_SPANK_BRIDGE_H
+
+#include <stddef.h>
+#include "zr_spank_abi.h"
+
+int zr_spank_check(const struct zr_spank_request *request, char *message, size_t size);
+int zr_spank_create(const struct zr_spank_request *request, struct zr_spank_buffer workdir,
+                    struct zr_spank_buffer env, char *message, size_t size);
+int zr_spank_join(int holder, const char *workdir, char *message, size_t size);
+
+#endif

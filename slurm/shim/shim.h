@@ -1,0 +1,69 @@
+// Declarations shared by the shim's files. Every symbol is prefixed zr_; the linker version
+// script (slurm/zeroroot.map) exports only the SPANK entry points.
+#ifndef ZR_SHIM_H
+#define ZR_SHIM_H
+
+#include <limits.h>
+#include <pthread.h>
+#include <slurm/spank.h>
+#include <sys/types.h>
+
+#define ZR_MESSAGE_SIZE 1024
+#define ZR_ENV_SIZE 32768
+
+/// Tri-state option value: unset, or explicitly off/on (pyxis's model), so that defaults can
+/// come from plugstack and conflicts are detected.
+enum { ZR_UNSET = -1, ZR_OFF = 0, ZR_ON = 1 };
+
+/// The user's options (callbacks fill it, in srun and again in slurmstepd).
+struct zr_options {
+    char *image;
+    char *mounts;
+    char *workdir;
+    int writable;
+    int remap_root;
+    int mount_home;
+    /// Set by a callback that found a conflict; reported in init_post_opt.
+    char conflict[256];
+};
+
+/// plugstack.conf arguments (zr_config_parse is the one place that reads them).
+struct zr_config {
+    /// Store location template: %u user name, %U uid, %% a percent sign.
+    char storage[PATH_MAX];
+    /// Mounts every container gets, before the user's (SRC[:DST][:ro],...).
+    char mounts[4096];
+};
+
+extern struct zr_options zr_opt;
+extern struct zr_config zr_conf;
+
+int zr_options_register(spank_t sp);
+void zr_options_free(void);
+/// 0, or -1 after logging which argument is wrong.
+int zr_config_parse(int ac, char **av, struct zr_config *conf);
+/// Expands the storage template for the calling user; -1 with a reason in `message`.
+int zr_storage_path(const char *template, char *out, size_t size, char *message, size_t msize);
+
+/// The node's shared state for one job step, in an anonymous MAP_SHARED mapping that
+/// slurmstepd creates before it forks the tasks, so every local task sees the same one.
+enum zr_phase { ZR_PHASE_EMPTY = 0, ZR_PHASE_READY = 1, ZR_PHASE_FAILED = 2 };
+struct zr_node {
+    pthread_mutex_t lock; /* process-shared, robust: a task that dies holding it is seen */
+    int phase;
+    pid_t holder;         /* keeps the container's namespaces alive until the step ends */
+    char workdir[PATH_MAX];
+    char message[ZR_MESSAGE_SIZE];
+    char env[ZR_ENV_SIZE]; /* image Env: NAME=VALUE\0...\0\0 */
+};
+
+/// slurmstepd side (root): create before the tasks fork, destroy at exit.
+int zr_node_open(struct zr_node **out, int watch[2]);
+void zr_node_close(struct zr_node *node, int watch[2], uid_t uid);
+/// Task side: lock (a dead previous owner marks the container failed) and unlock.
+int zr_node_lock(struct zr_node *node);
+void zr_node_unlock(struct zr_node *node);
+/// Forks the holder (double fork: it is nobody's child in the task's tree); its pid, or -1.
+pid_t zr_holder_start(int watch_fd);
+
+#endif

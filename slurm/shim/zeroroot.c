@@ -1,0 +1,231 @@
+// zeroroot SPANK plugin: `srun --container-image=NAME|DIR` runs the step's tasks in a
+// zeroroot container, one per node per step, which every local task joins.
+//
+// Where each callback runs (spank(8)):
+//   slurm_spank_init            everywhere: registers the options, parses plugstack arguments
+//   slurm_spank_init_post_opt   srun: checks the option values (through Swift);
+//                               slurmstepd (root, before the tasks fork): the shared node state
+//   slurm_spank_task_init       each task, as the user, single-threaded, before exec: the first
+//                               creates the container, the others join it (setns)
+//   slurm_spank_exit            slurmstepd: stops the holder, frees the state
+//
+// Fail closed (design.md): a positive return from task_init is only logged and the command
+// then runs on the host, so every failure returns -1 (and the plugin must be `required`).
+// Without Slurm's headers (libslurm-dev) the shim compiles to nothing, so that the rest of the
+// package still builds; slurm/install then refuses the object (no SPANK entry points).
+#if __has_include(<slurm/spank.h>)
+#include "shim.h"
+#include "zr_spank_bridge.h"
+
+#include <errno.h>
+#include <slurm/slurm.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+SPANK_PLUGIN(zeroroot, 1)
+
+static struct zr_node *zr_node = NULL;
+static int zr_watch[2] = {-1, -1};
+static uid_t zr_job_uid = (uid_t)-1;
+
+int slurm_spank_init(spank_t sp, int ac, char **av) {
+    if (zr_options_register(sp) != 0) return -1;
+    return zr_config_parse(ac, av, &zr_conf);
+}
+
+/// The site's default mounts, then the user's.
+static char *zr_joined_mounts(void) {
+    const char *site = zr_conf.mounts, *user = zr_opt.mounts ? zr_opt.mounts : "";
+    size_t len = strlen(site) + strlen(user) + 2;
+    char *out = malloc(len);
+    if (out != NULL) snprintf(out, len, "%s%s%s", site, (site[0] && user[0]) ? "," : "", user);
+    return out;
+}
+
+static int zr_check_local(void) {
+    char message[ZR_MESSAGE_SIZE] = "";
+    int rc = -1;
+    char *mounts = NULL;
+    if (zr_opt.conflict[0] != '\0') {
+        slurm_error("zeroroot: %s", zr_opt.conflict);
+        goto fail;
+    }
+    mounts = zr_joined_mounts();
+    if (mounts == NULL) goto fail;
+    struct zr_spank_request request = {
+        .image = zr_opt.image, .storage = "/", .mounts = mounts, .workdir = zr_opt.workdir,
+        .home = NULL, .pmix_dir = NULL, .writable = zr_opt.writable == ZR_ON,
+        .remap_root = zr_opt.remap_root == ZR_ON,
+    };
+    if (zr_spank_check(&request, message, sizeof message) != 0) {
+        slurm_error("zeroroot: %s", message);
+        goto fail;
+    }
+    rc = 0;
+fail:
+    free(mounts);
+    return rc;
+}
+
+int slurm_spank_init_post_opt(spank_t sp, int ac, char **av) {
+    (void)ac;
+    (void)av;
+    if (zr_opt.image == NULL) {
+        if (zr_opt.mounts || zr_opt.workdir || zr_opt.writable != ZR_UNSET || zr_opt.remap_root != ZR_UNSET ||
+            zr_opt.mount_home != ZR_UNSET) {
+            if (spank_context() == S_CTX_LOCAL) {
+                slurm_error("zeroroot: --container-* options need --container-image");
+                return -1;
+            }
+        }
+        return 0;
+    }
+    if (spank_context() == S_CTX_LOCAL) return zr_check_local();
+    if (!spank_remote(sp)) return 0;
+
+    uint32_t step = 0;
+    if (spank_get_item(sp, S_JOB_STEPID, &step) != ESPANK_SUCCESS) {
+        slurm_error("zeroroot: cannot get the step id");
+        return -1;
+    }
+    // The batch step's task_init would pivot the batch shell into the container and its
+    // script in the spool dir would vanish; the extern step has no user command.
+    if (step == SLURM_BATCH_SCRIPT || step == SLURM_EXTERN_CONT) return 0;
+    if (zr_opt.conflict[0] != '\0') {
+        slurm_error("zeroroot: %s", zr_opt.conflict);
+        return -1;
+    }
+    if (spank_get_item(sp, S_JOB_UID, &zr_job_uid) != ESPANK_SUCCESS) {
+        slurm_error("zeroroot: cannot get the job's uid");
+        return -1;
+    }
+    return zr_node_open(&zr_node, zr_watch);
+}
+
+/// Copies a job environment variable; NULL if unset. `buf` holds at least PATH_MAX bytes.
+static const char *zr_getenv(spank_t sp, const char *name, char *buf, int size) {
+    if (spank_getenv(sp, name, buf, size) != ESPANK_SUCCESS || buf[0] == '\0') return NULL;
+    return buf;
+}
+
+/// Applies the image's environment to this task, leaving PMIX_* and SLURM_* exactly as
+/// Slurm set them for this rank.
+static int zr_apply_env(spank_t sp, const char *env, char *message, size_t size) {
+    for (const char *item = env; *item != '\0'; item += strlen(item) + 1) {
+        const char *eq = strchr(item, '=');
+        if (eq == NULL || eq == item) continue;
+        size_t nlen = (size_t)(eq - item);
+        if ((nlen >= 5 && strncmp(item, "PMIX_", 5) == 0) || (nlen >= 6 && strncmp(item, "SLURM_", 6) == 0))
+            continue;
+        char name[256];
+        if (nlen >= sizeof name) continue;
+        memcpy(name, item, nlen);
+        name[nlen] = '\0';
+        if (spank_setenv(sp, name, eq + 1, 1) != ESPANK_SUCCESS) {
+            snprintf(message, size, "cannot set %s in the task's environment", name);
+            return -1;
+        }
+    }
+    if (spank_setenv(sp, "ZR_RUNNING", "1", 1) != ESPANK_SUCCESS) {
+        snprintf(message, size, "cannot set ZR_RUNNING in the task's environment");
+        return -1;
+    }
+    return 0;
+}
+
+/// First task of the node: create the container around this process and start the holder.
+/// Called with the node lock held.
+static int zr_create(spank_t sp, char *message, size_t size) {
+    char storage[PATH_MAX], home[PATH_MAX], pmix[PATH_MAX], env_storage[PATH_MAX];
+    char *mounts = NULL;
+    int rc = -1;
+    const char *template = zr_getenv(sp, "ZR_STORAGE", env_storage, sizeof env_storage);
+    if (template == NULL) template = zr_conf.storage;
+    if (zr_storage_path(template, storage, sizeof storage, message, size) != 0) goto fail;
+    const char *home_dir = NULL;
+    if (zr_opt.mount_home != ZR_OFF) home_dir = zr_getenv(sp, "HOME", home, sizeof home);
+    // Slurm's PMIx plugin (--mpi=pmix) keeps its server directory under the slurmd spool dir;
+    // the ranks must see it at the same path.
+    const char *pmix_dir = zr_getenv(sp, "PMIX_SERVER_TMPDIR", pmix, sizeof pmix);
+    mounts = zr_joined_mounts();
+    if (mounts == NULL) {
+        snprintf(message, size, "out of memory");
+        goto fail;
+    }
+    struct zr_spank_request request = {
+        .image = zr_opt.image, .storage = storage, .mounts = mounts, .workdir = zr_opt.workdir,
+        .home = home_dir, .pmix_dir = pmix_dir, .writable = zr_opt.writable == ZR_ON,
+        .remap_root = zr_opt.remap_root == ZR_ON,
+    };
+    struct zr_spank_buffer workdir = {zr_node->workdir, sizeof zr_node->workdir};
+    struct zr_spank_buffer env = {zr_node->env, sizeof zr_node->env};
+    if (zr_spank_create(&request, workdir, env, message, size) != 0) goto fail;
+    pid_t holder = zr_holder_start(zr_watch[0]);
+    if (holder < 0) {
+        snprintf(message, size, "cannot start the namespace holder: %s", strerror(errno));
+        goto fail;
+    }
+    zr_node->holder = holder;
+    rc = 0;
+fail:
+    free(mounts);
+    return rc;
+}
+
+int slurm_spank_task_init(spank_t sp, int ac, char **av) {
+    (void)ac;
+    (void)av;
+    if (zr_node == NULL) return 0; /* no container asked for, or the batch/extern step */
+    char message[ZR_MESSAGE_SIZE] = "";
+    int locked = 0;
+
+    if (zr_node_lock(zr_node) != 0) {
+        snprintf(message, sizeof message, "cannot lock the node state");
+        goto fail;
+    }
+    locked = 1;
+    switch (zr_node->phase) {
+    case ZR_PHASE_EMPTY:
+        if (zr_create(sp, message, sizeof message) != 0) {
+            zr_node->phase = ZR_PHASE_FAILED;
+            snprintf(zr_node->message, sizeof zr_node->message, "%s", message);
+            goto fail;
+        }
+        zr_node->phase = ZR_PHASE_READY;
+        break;
+    case ZR_PHASE_READY: {
+        pid_t holder = zr_node->holder;
+        zr_node_unlock(zr_node);
+        locked = 0;
+        if (zr_spank_join(holder, zr_node->workdir, message, sizeof message) != 0) goto fail;
+        break;
+    }
+    default:
+        snprintf(message, sizeof message, "this node's container could not be created: %s", zr_node->message);
+        goto fail;
+    }
+    if (locked) zr_node_unlock(zr_node);
+    locked = 0;
+    if (zr_apply_env(sp, zr_node->env, message, sizeof message) != 0) goto fail;
+    return 0;
+fail:
+    if (locked) zr_node_unlock(zr_node);
+    slurm_error("zeroroot: %s", message);
+    return -1;
+}
+
+int slurm_spank_exit(spank_t sp, int ac, char **av) {
+    (void)ac;
+    (void)av;
+    if (spank_remote(sp) && zr_node != NULL) {
+        zr_node_close(zr_node, zr_watch, zr_job_uid);
+        zr_node = NULL;
+    }
+    zr_options_free();
+    return 0;
+}
+#endif
