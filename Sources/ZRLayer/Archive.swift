@@ -56,23 +56,8 @@ public final class ArchiveWriter {
         }
         defer { fd.close() }
         try withUTF8Locale { () throws(LayerError) in try header(name, size: Int64(st.st_size)) }
-        var buffer = [UInt8](repeating: 0, count: 1 << 20)
-        var remaining = Int64(st.st_size)
-        while remaining > 0 {
-            let n: Int
-            do {
-                n = try syscallChecked("read", path: file) {
-                    buffer.withUnsafeMutableBytes { Glibc.read(fd.rawValue, $0.baseAddress, $0.count) }
-                }
-            } catch {
-                throw .system(error, entry: name)
-            }
-            guard n > 0 else { throw .archive("\(file) shrank while being archived", entry: name) }
-            let take = Int(min(Int64(n), remaining))
-            guard buffer.withUnsafeBytes({ archive_write_data(archive, $0.baseAddress, take) }) == take else {
-                throw .archive(LayerApplier.message(archive), entry: name)
-            }
-            remaining -= Int64(take)
+        try copyData(of: fd, size: Int64(st.st_size), into: archive, entry: name, display: file) {
+            .archive(LayerApplier.message(archive), entry: name)
         }
     }
 
@@ -108,5 +93,28 @@ public enum ArchiveProbe {
             }
             return names
         }
+    }
+}
+
+/// Copies `size` bytes of `file` into the current entry of the libarchive writer `a`. A file
+/// that shrinks while it is read is an error, not a silently short entry; `writeError` says why
+/// the archive refused data.
+func copyData(of file: FileDescriptor, size: Int64, into a: OpaquePointer, entry: String, display: String,
+              writeError: () -> LayerError) throws(LayerError) {
+    var buffer = [UInt8](repeating: 0, count: 1 << 17)
+    var remaining = size
+    while remaining > 0 {
+        let n: Int
+        do {
+            n = try syscallChecked("read", path: display) {
+                buffer.withUnsafeMutableBytes { Glibc.read(file.rawValue, $0.baseAddress, $0.count) }
+            }
+        } catch {
+            throw .system(error, entry: entry)
+        }
+        guard n > 0 else { throw .archive("\(display) shrank while being archived", entry: entry) }
+        let take = Int(min(Int64(n), remaining))
+        guard buffer.withUnsafeBytes({ archive_write_data(a, $0.baseAddress, take) }) == take else { throw writeError() }
+        remaining -= Int64(take)
     }
 }

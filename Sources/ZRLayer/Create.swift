@@ -256,24 +256,7 @@ public final class LayerWriter {
         do { file = try dir.openAt(name, O_RDONLY | O_NOFOLLOW, display: display) } catch { throw .system(error, entry: path) }
         defer { file.close() }
         try writeEntry(tar, name: path, type: S_IFREG, st: st, size: Int64(st.st_size))
-        var buffer = [UInt8](repeating: 0, count: 1 << 17)
-        var remaining = Int64(st.st_size)
-        while remaining > 0 {
-            let n: Int
-            do {
-                n = try syscallChecked("read", path: display) {
-                    buffer.withUnsafeMutableBytes { Glibc.read(file.rawValue, $0.baseAddress, $0.count) }
-                }
-            } catch {
-                throw .system(error, entry: path)
-            }
-            // A file that shrank while we read it is an error, not a silently short entry.
-            guard n > 0 else { throw .archive("file shrank while being archived", entry: path) }
-            let take = Int(min(Int64(n), remaining))
-            let written = buffer.withUnsafeBytes { archive_write_data(tar, $0.baseAddress, take) }
-            guard written == take else { throw error(tar, entry: path) }
-            remaining -= Int64(take)
-        }
+        try copyData(of: file, size: Int64(st.st_size), into: tar, entry: path, display: display) { error(tar, entry: path) }
     }
 }
 
