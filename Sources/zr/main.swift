@@ -26,6 +26,24 @@ struct ZR: ParsableCommand {
         version: "0.1.0",
         subcommands: [Import.self, Export.self, Images.self, Inspect.self, Tag.self, Remove.self, GC.self, Check.self, Run.self, DockerfileCommand.self]
     )
+
+    /// argument-parser's own main, with zeroroot's wording: errors start with "zr:" like
+    /// zr-run's, so job logs show which tool failed.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success {
+                print(fullMessage(for: error))
+            } else if !(error is ExitCode) {
+                let usage = code == .validationFailure ? " (see zr --help)" : ""
+                note("zr: " + message(for: error) + usage)
+            }
+            Glibc.exit(code.rawValue)
+        }
+    }
 }
 
 /// Options every store command takes.
