@@ -105,13 +105,7 @@ func copyData(of file: FileDescriptor, size: Int64, into a: OpaquePointer, entry
     var remaining = size
     while remaining > 0 {
         let n: Int
-        do {
-            n = try syscallChecked("read", path: display) {
-                buffer.withUnsafeMutableBytes { Glibc.read(file.rawValue, $0.baseAddress, $0.count) }
-            }
-        } catch {
-            throw .system(error, entry: entry)
-        }
+        do { n = try file.read(into: &buffer, path: display) } catch { throw .system(error, entry: entry) }
         guard n > 0 else { throw .archive("\(display) shrank while being archived", entry: entry) }
         let take = Int(min(Int64(n), remaining))
         guard buffer.withUnsafeBytes({ archive_write_data(a, $0.baseAddress, take) }) == take else { throw writeError() }

@@ -222,11 +222,10 @@ public enum Container {
     /// PATH lookup inside the container (execvpe would search zr-run's own PATH).
     static func resolve(_ command: String, searchPath: String) throws(RuntimeError) -> String {
         if command.contains("/") { return command }
-        for dir in searchPath.split(separator: ":") where !dir.isEmpty {
-            let candidate = "\(dir)/\(command)"
-            if FileSystem.isExecutableFile(candidate) { return candidate }
+        guard let found = FileSystem.findExecutable(command, searchPath: searchPath) else {
+            throw .commandNotFound(command, searchPath: searchPath)
         }
-        throw .commandNotFound(command, searchPath: searchPath)
+        return found
     }
 }
 

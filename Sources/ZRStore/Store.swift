@@ -193,18 +193,24 @@ public final class Store {
     public func putBlob(_ bytes: [UInt8]) throws(StoreError) -> Digest {
         let digest = Digester.compute(of: bytes)
         if hasBlob(digest) { return digest }
-        let tmp = scratchPath("blob")
+        do { try writeDurably(bytes, to: blobPath(digest), label: "blob") } catch { throw .system(error) }
+        return digest
+    }
+
+    /// Writes `bytes` to a scratch file, syncs it and renames it to `path`: readers see the old
+    /// file or the whole new one, never a part (style.md 6).
+    func writeDurably(_ bytes: [UInt8], to path: String, label: String) throws(SystemError) {
+        let tmp = scratchPath(label)
         do {
             let fd = try FileDescriptor.open(tmp, O_WRONLY | O_CREAT | O_EXCL, mode: 0o600)
             defer { fd.close() }
             try fd.write(bytes, path: tmp)
             try syscallChecked("fsync", path: tmp) { fsync(fd.rawValue) }
-            try rename(tmp, to: blobPath(digest))
+            try rename(tmp, to: path)
         } catch {
             unlink(tmp)
-            throw .system(error)
+            throw error
         }
-        return digest
     }
 
     public func readBlob(_ digest: Digest) throws(StoreError) -> [UInt8] {
@@ -290,23 +296,15 @@ public final class Store {
 
     /// Records `name` → manifest, replacing any previous image of that name.
     public func save(_ record: ImageRecord) throws(StoreError) {
-        let tmp = scratchPath("record")
+        let bytes: [UInt8]
         do {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-            let bytes = Array(try encoder.encode(record))
-            let fd = try FileDescriptor.open(tmp, O_WRONLY | O_CREAT | O_EXCL, mode: 0o600)
-            defer { fd.close() }
-            try fd.write(bytes, path: tmp)
-            try syscallChecked("fsync", path: tmp) { fsync(fd.rawValue) }
-            try rename(tmp, to: recordPath(record.name))
-        } catch let e as SystemError {
-            unlink(tmp)
-            throw .system(e)
+            bytes = Array(try encoder.encode(record))
         } catch {
-            unlink(tmp)
             throw .corrupt("image record: \(error)")
         }
+        do { try writeDurably(bytes, to: recordPath(record.name), label: "record") } catch { throw .system(error) }
     }
 
     public func image(named name: String) throws(StoreError) -> ImageRecord {
@@ -418,9 +416,7 @@ public final class Store {
         var digester = Digester(algorithm)
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         while true {
-            let n = try syscallChecked("read", path: path) {
-                buffer.withUnsafeMutableBytes { Glibc.read(fd.rawValue, $0.baseAddress, $0.count) }
-            }
+            let n = try fd.read(into: &buffer, path: path)
             if n == 0 { break }
             buffer.withUnsafeBytes { digester.update(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
         }

@@ -273,9 +273,7 @@ extension Store {
         defer { out.close() }
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         while true {
-            let n = try syscallChecked("read", path: source) {
-                buffer.withUnsafeMutableBytes { Glibc.read(bytesIn.rawValue, $0.baseAddress, $0.count) }
-            }
+            let n = try bytesIn.read(into: &buffer, path: source)
             if n == 0 { break }
             try out.write(buffer[0..<n], path: target)
         }

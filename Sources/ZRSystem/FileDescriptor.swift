@@ -52,14 +52,19 @@ public struct FileDescriptor: Sendable, Equatable {
         }
     }
 
+    /// read(2) into the start of `buffer`: the number of bytes read, 0 at end of file.
+    public func read(into buffer: inout [UInt8], path: String) throws(SystemError) -> Int {
+        try syscallChecked("read", path: path) {
+            buffer.withUnsafeMutableBytes { Glibc.read(rawValue, $0.baseAddress, $0.count) }
+        }
+    }
+
     /// Reads to end of file.
     public func readAll(path: String) throws(SystemError) -> [UInt8] {
         var out: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
-            let n = try syscallChecked("read", path: path) {
-                chunk.withUnsafeMutableBytes { Glibc.read(rawValue, $0.baseAddress, $0.count) }
-            }
+            let n = try read(into: &chunk, path: path)
             if n == 0 { return out }
             out.append(contentsOf: chunk[0..<n])
         }
@@ -120,6 +125,15 @@ public enum FileSystem {
 
     public static func makeDirectory(_ path: String, mode: mode_t = 0o755) throws(SystemError) {
         try syscallChecked("mkdir", path: path) { mkdir(path, mode) }
+    }
+
+    /// The first `directory/name` along a PATH-style list that is an executable regular file.
+    public static func findExecutable(_ name: String, searchPath: String) -> String? {
+        for dir in searchPath.split(separator: ":") where !dir.isEmpty {
+            let candidate = "\(dir)/\(name)"
+            if isExecutableFile(candidate) { return candidate }
+        }
+        return nil
     }
 
     /// True for a regular file or a directory that the caller may search/execute.

@@ -251,10 +251,7 @@ struct Export: ParsableCommand {
 
 func findProgram(_ name: String) -> String? {
     let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
-    for dir in (path + ":/usr/sbin:/usr/bin:/sbin:/bin").split(separator: ":") where FileSystem.isExecutableFile("\(dir)/\(name)") {
-        return "\(dir)/\(name)"
-    }
-    return nil
+    return FileSystem.findExecutable(name, searchPath: path + ":/usr/sbin:/usr/bin:/sbin:/bin")
 }
 
 struct Images: ParsableCommand {
@@ -418,10 +415,7 @@ struct Run: ParsableCommand {
             let sibling = exe[..<slash] + "/zr-run"
             if FileSystem.isExecutableFile(String(sibling)) { return String(sibling) }
         }
-        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":") {
-            if FileSystem.isExecutableFile("\(dir)/zr-run") { return "\(dir)/zr-run" }
-        }
-        return "zr-run"
+        return FileSystem.findExecutable("zr-run", searchPath: ProcessInfo.processInfo.environment["PATH"] ?? "") ?? "zr-run"
     }
 }
 
