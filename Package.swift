@@ -93,7 +93,9 @@ let package = Package(
                 "ZRStore", "ZRLayer", "ZROCI", "ZRSystem", "ZRDockerfile", "ZRRegistry",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            swiftSettings: strict
+            // main.swift holds the @main root command; with more than one file SwiftPM no
+            // longer parses it as a library by itself.
+            swiftSettings: strict + [.unsafeFlags(["-parse-as-library"])]
         ),
 
         .testTarget(name: "ZRRuntimeTests", dependencies: ["ZRRuntime", "ZRSystem"], swiftSettings: strict),

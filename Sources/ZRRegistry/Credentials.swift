@@ -64,8 +64,9 @@ public struct DockerConfig: Sendable {
         ["docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"].contains(registry)
     }
 
-    /// A key as written (`https://host:5000/v1/`, `host:5000`) reduced to `host[:port]`.
-    static func normalizedKey(_ key: String) -> String {
+    /// A key or registry as written (`https://host:5000/v1/`, `host:5000`) reduced to `host[:port]`
+    /// (`docker.io` for Docker Hub's spellings).
+    public static func normalizedKey(_ key: String) -> String {
         var k = Substring(key)
         for prefix in ["https://", "http://"] where k.hasPrefix(prefix) { k = k.dropFirst(prefix.count) }
         if let slash = k.firstIndex(of: "/") { k = k[..<slash] }

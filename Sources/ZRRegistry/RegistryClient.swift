@@ -97,6 +97,9 @@ public final class RegistryClient: Sendable {
             timeout: .init(connect: .seconds(30), read: .seconds(120)), proxy: proxy,
             decompression: .disabled)
         configuration.httpVersion = .http1Only
+        // The pool would otherwise retry a failing connection until the connect timeout: a TLS
+        // probe of a plain-HTTP registry would take 30 s. Retries are ours (RetryPolicy).
+        configuration.connectionPool.retryConnectionEstablishment = false
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
@@ -636,7 +639,10 @@ public final class RegistryClient: Sendable {
     func transportError(_ error: any Error, operation: String) -> RegistryError {
         if let e = error as? RegistryError { return e }
         var detail = String(describing: error)
-        if error is NIOSSLError || detail.contains("CERTIFICATE_VERIFY_FAILED") || detail.contains("handshakeFailed") {
+        if detail.contains("WRONG_VERSION_NUMBER") {
+            detail = "TLS handshake failed: the registry speaks plain HTTP; to use it anyway,"
+                + " --tls-verify=false or ZR_INSECURE_REGISTRIES=\(registry)"
+        } else if error is NIOSSLError || detail.contains("CERTIFICATE_VERIFY_FAILED") || detail.contains("handshakeFailed") {
             detail += " (TLS: if the registry uses a private CA, set SSL_CERT_FILE to its PEM bundle;"
                 + " for a self-signed test registry, --tls-verify=false or ZR_INSECURE_REGISTRIES=\(registry))"
         }
