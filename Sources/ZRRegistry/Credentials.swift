@@ -225,7 +225,7 @@ public struct DockerConfig: Sendable {
 
     private func write(_ object: [String: Any]) throws(RegistryError) {
         let data: Data
-        do { data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]) } catch {
+        do { data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]) } catch {
             throw .credentials("\(path): \(error)")
         }
         if let slash = path.lastIndex(of: "/"), slash != path.startIndex {

@@ -14,7 +14,10 @@ Modes:
 Statistics (requests, ranges, 429s, scopes, tokens) are served as JSON at /_stats.
 The chosen port is printed on stdout, then the proxy serves until killed.
 """
-import argparse, base64, http.client, http.server, json, re, secrets, socketserver, ssl, sys, threading
+import argparse, base64, http.client, http.server, json, re, secrets, signal, socketserver, ssl, sys, threading
+
+# Started from a test thread, we may inherit blocked signals: let SIGTERM end us.
+signal.pthread_sigmask(signal.SIG_UNBLOCK, range(1, signal.NSIG))
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--backend", required=True)      # host:port of the plain-HTTP registry
