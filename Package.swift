@@ -37,6 +37,9 @@ let package = Package(
         .target(name: "ZRLayer", dependencies: ["ZRSystem", "ZROCI", "CArchive"], swiftSettings: strict),
         .target(name: "ZRStore", dependencies: ["ZRSystem", "ZROCI", "ZRLayer"], swiftSettings: strict),
         .target(name: "ZRDockerfile", swiftSettings: strict),
+        // Dockerfile → image. Never enters a namespace: every RUN execs zr-run (design.md).
+        .target(name: "ZRBuilder", dependencies: ["ZRDockerfile", "ZRStore", "ZRLayer", "ZROCI", "ZRSystem"],
+                swiftSettings: strict),
         .executableTarget(name: "ZRDockerfileFuzz", dependencies: ["ZRDockerfile"], swiftSettings: strict),
 
         // Slurm SPANK plugin. The C ABI between shim and Swift is plain C structs (CZRSpankABI);
@@ -78,7 +81,7 @@ let package = Package(
         .executableTarget(
             name: "zr",
             dependencies: [
-                "ZRStore", "ZRLayer", "ZROCI", "ZRSystem", "ZRDockerfile",
+                "ZRStore", "ZRLayer", "ZROCI", "ZRSystem", "ZRDockerfile", "ZRBuilder",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

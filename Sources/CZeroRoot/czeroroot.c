@@ -119,6 +119,9 @@ pid_t zr_spawn(const struct zr_spawn_args *a, int *stage, int *err) {
         sigset_t none;
         sigemptyset(&none);
         if (sigprocmask(SIG_SETMASK, &none, NULL) != 0) child_fail(fds[1], ZR_SPAWN_SIGMASK);
+        if (a->input_fd >= 0 && dup2(a->input_fd, 0) < 0) child_fail(fds[1], ZR_SPAWN_REDIRECT);
+        if (a->output_fd >= 0 && (dup2(a->output_fd, 1) < 0 || dup2(a->output_fd, 2) < 0))
+            child_fail(fds[1], ZR_SPAWN_REDIRECT);
         if (a->cwd != NULL && chdir(a->cwd) != 0) child_fail(fds[1], ZR_SPAWN_CWD);
         if (a->filter != NULL) {
             // no_new_privs is required for an unprivileged filter install and keeps setuid
@@ -160,4 +163,11 @@ pid_t zr_spawn(const struct zr_spawn_args *a, int *stage, int *err) {
     *stage = ZR_SPAWN_OK;
     *err = 0;
     return pid;
+}
+
+// GNU extensions, declared only with _GNU_SOURCE, which Swift's Glibc module does not define.
+int zr_pipe2(int fds[2], int flags) { return pipe2(fds, flags); }
+
+ssize_t zr_copy_file_range(int in, int out, size_t length) {
+    return copy_file_range(in, NULL, out, NULL, length, 0);
 }

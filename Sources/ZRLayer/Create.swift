@@ -28,9 +28,14 @@ public struct LayerCreateOptions: Sendable {
     /// Owner written for every entry. In a single-id namespace every file is the user's, so
     /// images carry root (0:0) as a root build would give for system files.
     public var owner: (uid: Int64, gid: Int64)
+    /// Owners by entry path (relative, no leading `./`, no trailing `/`) that differ from
+    /// `owner`: the ownership ledger, e.g. what `COPY --chown` asked for.
+    public var owners: [String: (uid: Int64, gid: Int64)]
 
     public init(compression: LayerCompression = .gzip, fixedModificationTime: Int? = nil,
-                overlayUpper: Bool = false, owner: (uid: Int64, gid: Int64) = (0, 0)) {
+                overlayUpper: Bool = false, owner: (uid: Int64, gid: Int64) = (0, 0),
+                owners: [String: (uid: Int64, gid: Int64)] = [:]) {
+        self.owners = owners
         self.compression = compression
         self.fixedModificationTime = fixedModificationTime
         self.overlayUpper = overlayUpper
@@ -232,8 +237,10 @@ public final class LayerWriter {
         archive_entry_set_pathname_utf8(entry, name)
         archive_entry_set_filetype(entry, UInt32(type))
         archive_entry_set_perm(entry, UInt32(st.st_mode & 0o7777))
-        archive_entry_set_uid(entry, options.owner.uid)
-        archive_entry_set_gid(entry, options.owner.gid)
+        let key = name.hasSuffix("/") ? String(name.dropLast()) : name
+        let owner = options.owners.isEmpty ? options.owner : options.owners[key] ?? options.owner
+        archive_entry_set_uid(entry, owner.uid)
+        archive_entry_set_gid(entry, owner.gid)
         if let fixed = options.fixedModificationTime {
             archive_entry_set_mtime(entry, fixed, 0)
         } else {

@@ -249,7 +249,9 @@ public final class Store {
             let stream = try LayerStream(input: input, copyTo: blobTemp, display: display)
             let rootFD = try openDirectory(work + "/rootfs")
             defer { rootFD.close() }
-            report = try stream.apply(to: rootFD, rootPath: display)
+            // Each layer keeps its own directory, stacked by overlayfs: whiteouts stay in the
+            // overlay form instead of deleting anything.
+            report = try stream.apply(to: rootFD, rootPath: display, whiteouts: .overlay)
             (diffID, size) = try stream.finish()
         } catch {
             throw .layer(error, source: display)
@@ -429,11 +431,14 @@ public final class Store {
         public var blobs = 0
         public var layers = 0
         public var bytes: Int64 = 0
+        public var cacheRecords = 0
     }
 
-    /// Removes blobs and unpacked layers no image record references. Takes the store lock
-    /// exclusively: it waits for running imports, and they wait for it.
-    public func collectGarbage() throws(StoreError) -> Collected {
+    /// Takes the store lock exclusively: it waits for running imports and builds, and they
+    /// wait for it. Removes blobs and layers that no image (and, unless `dropBuildCache`, no build cache
+    /// record) references. `dropBuildCache` also removes the cache records and, with
+    /// `dropCacheMounts`, the `RUN --mount=type=cache` directories.
+    public func collectGarbage(dropBuildCache: Bool = false, dropCacheMounts: Bool = false) throws(StoreError) -> Collected {
         guard let lockFD else { throw .corrupt("store not locked") }
         do {
             try syscallChecked("flock", path: root + "/lock") { flock(lockFD.rawValue, LOCK_EX) }
@@ -452,6 +457,16 @@ public final class Store {
             }
         }
         var collected = Collected()
+        if dropBuildCache {
+            collected.cacheRecords = clearBuildCache(mounts: dropCacheMounts)
+        } else {
+            for (_, step) in cachedSteps() {
+                if let layer = step.layer {
+                    keepBlobs.insert(layer.blob)
+                    keepLayers.insert(layer.diffID)
+                }
+            }
+        }
         for algorithm in Digest.Algorithm.allCases {
             collected = sweep(blobsDirectory + "/" + algorithm.rawValue, algorithm: algorithm, keep: keepBlobs,
                               counting: \.blobs, into: collected)

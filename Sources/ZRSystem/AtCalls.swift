@@ -28,6 +28,21 @@ extension FileDescriptor {
         try syscallChecked("mkfifo", path: display) { mkfifoat(rawValue, name, mode) }
     }
 
+    /// An overlayfs whiteout: a character device 0/0, which unprivileged users may create
+    /// (Linux ≥ 5.8, "vfs: allow unprivileged whiteout creation").
+    public func makeWhiteout(_ name: String, display: String) throws(SystemError) {
+        try syscallChecked("mknod (whiteout)", path: display) { mknodat(rawValue, name, S_IFCHR | 0o600, 0) }
+    }
+
+    /// Marks this directory opaque for overlayfs `userxattr` mounts: lower layers' entries in
+    /// it are hidden.
+    public func setOpaque(display: String) throws(SystemError) {
+        let value: [UInt8] = [UInt8(ascii: "y")]
+        try syscallChecked("setxattr user.overlay.opaque", path: display) {
+            value.withUnsafeBytes { zr_fsetxattr(rawValue, "user.overlay.opaque", $0.baseAddress, $0.count, 0) }
+        }
+    }
+
     public func unlink(_ name: String, directory: Bool, display: String) throws(SystemError) {
         try syscallChecked("remove", path: display) { unlinkat(rawValue, name, directory ? AT_REMOVEDIR : 0) }
     }

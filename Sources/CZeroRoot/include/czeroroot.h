@@ -55,6 +55,7 @@ enum zr_spawn_stage {
     ZR_SPAWN_SELF_CHECK = 6,
     ZR_SPAWN_EXEC = 7,
     ZR_SPAWN_SIGMASK = 8,
+    ZR_SPAWN_REDIRECT = 9,
 };
 
 struct zr_spawn_args {
@@ -66,11 +67,17 @@ struct zr_spawn_args {
     unsigned short filter_len;
     int self_check;              // after the filter: fchown(-1,0,0) must return 0
     int death_signal;            // PR_SET_PDEATHSIG; 0 for none
+    int input_fd;                // becomes stdin; -1: inherit
+    int output_fd;               // becomes stdout and stderr; -1: inherit
 };
 
 /// Fork a child that unblocks all signals, changes directory, installs the seccomp filter,
 /// checks it, and execs. Returns the child's pid, or -1 with *stage and *err set; on a failure
 /// after fork the child has already been reaped.
 pid_t zr_spawn(const struct zr_spawn_args *args, int *stage, int *err);
+
+/// pipe2(2) and copy_file_range(2) (at the current offsets): GNU extensions.
+int zr_pipe2(int fds[2], int flags);
+ssize_t zr_copy_file_range(int in, int out, size_t length);
 
 #endif

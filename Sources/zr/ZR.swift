@@ -12,11 +12,13 @@ import ZRSystem
 struct ZR: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "zr",
-        abstract: "Unprivileged container images for HPC: import, list, run.",
+        abstract: "Unprivileged container images for HPC: build, import, list, run.",
         discussion: """
             Images live in the store: $ZR_STORAGE, else /var/tmp/$USER/zeroroot (node-local disk; overlayfs cannot use NFS or Lustre for its upper directories).
 
             Examples:
+              zr build -t app .
+              zr run app -- ./solver
               zr import debian.tar debian:12
               zr images
               zr run debian:12 -- cat /etc/os-release
@@ -24,7 +26,7 @@ struct ZR: ParsableCommand {
               zr rm debian:12 && zr gc
             """,
         version: "0.1.0",
-        subcommands: [Import.self, Export.self, Images.self, Inspect.self, Tag.self, Remove.self, GC.self, Check.self, Run.self, DockerfileCommand.self]
+        subcommands: [Build.self, Import.self, Export.self, Images.self, Inspect.self, Tag.self, Remove.self, GC.self, Check.self, Run.self, DockerfileCommand.self]
     )
 
     /// argument-parser's own main, with zeroroot's wording: errors start with "zr:" like
@@ -343,12 +345,30 @@ struct Remove: ParsableCommand {
 
 struct GC: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Delete blobs and unpacked layers that no image uses (waits for running imports).")
+        abstract: "Delete blobs and unpacked layers that no image uses (waits for running imports and builds).",
+        discussion: """
+            Layers of the build cache are kept (later builds reuse them) unless --build-cache is given.
+
+            Examples:
+              zr gc
+              zr gc --build-cache               # also forget cached build steps
+              zr gc --build-cache --cache-mounts  # and RUN --mount=type=cache directories
+            """)
     @OptionGroup var store: StoreOptions
+    @Flag(name: .customLong("build-cache"), help: "Also drop the build cache (every step runs again next build).")
+    var buildCache = false
+    @Flag(name: .customLong("cache-mounts"), help: "With --build-cache: also remove RUN --mount=type=cache directories.")
+    var cacheMounts = false
+
+    func validate() throws {
+        if cacheMounts && !buildCache { throw ValidationError("--cache-mounts needs --build-cache") }
+    }
 
     func run() throws {
-        let collected = try store.open().collectGarbage()
-        note("removed \(collected.blobs) blobs and \(collected.layers) unpacked layers")
+        let collected = try store.open().collectGarbage(dropBuildCache: buildCache, dropCacheMounts: cacheMounts)
+        var line = "removed \(collected.blobs) blobs and \(collected.layers) unpacked layers"
+        if buildCache { line += ", \(collected.cacheRecords) build cache records" }
+        note(line)
     }
 }
 
@@ -409,14 +429,15 @@ struct Run: ParsableCommand {
         throw SystemError("exec", path: argv[0], errno: errno)
     }
 
-    /// zr-run next to zr (both are installed together), else the one on PATH.
-    func zrRunPath() -> String {
-        if let exe = try? FileSystem.realPath("/proc/self/exe"), let slash = exe.lastIndex(of: "/") {
-            let sibling = exe[..<slash] + "/zr-run"
-            if FileSystem.isExecutableFile(String(sibling)) { return String(sibling) }
-        }
-        return FileSystem.findExecutable("zr-run", searchPath: ProcessInfo.processInfo.environment["PATH"] ?? "") ?? "zr-run"
+}
+
+/// zr-run next to zr (both are installed together), else the one on PATH.
+func zrRunPath() -> String {
+    if let exe = try? FileSystem.realPath("/proc/self/exe"), let slash = exe.lastIndex(of: "/") {
+        let sibling = exe[..<slash] + "/zr-run"
+        if FileSystem.isExecutableFile(String(sibling)) { return String(sibling) }
     }
+    return FileSystem.findExecutable("zr-run", searchPath: ProcessInfo.processInfo.environment["PATH"] ?? "") ?? "zr-run"
 }
 
 struct DockerfileCommand: ParsableCommand {
