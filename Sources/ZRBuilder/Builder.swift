@@ -154,7 +154,13 @@ public final class Builder {
         let lines = instruction.range.endLine - instruction.range.start.line + 1
         let start = instruction.range.start.line - 1
         var text = start >= 0 && start < dockerfileLines.count
-            ? dockerfileLines[start..<min(start + lines, dockerfileLines.count)].joined(separator: " ")
+            ? dockerfileLines[start..<min(start + lines, dockerfileLines.count)].map { line in
+                // Continuation backslashes are layout, not content.
+                var l = line
+                while l.last == " " || l.last == "\t" { l.removeLast() }
+                if l.last == "\\" { l.removeLast() }
+                return String(l)
+            }.joined(separator: " ")
             : instruction.name
         text = text.split(whereSeparator: { $0 == " " || $0 == "\t" }).joined(separator: " ")
         return "[\(stepNumber)/\(stepTotal)] \(text)"
