@@ -26,6 +26,9 @@ public struct BuildRequest: Sendable {
     public var platform: ZRDockerfile.Platform
     /// Current time, RFC 3339 (history entries and the image's `created`).
     public var now: @Sendable () -> String
+    /// Capture RUN steps by copying instead of with overlayfs (see `Snapshot`); also chosen
+    /// by itself when the kernel refuses overlayfs in a user namespace.
+    public var snapshot = false
 
     public init(contextDirectory: String, dockerfilePath: String, tags: [String] = [], buildArgs: [String: String] = [:],
                 target: String? = nil, noCache: Bool = false, secrets: [String: String] = [:], keepFailed: Bool = false,

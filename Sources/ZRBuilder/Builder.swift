@@ -38,6 +38,8 @@ public final class Builder {
     var stepTotal = 0
     var dockerfileLines: [Substring] = []
     var context: FileTree!
+    /// zr-run could not mount overlayfs: RUN steps use snapshot-by-copy from then on.
+    var overlayRefused = false
 
     public init(store: Store, request: BuildRequest, progress: BuildProgress) {
         self.store = store

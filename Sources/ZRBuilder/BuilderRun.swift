@@ -200,30 +200,69 @@ extension Builder {
             if let t = prepared.target { targets.append(t) }
         }
         let image = view(state)
-        // The step's working directory must exist (Docker creates it).
-        let workdir = state.workdir
-        let invocation = RunInvocation(
+        var invocation = RunInvocation(
             zrRun: request.zrRunPath, layers: state.layers.map { store.layerRootfs($0.diffID) },
-            mountPoint: mountPoint, workingDirectory: workdir, environment: environment, binds: binds, command: command)
-        let (end, tail): (Termination, [String])
-        do {
-            (end, tail) = try invocation.run { progress.output($0) }
-        } catch {
-            throw .step("RUN: cannot start \(request.zrRunPath): \(error)", at: at)
+            mountPoint: mountPoint, workingDirectory: state.workdir, environment: environment, binds: binds, command: command)
+        var snapshot = request.snapshot || overlayRefused
+        var changes = ""  // the directory the step's changes are read from
+        var end: Termination = .exited(0), tail: [String] = []
+        while true {
+            if snapshot {
+                // The stage flattened into a plain directory that the command changes in place.
+                let root = scratch + "/root"
+                do {
+                    try FileSystem.makeDirectory(root, mode: 0o755)
+                    try Snapshot.flatten(image, into: root)
+                } catch {
+                    throw .step("RUN: copying the image for snapshot mode: \(error)", at: at)
+                }
+                invocation.layers = []
+                invocation.mountPoint = root
+                changes = root
+            } else {
+                changes = invocation.upper
+            }
+            do {
+                (end, tail) = try invocation.run { progress.output($0) }
+            } catch {
+                throw .step("RUN: cannot start \(request.zrRunPath): \(error)", at: at)
+            }
+            // zr-run says "mount overlay …" and exits 125 where the kernel refuses overlayfs in a
+            // user namespace: the step runs again on a copy, and so do the later ones.
+            if !snapshot && end == .exited(125) && tail.contains(where: { $0.contains("mount overlay") }) {
+                overlayRefused = true
+                snapshot = true
+                progress.note("warning: overlayfs is not available here (\(tail.last ?? "")); RUN steps copy the image instead (slower)")
+                continue
+            }
+            break
         }
-        removeMountPoints(upper: invocation.upper, targets: targets + ["/etc/resolv.conf", "/etc/hosts"], image: image)
+        removeMountPoints(upper: changes, targets: targets + ["/etc/resolv.conf", "/etc/hosts"], image: image)
+        if snapshot {
+            // From here on, `changes` is a layer tree like an overlay upper directory.
+            let tree = scratch + "/diff"
+            do {
+                try FileSystem.makeDirectory(tree, mode: 0o755)
+                var staging = Staging(root: tree, image: image)
+                try Snapshot.diff(changes, against: image, into: &staging)
+                try staging.finish()
+            } catch {
+                throw .step("RUN: comparing the snapshot: \(error)", at: at)
+            }
+            changes = tree
+        }
         guard end == .exited(0) else {
             var kept: String?
             if request.keepFailed {
-                kept = try keepFailedState(state, upper: invocation.upper, scratch: scratch, createdBy: createdBy, at: at)
+                kept = try keepFailedState(state, upper: changes, scratch: scratch, createdBy: createdBy, at: at)
             }
             throw .runFailed(command: command.last ?? "", status: end, lastLines: Array(tail.suffix(10)), keptAs: kept, at: at)
         }
         let layer: ImageRecord.Layer?
-        if Self.isEmptyDirectory(invocation.upper) {
+        if Self.isEmptyDirectory(changes) {
             layer = nil
         } else {
-            layer = try adopt(tree: invocation.upper, scratch: scratch, owners: [:], overlay: true, at: at)
+            layer = try adopt(tree: changes, scratch: scratch, owners: [:], overlay: true, at: at)
         }
         return try record(state, layer: layer, key: key, createdBy: createdBy, at: at)
     }

@@ -47,7 +47,8 @@ struct Staging {
     }
 
     /// Creates `path` and its parents as directories in the tree.
-    mutating func makeDirectories(_ path: [String], copied: Bool = false) throws(StagingError) {
+    /// `copiedMode`: the last component is a copied directory with this mode (`--chmod` wins).
+    mutating func makeDirectories(_ path: [String], copied: Bool = false, copiedMode: mode_t? = nil) throws(StagingError) {
         for i in path.indices {
             let prefix = Array(path[...i])
             let hostPath = host(prefix)
@@ -64,6 +65,7 @@ struct Staging {
                 existing = true
             }
             let isCopied = copied && i == path.count - 1
+            if isCopied, let copiedMode { mode = copiedMode }
             if isCopied, let chmod { mode = chmod }
             do { try FileSystem.makeDirectory(hostPath, mode: 0o700) } catch { throw StagingError("\(error)") }
             if chmod_(hostPath, mode | 0o700) != 0 { throw StagingError("chmod \(hostPath): errno \(errno)") }
@@ -96,7 +98,7 @@ struct Staging {
         do {
             switch st.st_mode & S_IFMT {
             case S_IFDIR:
-                try makeDirectories(path, copied: true)
+                try makeDirectories(path, copied: true, copiedMode: st.st_mode & 0o7777)
                 return
             case S_IFREG:
                 let source = try FileDescriptor.open(entry.hostPath, O_RDONLY | O_NOFOLLOW)
@@ -119,6 +121,17 @@ struct Staging {
             throw StagingError("\(error)")
         }
         if let chown { owners[path.joined(separator: "/")] = chown }
+        count += 1
+    }
+
+    /// An overlay whiteout (character device 0/0) hiding `path` of the layers below.
+    mutating func makeWhiteout(_ path: [String]) throws(StagingError) {
+        try makeDirectories(Array(path.dropLast()))
+        let target = host(path)
+        removeAll(target)
+        if mknod(target, S_IFCHR | 0o600, 0) != 0 {
+            throw StagingError("mknod (whiteout) \(target): \(SystemError("mknod", path: target, errno: errno))")
+        }
         count += 1
     }
 

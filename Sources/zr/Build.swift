@@ -104,10 +104,11 @@ struct Build: ParsableCommand {
         guard FileSystem.exists(dockerfile) else {
             throw ValidationError("no Dockerfile at \(dockerfile) (give one with -f)")
         }
-        let request = BuildRequest(
+        var request = BuildRequest(
             contextDirectory: context, dockerfilePath: dockerfile, tags: try tags.map(imageName), buildArgs: try parseBuildArgs(),
             target: target, noCache: noCache, secrets: try parseSecrets(), keepFailed: keepFailed, zrRunPath: zrRunPath(),
             platform: ZRDockerfile.Platform(os: "linux", architecture: hostArchitecture()), now: { now() })
+        request.snapshot = ProcessInfo.processInfo.environment["ZR_SNAPSHOT"] == "1"
         let output = BuildProgress(quiet ? .quiet : BuildProgress.Mode(rawValue: progress) ?? .auto)
         let builder = Builder(store: store, request: request, progress: output)
         let result: BuildResult

@@ -271,6 +271,37 @@ struct BuildTests {
         #expect(add.status != 0 && add.stderr.contains("\"..\""), "\(add.summary)")
     }
 
+    /// Where overlayfs is refused, RUN steps copy the image and diff it: the layer holds only
+    /// the changes and deletions are whiteouts, as with overlayfs (forced with ZR_SNAPSHOT=1).
+    @Test func snapshotModeMakesTheSameKindOfLayer() throws {
+        let ctx = try Self.context(nil, files: ["Dockerfile": """
+            FROM debian:12
+            RUN rm /etc/issue && echo new > /new && chmod 0700 /srv && ln -s /new /etc/new-link
+            """])
+        let dir = (ctx as NSString).deletingLastPathComponent
+        defer { Harness.remove(dir) }
+        let user = try Harness.user.get()
+        let env = Harness.userEnvironment(user, extra: ["ZR_STORAGE": try Self.store.get(), "ZR_SNAPSHOT": "1"])
+        let built = try Harness.Running(Harness.asUser(user, env: env) + [Harness.zrCLI, "build", "--no-cache", "-t", "snap", ctx],
+                                        cwd: "/").finish(timeout: 300)
+        try #require(built.status == 0, "\(built.summary)")
+        let ran = try Self.zr(["run", "snap", "--", "sh", "-c",
+                               "test -e /etc/issue || echo gone; cat /new; stat -c %a /srv; readlink /etc/new-link"])
+        #expect(ran.stdout.lines.map(String.init) == ["gone", "new", "700", "/new"], "\(ran.summary)")
+        let export = dir + "/oci"
+        #expect(try Self.zr(["export", "snap", "--format", "oci", "-o", export]).status == 0)
+        let config = try Self.zr(["inspect", "snap"])
+        let json = try JSONSerialization.jsonObject(with: Data(config.stdout.utf8)) as? [String: Any]
+        let diffIDs = ((json?["rootfs"] as? [String: Any])?["diff_ids"] as? [String]) ?? []
+        try #require(diffIDs.count == 2, "\(config.stdout)")
+        let last = export + "/blobs/sha256/" + diffIDs[1].dropFirst("sha256:".count)
+        let listing = try Harness.asTestUser(["/bin/sh", "-c", "tar -tf \(last) 2>/dev/null || for b in \(export)/blobs/sha256/*; do tar -tf $b; done"])
+        let names = listing.stdout.split(separator: "\n").map(String.init)
+        #expect(names.contains { $0.hasSuffix("etc/.wh.issue") }, "\(names)")
+        #expect(names.contains { $0.hasSuffix("new") }, "\(names)")
+        #expect(!names.contains { $0.hasSuffix("etc/passwd") }, "unchanged files are not in the layer")
+    }
+
     /// Two builds at once on one store, and a build killed in the middle of a RUN: both
     /// finish, the store checks clean, and the killed build's rebuild works.
     @Test func concurrentAndKilledBuilds() throws {
