@@ -83,6 +83,8 @@ ssize_t zr_fgetxattr(int fd, const char *name, void *value, size_t size) {
     return fgetxattr(fd, name, value, size);
 }
 
+ssize_t zr_flistxattr(int fd, char *list, size_t size) { return flistxattr(fd, list, size); }
+
 // Child side of zr_spawn: only async-signal-safe calls from here to execve.
 static void child_fail(int fd, int stage) {
     int report[2] = {stage, errno};

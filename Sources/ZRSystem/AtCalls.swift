@@ -92,6 +92,16 @@ extension FileDescriptor {
         return Array(buffer[0..<n])
     }
 
+    /// The names of this file's extended attributes (those the caller may see).
+    public func extendedAttributeNames(display: String) throws(SystemError) -> [String] {
+        var buffer = [CChar](repeating: 0, count: 65536)
+        let n = try syscallChecked("listxattr", path: display) {
+            buffer.withUnsafeMutableBufferPointer { zr_flistxattr(rawValue, $0.baseAddress, $0.count) }
+        }
+        guard n > 0 else { return [] }
+        return buffer[0..<n].split(separator: 0).map { String(decoding: $0.map { UInt8(bitPattern: $0) }, as: UTF8.self) }
+    }
+
     /// Names in this directory, without "." and "..". Reads through a duplicate descriptor,
     /// so this one stays open and usable.
     public func entryNames(display: String) throws(SystemError) -> [String] {

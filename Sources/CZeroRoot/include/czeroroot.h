@@ -38,6 +38,7 @@ int zr_memfd_create(const char *name, unsigned int flags);
 /// fsetxattr(2): <sys/xattr.h> is not part of Swift's Glibc module.
 int zr_fsetxattr(int fd, const char *name, const void *value, size_t size, int flags);
 ssize_t zr_fgetxattr(int fd, const char *name, void *value, size_t size);
+ssize_t zr_flistxattr(int fd, char *list, size_t size);
 
 /// Resolve flags re-exported so Swift need not import linux/openat2.h.
 extern const uint64_t ZR_RESOLVE_IN_ROOT;
