@@ -68,10 +68,11 @@ public func zrSpankCreate(_ request: UnsafePointer<zr_spank_request>?,
 
 /// Joins the container whose namespaces process `holder` keeps, and changes to `workdir`.
 @_cdecl("zr_spank_join")
-public func zrSpankJoin(_ holder: Int32, _ workdir: UnsafePointer<CChar>?,
+public func zrSpankJoin(_ holder: Int32, _ workdir: UnsafePointer<CChar>?, _ rootEmulation: Int32,
                         _ message: UnsafeMutablePointer<CChar>?, _ size: Int) -> Int32 {
     do {
-        try NodeContainer.join(holder: holder, workingDirectory: workdir.map { String(cString: $0) } ?? "/")
+        try NodeContainer.join(holder: holder, workingDirectory: workdir.map { String(cString: $0) } ?? "/",
+                               rootEmulation: rootEmulation != 0)
         return 0
     } catch {
         copy(error.description, into: message, size: size)

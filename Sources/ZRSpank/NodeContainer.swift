@@ -1,6 +1,7 @@
 import Glibc
 import ZROCI
 import ZRRuntime
+import ZRSeccomp
 import ZRStore
 import ZRSystem
 
@@ -53,13 +54,27 @@ public enum NodeContainer {
                                imageWorkingDirectory: imageWorkingDirectory)
         let workingDirectory: String
         do { workingDirectory = try Container.enterInPlace(spec) } catch { throw .setup(error.description) }
+        if request.rootEmulation { try installRootEmulation() }
         return Created(workingDirectory: workingDirectory, environment: environment)
     }
 
     /// Moves the calling task into the container whose namespaces `holder` keeps.
-    public static func join(holder: pid_t, workingDirectory: String) throws(SpankError) {
+    public static func join(holder: pid_t, workingDirectory: String, rootEmulation: Bool) throws(SpankError) {
         do { try Container.join(holderOf: holder, workingDirectory: workingDirectory) } catch {
             throw .setup("join the node's container: \(error)")
+        }
+        if rootEmulation { try installRootEmulation() }
+    }
+
+    /// The zr-run --root-emulation filter, in this task for good: slurmstepd execs the user's
+    /// command next, and the filter (with no_new_privs) stays across exec.
+    static func installRootEmulation() throws(SpankError) {
+        do {
+            try Process.installFilter(try Filter.compile(), selfCheck: true)
+        } catch let e as FilterError {
+            throw .setup("root emulation: \(e)")
+        } catch {
+            throw .setup("root emulation: \(error)")
         }
     }
 }

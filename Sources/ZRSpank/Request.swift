@@ -50,10 +50,13 @@ public struct SpankRequest: Equatable, Sendable {
     public var pmixDirectory: String?
     public var writable: Bool
     public var remapRoot: Bool
+    /// The zero-consistency seccomp filter in every task; implies `remapRoot`.
+    public var rootEmulation: Bool
 
     public init(image: ImageSource, storage: String, mounts: [ContainerSpec.Bind] = [],
                 workingDirectory: String? = nil, home: String? = nil, pmixDirectory: String? = nil,
-                writable: Bool = false, remapRoot: Bool = false) {
+                writable: Bool = false, remapRoot: Bool = false, rootEmulation: Bool = false) {
+        self.rootEmulation = rootEmulation
         self.image = image
         self.storage = storage
         self.mounts = mounts
@@ -61,12 +64,13 @@ public struct SpankRequest: Equatable, Sendable {
         self.home = home
         self.pmixDirectory = pmixDirectory
         self.writable = writable
-        self.remapRoot = remapRoot
+        self.remapRoot = remapRoot || rootEmulation
     }
 
     /// Parses the option values as the user typed them.
     public init(image: String, storage: String, mounts: String?, workingDirectory: String?,
-                home: String?, pmixDirectory: String?, writable: Bool, remapRoot: Bool) throws(SpankError) {
+                home: String?, pmixDirectory: String?, writable: Bool, remapRoot: Bool,
+                rootEmulation: Bool = false) throws(SpankError) {
         let image = try ImageSource(image)
         guard storage.hasPrefix("/") else { throw .option("storage \"\(storage)\": must be an absolute path") }
         let mounts = try Self.parseMounts(mounts ?? "")
@@ -78,7 +82,7 @@ public struct SpankRequest: Equatable, Sendable {
         }
         self.init(image: image, storage: storage, mounts: mounts, workingDirectory: workingDirectory,
                   home: home.flatMap { $0.isEmpty || $0 == "/" ? nil : $0 }, pmixDirectory: pmixDirectory,
-                  writable: writable, remapRoot: remapRoot)
+                  writable: writable, remapRoot: remapRoot, rootEmulation: rootEmulation)
     }
 
     public init(_ c: zr_spank_request) throws(SpankError) {
@@ -88,7 +92,7 @@ public struct SpankRequest: Equatable, Sendable {
         try self.init(image: image, storage: storage, mounts: string(c.mounts),
                       workingDirectory: string(c.workdir), home: string(c.home),
                       pmixDirectory: string(c.pmix_dir), writable: c.writable != 0,
-                      remapRoot: c.remap_root != 0)
+                      remapRoot: c.remap_root != 0, rootEmulation: c.root_emulation != 0)
     }
 
     /// `SRC[:DST][:ro|:rw]` items separated by commas (pyxis's `--container-mounts`);

@@ -102,6 +102,18 @@ public enum Process {
         }
     }
 
+    /// Installs a compiled seccomp filter in the calling process, for good (it survives exec):
+    /// for hosts that exec the command themselves, like a Slurm task.
+    public static func installFilter(_ filter: [sock_filter], selfCheck: Bool) throws(SystemError) {
+        let stage = filter.withUnsafeBufferPointer { zr_install_filter($0.baseAddress, UInt16($0.count), selfCheck ? 1 : 0) }
+        switch UInt32(stage) {
+        case ZR_SPAWN_OK.rawValue: return
+        case ZR_SPAWN_SELF_CHECK.rawValue: throw SystemError("seccomp self-check: fchown(-1, 0, 0) was not faked", errno: errno)
+        case ZR_SPAWN_NO_NEW_PRIVS.rawValue: throw SystemError("prctl(PR_SET_NO_NEW_PRIVS)", errno: errno)
+        default: throw SystemError("install seccomp filter", errno: errno)
+        }
+    }
+
     /// Waits for `pid` without blocking; nil while it runs.
     public static func reap(_ pid: pid_t) throws(SystemError) -> Termination? {
         var status: Int32 = 0

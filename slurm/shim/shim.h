@@ -20,9 +20,12 @@ struct zr_options {
     char *image;
     char *mounts;
     char *workdir;
+    /// --container-env: names whose host value wins over the image's Env, comma-separated.
+    char *env;
     int writable;
     int remap_root;
     int mount_home;
+    int root_emulation;
     /// Set by a callback that found a conflict; reported in init_post_opt.
     char conflict[256];
 };

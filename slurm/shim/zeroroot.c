@@ -32,6 +32,8 @@ static struct zr_node *zr_node = NULL;
 static int zr_watch[2] = {-1, -1};
 static uid_t zr_job_uid = (uid_t)-1;
 
+static int zr_check_env_names(const char *list, char *message, size_t size);
+
 int slurm_spank_init(spank_t sp, int ac, char **av) {
     if (zr_options_register(sp) != 0) return -1;
     return zr_config_parse(ac, av, &zr_conf);
@@ -59,8 +61,12 @@ static int zr_check_local(void) {
     struct zr_spank_request request = {
         .image = zr_opt.image, .storage = "/", .mounts = mounts, .workdir = zr_opt.workdir,
         .home = NULL, .pmix_dir = NULL, .writable = zr_opt.writable == ZR_ON,
-        .remap_root = zr_opt.remap_root == ZR_ON,
+        .remap_root = zr_opt.remap_root == ZR_ON, .root_emulation = zr_opt.root_emulation == ZR_ON,
     };
+    if (zr_opt.env != NULL && zr_check_env_names(zr_opt.env, message, sizeof message) != 0) {
+        slurm_error("zeroroot: %s", message);
+        goto fail;
+    }
     if (zr_spank_check(&request, message, sizeof message) != 0) {
         slurm_error("zeroroot: %s", message);
         goto fail;
@@ -75,8 +81,8 @@ int slurm_spank_init_post_opt(spank_t sp, int ac, char **av) {
     (void)ac;
     (void)av;
     if (zr_opt.image == NULL) {
-        if (zr_opt.mounts || zr_opt.workdir || zr_opt.writable != ZR_UNSET || zr_opt.remap_root != ZR_UNSET ||
-            zr_opt.mount_home != ZR_UNSET) {
+        if (zr_opt.mounts || zr_opt.workdir || zr_opt.env || zr_opt.writable != ZR_UNSET ||
+            zr_opt.remap_root != ZR_UNSET || zr_opt.mount_home != ZR_UNSET || zr_opt.root_emulation != ZR_UNSET) {
             if (spank_context() == S_CTX_LOCAL) {
                 slurm_error("zeroroot: --container-* options need --container-image");
                 return -1;
@@ -112,8 +118,38 @@ static const char *zr_getenv(spank_t sp, const char *name, char *buf, int size) 
     return buf;
 }
 
+/// --container-env NAME[,NAME...]: each a shell variable name.
+static int zr_check_env_names(const char *list, char *message, size_t size) {
+    const char *p = list;
+    while (*p != '\0') {
+        size_t n = strcspn(p, ",");
+        int ok = n > 0 && !(p[0] >= '0' && p[0] <= '9');
+        for (size_t i = 0; i < n && ok; i++)
+            ok = p[i] == '_' || (p[i] >= 'A' && p[i] <= 'Z') || (p[i] >= 'a' && p[i] <= 'z') || (p[i] >= '0' && p[i] <= '9');
+        if (!ok) {
+            snprintf(message, size, "--container-env: \"%.*s\" is not a variable name", (int)n, p);
+            return -1;
+        }
+        p += n;
+        if (*p == ',') p++;
+    }
+    return 0;
+}
+
+/// Whether NAME (len bytes) is listed in --container-env.
+static int zr_env_kept(const char *name, size_t len) {
+    if (zr_opt.env == NULL) return 0;
+    for (const char *p = zr_opt.env; *p != '\0';) {
+        size_t n = strcspn(p, ",");
+        if (n == len && strncmp(p, name, len) == 0) return 1;
+        p += n;
+        if (*p == ',') p++;
+    }
+    return 0;
+}
+
 /// Applies the image's environment to this task, leaving PMIX_* and SLURM_* exactly as
-/// Slurm set them for this rank.
+/// Slurm set them for this rank, and the variables --container-env names as the job has them.
 static int zr_apply_env(spank_t sp, const char *env, char *message, size_t size) {
     for (const char *item = env; *item != '\0'; item += strlen(item) + 1) {
         const char *eq = strchr(item, '=');
@@ -121,6 +157,7 @@ static int zr_apply_env(spank_t sp, const char *env, char *message, size_t size)
         size_t nlen = (size_t)(eq - item);
         if ((nlen >= 5 && strncmp(item, "PMIX_", 5) == 0) || (nlen >= 6 && strncmp(item, "SLURM_", 6) == 0))
             continue;
+        if (zr_env_kept(item, nlen)) continue;
         char name[256];
         if (nlen >= sizeof name) continue;
         memcpy(name, item, nlen);
@@ -159,7 +196,7 @@ static int zr_create(spank_t sp, char *message, size_t size) {
     struct zr_spank_request request = {
         .image = zr_opt.image, .storage = storage, .mounts = mounts, .workdir = zr_opt.workdir,
         .home = home_dir, .pmix_dir = pmix_dir, .writable = zr_opt.writable == ZR_ON,
-        .remap_root = zr_opt.remap_root == ZR_ON,
+        .remap_root = zr_opt.remap_root == ZR_ON, .root_emulation = zr_opt.root_emulation == ZR_ON,
     };
     struct zr_spank_buffer workdir = {zr_node->workdir, sizeof zr_node->workdir};
     struct zr_spank_buffer env = {zr_node->env, sizeof zr_node->env};
@@ -201,7 +238,8 @@ int slurm_spank_task_init(spank_t sp, int ac, char **av) {
         pid_t holder = zr_node->holder;
         zr_node_unlock(zr_node);
         locked = 0;
-        if (zr_spank_join(holder, zr_node->workdir, message, sizeof message) != 0) goto fail;
+        if (zr_spank_join(holder, zr_node->workdir, zr_opt.root_emulation == ZR_ON, message, sizeof message) != 0)
+            goto fail;
         break;
     }
     default:

@@ -7,7 +7,7 @@
 
 #include <stddef.h>
 
-#define ZR_SPANK_ABI_VERSION 1
+#define ZR_SPANK_ABI_VERSION 2
 
 /// One container request, as the user asked for it (options) and the site configured it
 /// (plugstack arguments). Strings are NUL-terminated; NULL means "not given".
@@ -27,6 +27,8 @@ struct zr_spank_request {
     const char *pmix_dir;
     int writable;
     int remap_root;
+    /// Install the zero-consistency seccomp filter in every task (implies remap_root).
+    int root_emulation;
 };
 
 /// A caller-owned output buffer.

@@ -72,6 +72,11 @@ struct zr_spawn_args {
     int output_fd;               // becomes stdout and stderr; -1: inherit
 };
 
+/// Installs a seccomp filter in the calling process (after PR_SET_NO_NEW_PRIVS) and, with
+/// `self_check`, checks that fchown(-1, 0, 0) now answers 0. Async-signal-safe. Returns
+/// ZR_SPAWN_OK, or the failing stage (ZR_SPAWN_NO_NEW_PRIVS, _FILTER, _SELF_CHECK) with errno.
+int zr_install_filter(const struct sock_filter *filter, unsigned short len, int self_check);
+
 /// Fork a child that unblocks all signals, changes directory, installs the seccomp filter,
 /// checks it, and execs. Returns the child's pid, or -1 with *stage and *err set; on a failure
 /// after fork the child has already been reaped.
