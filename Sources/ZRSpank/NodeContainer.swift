@@ -22,12 +22,27 @@ public enum NodeContainer {
         do { store = try Store(root: request.storage) } catch {
             throw .setup("storage \(request.storage): \(error)")
         }
-        var layers: [String]
+        var layers: [String] = []
         var environment: [String] = []
         var imageWorkingDirectory: String?
-        switch request.image {
+        var persistentUpper: String?
+        if let name = request.name, let kept = store.namedContainer(job: request.jobID, name: name) {
+            // An earlier step of this job made it: same layers, its changes on top.
+            persistentUpper = store.containerDirectory(job: request.jobID, name: name)
+            let spec = try inPlaceSpec(request, store: store, layers: kept.layers.map(store.layerRootfs),
+                                       imageWorkingDirectory: kept.workingDirectory, persistentUpper: persistentUpper)
+            return try enter(spec, request: request, environment: kept.environment)
+        }
+        guard let image = request.image else {
+            throw .image("no container \"\(request.name ?? "")\" in job \(request.jobID) on this node yet: give --container-image the first time")
+        }
+        var diffIDs: [Digest] = []
+        switch image {
         case .directory(let path):
             layers = [path]
+            if request.name != nil {
+                throw .option("--container-name needs an image from the store, not a directory")
+            }
         case .stored(let name):
             let record: ImageRecord
             do { record = try store.image(named: name) } catch {
@@ -37,25 +52,48 @@ public enum NodeContainer {
                 throw .image("image \"\(name)\": \(error)")
             }
             layers = record.layers.map { store.layerRootfs($0.diffID) }
+            diffIDs = record.layers.map(\.diffID)
             let config: ImageConfig
             do { config = try store.config(of: record) } catch { throw .image("image \"\(name)\": \(error)") }
             environment = config.config?.env ?? []
             imageWorkingDirectory = config.config?.workingDir
         }
+        if let name = request.name, case .stored(let imageName) = image {
+            let record = NamedContainer(image: imageName, layers: diffIDs, environment: environment,
+                                        workingDirectory: imageWorkingDirectory)
+            do { persistentUpper = try store.createNamedContainer(job: request.jobID, name: name, record) } catch {
+                throw .setup("container \(name): \(error)")
+            }
+        }
+        let spec = try inPlaceSpec(request, store: store, layers: layers, imageWorkingDirectory: imageWorkingDirectory,
+                                   persistentUpper: persistentUpper)
+        return try enter(spec, request: request, environment: environment)
+    }
+
+    static func inPlaceSpec(_ request: SpankRequest, store: Store, layers: [String], imageWorkingDirectory: String?,
+                            persistentUpper: String?) throws(SpankError) -> InPlaceSpec {
         var binds = request.mounts
         if let pmix = request.pmixDirectory {
             binds.append(.init(source: pmix, destination: pmix, readOnly: false))
         }
         let scratch: String
         do { scratch = try store.scratchDirectory("spank") } catch { throw .setup("storage \(request.storage): \(error)") }
-        let spec = InPlaceSpec(layers: layers, scratch: scratch, mapToRoot: request.remapRoot,
-                               writable: request.writable, home: request.home, binds: binds,
-                               workingDirectory: request.workingDirectory,
-                               imageWorkingDirectory: imageWorkingDirectory)
+        return InPlaceSpec(layers: layers, scratch: scratch, mapToRoot: request.remapRoot,
+                           writable: request.writable || persistentUpper != nil, home: request.home, binds: binds,
+                           workingDirectory: request.workingDirectory,
+                           imageWorkingDirectory: imageWorkingDirectory, persistentUpper: persistentUpper)
+    }
+
+    static func enter(_ spec: InPlaceSpec, request: SpankRequest, environment: [String]) throws(SpankError) -> Created {
         let workingDirectory: String
         do { workingDirectory = try Container.enterInPlace(spec) } catch { throw .setup(error.description) }
         if request.rootEmulation { try installRootEmulation() }
         return Created(workingDirectory: workingDirectory, environment: environment)
+    }
+
+    /// Job end: the job's named containers go.
+    public static func jobEnded(storage: String, job: UInt32) throws(SpankError) {
+        do { try Store(root: storage).removeNamedContainers(job: job) } catch { throw .setup("storage \(storage): \(error)") }
     }
 
     /// Moves the calling task into the container whose namespaces `holder` keeps.

@@ -456,6 +456,9 @@ public final class Store {
                 keepLayers.insert(layer.diffID)
             }
         }
+        let containerLayers = namedContainerLayers()
+        keepLayers.formUnion(containerLayers)
+        keepBlobs.formUnion(containerLayers)  // uncompressed blobs are named by their diff_id
         var collected = Collected()
         if dropBuildCache {
             collected.cacheRecords = clearBuildCache(mounts: dropCacheMounts)

@@ -353,19 +353,24 @@ struct GC: ParsableCommand {
               zr gc
               zr gc --build-cache               # also forget cached build steps
               zr gc --build-cache --cache-mounts  # and RUN --mount=type=cache directories
+              zr gc --containers                # and Slurm named containers left by jobs
             """)
     @OptionGroup var store: StoreOptions
     @Flag(name: .customLong("build-cache"), help: "Also drop the build cache (every step runs again next build).")
     var buildCache = false
     @Flag(name: .customLong("cache-mounts"), help: "With --build-cache: also remove RUN --mount=type=cache directories.")
     var cacheMounts = false
+    @Flag(name: .customLong("containers"), help: "Also remove every Slurm named container (srun --container-name) kept in this store.")
+    var containers = false
 
     func validate() throws {
         if cacheMounts && !buildCache { throw ValidationError("--cache-mounts needs --build-cache") }
     }
 
     func run() throws {
-        let collected = try store.open().collectGarbage(dropBuildCache: buildCache, dropCacheMounts: cacheMounts)
+        let opened = try store.open()
+        if containers { opened.removeAllNamedContainers() }
+        let collected = try opened.collectGarbage(dropBuildCache: buildCache, dropCacheMounts: cacheMounts)
         var line = "removed \(collected.blobs) blobs and \(collected.layers) unpacked layers"
         if buildCache { line += ", \(collected.cacheRecords) build cache records" }
         note(line)

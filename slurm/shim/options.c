@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 struct zr_options zr_opt = {
-    .image = NULL, .mounts = NULL, .workdir = NULL, .env = NULL,
+    .image = NULL, .mounts = NULL, .workdir = NULL, .env = NULL, .name = NULL,
     .writable = ZR_UNSET, .remap_root = ZR_UNSET, .mount_home = ZR_UNSET, .root_emulation = ZR_UNSET,
 };
 struct zr_config zr_conf;
@@ -21,7 +21,7 @@ enum {
     ZR_OPT_WRITABLE, ZR_OPT_READONLY,
     ZR_OPT_REMAP_ROOT, ZR_OPT_NO_REMAP_ROOT,
     ZR_OPT_MOUNT_HOME, ZR_OPT_NO_MOUNT_HOME,
-    ZR_OPT_ENV, ZR_OPT_ROOT_EMULATION,
+    ZR_OPT_ENV, ZR_OPT_ROOT_EMULATION, ZR_OPT_NAME,
 };
 
 static int zr_set_string(char **slot, const char *name, const char *value) {
@@ -52,6 +52,7 @@ static int zr_option_cb(int val, const char *optarg, int remote) {
     case ZR_OPT_MOUNTS: return zr_set_string(&zr_opt.mounts, "container-mounts", optarg);
     case ZR_OPT_WORKDIR: return zr_set_string(&zr_opt.workdir, "container-workdir", optarg);
     case ZR_OPT_ENV: return zr_set_string(&zr_opt.env, "container-env", optarg);
+    case ZR_OPT_NAME: return zr_set_string(&zr_opt.name, "container-name", optarg);
     case ZR_OPT_ROOT_EMULATION:
         return zr_set_flag(&zr_opt.root_emulation, ZR_ON, "container-root-emulation", "container-root-emulation");
     case ZR_OPT_WRITABLE:
@@ -93,6 +94,9 @@ static struct spank_option zr_option_table[] = {
      ZR_OPT_NO_MOUNT_HOME, zr_option_cb},
     {"container-env", "NAME[,...]",
      "[zeroroot] keep the job's value of these variables instead of the image's", 1, ZR_OPT_ENV, zr_option_cb},
+    {"container-name", "NAME",
+     "[zeroroot] keep this container (writable) for later steps of the job that give the same name", 1,
+     ZR_OPT_NAME, zr_option_cb},
     {"container-root-emulation", NULL,
      "[zeroroot] fake chown/set*id/setgroups/capset/device mknod (zero-consistency root; implies --container-remap-root)",
      0, ZR_OPT_ROOT_EMULATION, zr_option_cb},
@@ -114,7 +118,8 @@ void zr_options_free(void) {
     free(zr_opt.mounts);
     free(zr_opt.workdir);
     free(zr_opt.env);
-    zr_opt.image = zr_opt.mounts = zr_opt.workdir = zr_opt.env = NULL;
+    free(zr_opt.name);
+    zr_opt.image = zr_opt.mounts = zr_opt.workdir = zr_opt.env = zr_opt.name = NULL;
 }
 
 static int zr_copy_arg(char *dst, size_t size, const char *value, const char *arg) {

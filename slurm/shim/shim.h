@@ -22,6 +22,8 @@ struct zr_options {
     char *workdir;
     /// --container-env: names whose host value wins over the image's Env, comma-separated.
     char *env;
+    /// --container-name: kept across the job's steps.
+    char *name;
     int writable;
     int remap_root;
     int mount_home;

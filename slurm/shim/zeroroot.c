@@ -23,7 +23,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 SPANK_PLUGIN(zeroroot, 1)
@@ -31,6 +33,7 @@ SPANK_PLUGIN(zeroroot, 1)
 static struct zr_node *zr_node = NULL;
 static int zr_watch[2] = {-1, -1};
 static uid_t zr_job_uid = (uid_t)-1;
+static uint32_t zr_job_id = 0;
 
 static int zr_check_env_names(const char *list, char *message, size_t size);
 
@@ -59,7 +62,8 @@ static int zr_check_local(void) {
     mounts = zr_joined_mounts();
     if (mounts == NULL) goto fail;
     struct zr_spank_request request = {
-        .image = zr_opt.image, .storage = "/", .mounts = mounts, .workdir = zr_opt.workdir,
+        .image = zr_opt.image, .name = zr_opt.name, .job_id = 0, .storage = "/", .mounts = mounts,
+        .workdir = zr_opt.workdir,
         .home = NULL, .pmix_dir = NULL, .writable = zr_opt.writable == ZR_ON,
         .remap_root = zr_opt.remap_root == ZR_ON, .root_emulation = zr_opt.root_emulation == ZR_ON,
     };
@@ -80,7 +84,7 @@ fail:
 int slurm_spank_init_post_opt(spank_t sp, int ac, char **av) {
     (void)ac;
     (void)av;
-    if (zr_opt.image == NULL) {
+    if (zr_opt.image == NULL && zr_opt.name == NULL) {
         if (zr_opt.mounts || zr_opt.workdir || zr_opt.env || zr_opt.writable != ZR_UNSET ||
             zr_opt.remap_root != ZR_UNSET || zr_opt.mount_home != ZR_UNSET || zr_opt.root_emulation != ZR_UNSET) {
             if (spank_context() == S_CTX_LOCAL) {
@@ -105,8 +109,9 @@ int slurm_spank_init_post_opt(spank_t sp, int ac, char **av) {
         slurm_error("zeroroot: %s", zr_opt.conflict);
         return -1;
     }
-    if (spank_get_item(sp, S_JOB_UID, &zr_job_uid) != ESPANK_SUCCESS) {
-        slurm_error("zeroroot: cannot get the job's uid");
+    if (spank_get_item(sp, S_JOB_UID, &zr_job_uid) != ESPANK_SUCCESS ||
+        spank_get_item(sp, S_JOB_ID, &zr_job_id) != ESPANK_SUCCESS) {
+        slurm_error("zeroroot: cannot get the job's uid and id");
         return -1;
     }
     return zr_node_open(&zr_node, zr_watch);
@@ -194,7 +199,8 @@ static int zr_create(spank_t sp, char *message, size_t size) {
         goto fail;
     }
     struct zr_spank_request request = {
-        .image = zr_opt.image, .storage = storage, .mounts = mounts, .workdir = zr_opt.workdir,
+        .image = zr_opt.image, .name = zr_opt.name, .job_id = zr_job_id, .storage = storage, .mounts = mounts,
+        .workdir = zr_opt.workdir,
         .home = home_dir, .pmix_dir = pmix_dir, .writable = zr_opt.writable == ZR_ON,
         .remap_root = zr_opt.remap_root == ZR_ON, .root_emulation = zr_opt.root_emulation == ZR_ON,
     };
@@ -254,6 +260,41 @@ fail:
     if (locked) zr_node_unlock(zr_node);
     slurm_error("zeroroot: %s", message);
     return -1;
+}
+
+/// Job end, on each node (slurmd, root): the job's named containers go. The removal runs in a
+/// child that has become the job's user, so root never walks a directory the user controls.
+/// Only the plugstack storage location is known here; containers under a user's own
+/// ZR_STORAGE stay until `zr gc --containers`.
+int slurm_spank_job_epilog(spank_t sp, int ac, char **av) {
+    // The job script context may not have run slurm_spank_init: read the arguments here.
+    if (zr_config_parse(ac, av, &zr_conf) != 0) return 0;
+    uid_t uid;
+    gid_t gid;
+    uint32_t job;
+    if (spank_get_item(sp, S_JOB_UID, &uid) != ESPANK_SUCCESS || spank_get_item(sp, S_JOB_GID, &gid) != ESPANK_SUCCESS ||
+        spank_get_item(sp, S_JOB_ID, &job) != ESPANK_SUCCESS)
+        return 0; /* nothing to clean that we could find */
+    if (uid == 0) return 0;
+    pid_t child = fork();
+    if (child < 0) {
+        slurm_error("zeroroot: job epilog: fork: %m");
+        return 0;
+    }
+    if (child == 0) {
+        char storage[PATH_MAX], message[ZR_MESSAGE_SIZE] = "";
+        if (setgroups(0, NULL) != 0 || setresgid(gid, gid, gid) != 0 || setresuid(uid, uid, uid) != 0) _exit(4);
+        if (zr_storage_path(zr_conf.storage, storage, sizeof storage, message, sizeof message) != 0) _exit(5);
+        if (access(storage, F_OK) != 0) _exit(6); /* the user has no store here: nothing to do */
+        int rc = zr_spank_job_end(storage, job, message, sizeof message);
+        if (rc != 0) slurm_error("zeroroot: job epilog: %s", message);
+        _exit(rc == 0 ? 0 : 3);
+    }
+    int status = 0;
+    while (waitpid(child, &status, 0) < 0 && errno == EINTR) {}
+    if (!WIFEXITED(status) || (WEXITSTATUS(status) != 0 && WEXITSTATUS(status) != 6))
+        slurm_error("zeroroot: job epilog: removing job %u's named containers failed (status %d)", job, status);
+    return 0;
 }
 
 int slurm_spank_exit(spank_t sp, int ac, char **av) {

@@ -12,8 +12,12 @@
 /// One container request, as the user asked for it (options) and the site configured it
 /// (plugstack arguments). Strings are NUL-terminated; NULL means "not given".
 struct zr_spank_request {
-    /// A store image name, or a directory holding a root filesystem (starts with '/' or '.').
+    /// A store image name, or a directory holding a root filesystem (starts with '/' or '.');
+    /// NULL only with `name` (an existing named container).
     const char *image;
+    /// --container-name: a container kept (writable) across the steps of job `job_id`.
+    const char *name;
+    unsigned int job_id;
     /// The store directory (already resolved: $ZR_STORAGE or the plugstack default).
     const char *storage;
     /// SRC[:DST][:ro] items separated by ','; site defaults first, then the user's.
