@@ -8,6 +8,7 @@
 //   slurm_spank_task_init       each task, as the user, single-threaded, before exec: the first
 //                               creates the container, the others join it (setns)
 //   slurm_spank_exit            slurmstepd: stops the holder, frees the state
+//   slurm_spank_job_epilog      slurmd's job epilog (root): removes the job's named containers
 //
 // Fail closed (design.md): a positive return from task_init is only logged and the command
 // then runs on the host, so every failure returns -1 (and the plugin must be `required`).
