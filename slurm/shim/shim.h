@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <slurm/spank.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #define ZR_MESSAGE_SIZE 1024
@@ -24,6 +25,8 @@ struct zr_options {
     char *env;
     /// --container-name: kept across the job's steps.
     char *name;
+    /// --container-build: a Dockerfile or a context directory, built on each node.
+    char *build;
     int writable;
     int remap_root;
     int mount_home;
@@ -38,6 +41,10 @@ struct zr_config {
     char storage[PATH_MAX];
     /// Mounts every container gets, before the user's (SRC[:DST][:ro],...).
     char mounts[4096];
+    /// builds=no forbids --container-build.
+    int builds;
+    /// The zr program --container-build runs (zr=PATH); empty: /usr/local/bin/zr, else PATH.
+    char zr[PATH_MAX];
 };
 
 extern struct zr_options zr_opt;
@@ -49,6 +56,11 @@ void zr_options_free(void);
 int zr_config_parse(int ac, char **av, struct zr_config *conf);
 /// Expands the storage template for the calling user; -1 with a reason in `message`.
 int zr_storage_path(const char *template, char *out, size_t size, char *message, size_t msize);
+
+/// --container-build: builds `spec` with `zr build -t NAME` as the task's user (output on the
+/// task's stderr) and writes NAME into `image`; -1 with a reason in `message`.
+int zr_build_image(spank_t sp, const char *spec, const char *storage, uint32_t job, uint32_t step,
+                   char *image, size_t isize, char *message, size_t msize);
 
 /// The node's shared state for one job step, in an anonymous MAP_SHARED mapping that
 /// slurmstepd creates before it forks the tasks, so every local task sees the same one.

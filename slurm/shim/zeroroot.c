@@ -34,7 +34,7 @@ SPANK_PLUGIN(zeroroot, 1)
 static struct zr_node *zr_node = NULL;
 static int zr_watch[2] = {-1, -1};
 static uid_t zr_job_uid = (uid_t)-1;
-static uint32_t zr_job_id = 0;
+static uint32_t zr_job_id = 0, zr_step_id = 0;
 
 static int zr_check_env_names(const char *list, char *message, size_t size);
 
@@ -63,11 +63,21 @@ static int zr_check_local(void) {
     mounts = zr_joined_mounts();
     if (mounts == NULL) goto fail;
     struct zr_spank_request request = {
-        .image = zr_opt.image, .name = zr_opt.name, .job_id = 0, .storage = "/", .mounts = mounts,
+        /* a build's image does not exist yet: check the other options against a placeholder */
+        .image = zr_opt.build != NULL ? "srun-build" : zr_opt.image, .name = zr_opt.name, .job_id = 0,
+        .storage = "/", .mounts = mounts,
         .workdir = zr_opt.workdir,
         .home = NULL, .pmix_dir = NULL, .writable = zr_opt.writable == ZR_ON,
         .remap_root = zr_opt.remap_root == ZR_ON, .root_emulation = zr_opt.root_emulation == ZR_ON,
     };
+    if (zr_opt.build != NULL && zr_opt.image != NULL) {
+        slurm_error("zeroroot: --container-build and --container-image conflict (the build makes the image)");
+        goto fail;
+    }
+    if (zr_opt.build != NULL && !zr_conf.builds) {
+        slurm_error("zeroroot: --container-build: builds are disabled on this cluster (plugstack builds=no)");
+        goto fail;
+    }
     if (zr_opt.env != NULL && zr_check_env_names(zr_opt.env, message, sizeof message) != 0) {
         slurm_error("zeroroot: %s", message);
         goto fail;
@@ -85,7 +95,7 @@ fail:
 int slurm_spank_init_post_opt(spank_t sp, int ac, char **av) {
     (void)ac;
     (void)av;
-    if (zr_opt.image == NULL && zr_opt.name == NULL) {
+    if (zr_opt.image == NULL && zr_opt.name == NULL && zr_opt.build == NULL) {
         if (zr_opt.mounts || zr_opt.workdir || zr_opt.env || zr_opt.writable != ZR_UNSET ||
             zr_opt.remap_root != ZR_UNSET || zr_opt.mount_home != ZR_UNSET || zr_opt.root_emulation != ZR_UNSET) {
             if (spank_context() == S_CTX_LOCAL) {
@@ -106,6 +116,7 @@ int slurm_spank_init_post_opt(spank_t sp, int ac, char **av) {
     // The batch step's task_init would pivot the batch shell into the container and its
     // script in the spool dir would vanish; the extern step has no user command.
     if (step == SLURM_BATCH_SCRIPT || step == SLURM_EXTERN_CONT) return 0;
+    zr_step_id = step;
     if (zr_opt.conflict[0] != '\0') {
         slurm_error("zeroroot: %s", zr_opt.conflict);
         return -1;
@@ -199,8 +210,15 @@ static int zr_create(spank_t sp, char *message, size_t size) {
         snprintf(message, size, "out of memory");
         goto fail;
     }
+    char built[256];
+    const char *image = zr_opt.image;
+    if (zr_opt.build != NULL) {
+        if (zr_build_image(sp, zr_opt.build, storage, zr_job_id, zr_step_id, built, sizeof built, message, size) != 0)
+            goto fail;
+        image = built;
+    }
     struct zr_spank_request request = {
-        .image = zr_opt.image, .name = zr_opt.name, .job_id = zr_job_id, .storage = storage, .mounts = mounts,
+        .image = image, .name = zr_opt.name, .job_id = zr_job_id, .storage = storage, .mounts = mounts,
         .workdir = zr_opt.workdir,
         .home = home_dir, .pmix_dir = pmix_dir, .writable = zr_opt.writable == ZR_ON,
         .remap_root = zr_opt.remap_root == ZR_ON, .root_emulation = zr_opt.root_emulation == ZR_ON,
