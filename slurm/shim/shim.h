@@ -43,6 +43,8 @@ struct zr_config {
     char mounts[4096];
     /// builds=no forbids --container-build.
     int builds;
+    /// sbatch=no: the options are not offered to sbatch and salloc.
+    int sbatch;
     /// The zr program --container-build runs (zr=PATH); empty: /usr/local/bin/zr, else PATH.
     char zr[PATH_MAX];
 };

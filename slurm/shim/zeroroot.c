@@ -39,8 +39,10 @@ static uint32_t zr_job_id = 0, zr_step_id = 0;
 static int zr_check_env_names(const char *list, char *message, size_t size);
 
 int slurm_spank_init(spank_t sp, int ac, char **av) {
-    if (zr_options_register(sp) != 0) return -1;
-    return zr_config_parse(ac, av, &zr_conf);
+    if (zr_config_parse(ac, av, &zr_conf) != 0) return -1;
+    // sbatch=no: sbatch and salloc do not know the options (pyxis's sbatch_support=0).
+    if (!zr_conf.sbatch && spank_context() == S_CTX_ALLOCATOR) return 0;
+    return zr_options_register(sp);
 }
 
 /// The site's default mounts, then the user's.
