@@ -33,10 +33,13 @@ public enum NodeContainer {
                                        imageWorkingDirectory: kept.workingDirectory, persistentUpper: persistentUpper)
             return try enter(spec, request: request, environment: kept.environment)
         }
-        guard let image = request.image else {
+        guard var image = request.image else {
             throw .image("no container \"\(request.name ?? "")\" in job \(request.jobID) on this node yet: give --container-image the first time")
         }
         var diffIDs: [Digest] = []
+        if case .directory(let path) = image, Store.isSquashfs(path) {
+            image = .stored(try squashfsImage(path, store: store))
+        }
         switch image {
         case .directory(let path):
             layers = [path]
@@ -68,6 +71,27 @@ public enum NodeContainer {
         let spec = try inPlaceSpec(request, store: store, layers: layers, imageWorkingDirectory: imageWorkingDirectory,
                                    persistentUpper: persistentUpper)
         return try enter(spec, request: request, environment: environment)
+    }
+
+    /// A SquashFS file as a store image: unpacked once per node (FUSE is not required, and not
+    /// available to users here), found again while the file is unchanged.
+    static func squashfsImage(_ path: String, store: Store) throws(SpankError) -> String {
+        do {
+            let name = try Store.squashfsImageName(path)
+            if (try? store.image(named: name)) != nil { return name }
+            guard let unsquashfs = ["/usr/bin/unsquashfs", "/usr/sbin/unsquashfs", "/usr/local/bin/unsquashfs"]
+                .first(where: FileSystem.isExecutableFile) else {
+                throw SpankError.image("image \(path) is a SquashFS file and unsquashfs is not installed on this node (squashfs-tools)")
+            }
+            let layer = try store.importSquashfs(path, unsquashfs: unsquashfs)
+            let config = ImageConfig(os: "linux", config: .init(env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]))
+            try store.commit(name: name, layers: [layer], config: config, created: "")
+            return name
+        } catch let e as SpankError {
+            throw e
+        } catch {
+            throw .image("image \(path): \(error)")
+        }
     }
 
     static func inPlaceSpec(_ request: SpankRequest, store: Store, layers: [String], imageWorkingDirectory: String?,

@@ -99,11 +99,12 @@ struct Import: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Import an image: a root filesystem (tarball or directory), an OCI image layout, or a docker save archive.",
         discussion: """
-            FILE may be a root filesystem tarball (plain, gzip or zstd; - reads standard input), a root filesystem directory, an OCI image layout (a directory with oci-layout, or a tar of one), or a `docker save` archive (or its unpacked directory). Root filesystems become one-layer images and need NAME; image layouts and archives keep their names (ref.name annotations, RepoTags) unless NAME is given. Layer and config digests are verified, and every layer is treated as hostile input: no entry can land outside the image, device nodes are recorded but not created, and files become yours.
+            FILE may be a root filesystem tarball (plain, gzip or zstd; - reads standard input), a root filesystem directory, a SquashFS file (unpacked with unsquashfs), an OCI image layout (a directory with oci-layout, or a tar of one), or a `docker save` archive (or its unpacked directory). Root filesystems become one-layer images and need NAME; image layouts and archives keep their names (ref.name annotations, RepoTags) unless NAME is given. Layer and config digests are verified, and every layer is treated as hostile input: no entry can land outside the image, device nodes are recorded but not created, and files become yours.
 
             Examples:
               mmdebstrap --variant=minbase bookworm debian.tar && zr import debian.tar debian:12
               zr import ./rootfs mytools:1
+              zr import /scratch/app.sqfs app:1
               skopeo copy docker://registry.example.org/app:1 oci:app-layout:app:1 && zr import app-layout
               docker save app:1 -o app.tar && zr import app.tar
             """)
@@ -120,6 +121,13 @@ struct Import: ParsableCommand {
             records = [try importRootfs(store, FileDescriptor(rawValue: 0), name: name)]
         } else if try FileSystem.status(file).st_mode & S_IFMT == S_IFDIR {
             records = try importDirectory(store, file, name: name)
+        } else if Store.isSquashfs(file) {
+            guard let name else { throw ValidationError("a SquashFS file needs a NAME for the image") }
+            guard let unsquashfs = findProgram("unsquashfs") else {
+                throw ValidationError("unsquashfs not found (Debian: apt-get install squashfs-tools)")
+            }
+            let layer = try store.importSquashfs(file, unsquashfs: unsquashfs)
+            records = [try store.commit(name: name, layers: [layer], config: defaultConfig(source: file), created: now())]
         } else {
             let entries = try ArchiveProbe.entryNames(file)
             if entries.contains("oci-layout") || entries.contains("manifest.json") {
