@@ -165,7 +165,7 @@ public final class Store {
     /// Removes a scratch directory now (it would otherwise go when this process has exited).
     public func removeScratch(_ path: String) { removeTree(path) }
 
-    static func hostName() -> String {
+    public static func hostName() -> String {
         var buf = [CChar](repeating: 0, count: 256)
         gethostname(&buf, buf.count - 1)
         return buf.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }

@@ -26,7 +26,7 @@ struct ZR: ParsableCommand {
               zr rm debian:12 && zr gc
             """,
         version: "0.1.0",
-        subcommands: [Build.self, Import.self, Export.self, Images.self, Inspect.self, Tag.self, Remove.self, GC.self, Check.self, Run.self, DockerfileCommand.self]
+        subcommands: [Build.self, Bcast.self, BcastReceive.self, Import.self, Export.self, Images.self, Inspect.self, Tag.self, Remove.self, GC.self, Check.self, Run.self, DockerfileCommand.self]
     )
 
     /// argument-parser's own main, with zeroroot's wording: errors start with "zr:" like
@@ -116,9 +116,17 @@ struct Import: ParsableCommand {
     func run() throws {
         let name = try self.name.map(imageName)
         let store = try store.open()
+        for record in try Self.importAny(store, file, name: name) {
+            note("imported \(file) as \(record.name)")
+            print(record.manifest)
+        }
+    }
+
+    /// Whatever FILE is (see the discussion above), imported into `store`.
+    static func importAny(_ store: Store, _ file: String, name: String?) throws -> [ImageRecord] {
         var records: [ImageRecord] = []
         if file == "-" {
-            records = [try importRootfs(store, FileDescriptor(rawValue: 0), name: name)]
+            records = [try importRootfs(store, FileDescriptor(rawValue: 0), name: name, source: "-")]
         } else if try FileSystem.status(file).st_mode & S_IFMT == S_IFDIR {
             records = try importDirectory(store, file, name: name)
         } else if Store.isSquashfs(file) {
@@ -143,16 +151,13 @@ struct Import: ParsableCommand {
             } else {
                 let input = try FileDescriptor.open(file, O_RDONLY)
                 defer { input.close() }
-                records = [try importRootfs(store, input, name: name)]
+                records = [try importRootfs(store, input, name: name, source: file)]
             }
         }
-        for record in records {
-            note("imported \(file) as \(record.name)")
-            print(record.manifest)
-        }
+        return records
     }
 
-    func importDirectory(_ store: Store, _ dir: String, name: String?) throws -> [ImageRecord] {
+    static func importDirectory(_ store: Store, _ dir: String, name: String?) throws -> [ImageRecord] {
         if FileSystem.exists(dir + "/oci-layout") {
             return try store.importOCILayout(dir, name: name, created: now())
         }
@@ -164,13 +169,13 @@ struct Import: ParsableCommand {
         return [try store.commit(name: name, layers: [layer], config: defaultConfig(source: dir), created: now())]
     }
 
-    func importRootfs(_ store: Store, _ input: FileDescriptor, name: String?) throws -> ImageRecord {
+    static func importRootfs(_ store: Store, _ input: FileDescriptor, name: String?, source: String) throws -> ImageRecord {
         guard let name else { throw ValidationError("a root filesystem needs a NAME for the image") }
-        let layer = try store.importLayer(from: input, display: file)
-        return try store.commit(name: name, layers: [layer], config: defaultConfig(source: file), created: now())
+        let layer = try store.importLayer(from: input, display: source)
+        return try store.commit(name: name, layers: [layer], config: defaultConfig(source: source), created: now())
     }
 
-    func defaultConfig(source: String) -> ImageConfig {
+    static func defaultConfig(source: String) -> ImageConfig {
         ImageConfig(
             architecture: hostArchitecture(), os: "linux",
             config: .init(env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]),
