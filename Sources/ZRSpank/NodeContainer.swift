@@ -29,7 +29,7 @@ public enum NodeContainer {
         if let name = request.name, let kept = store.namedContainer(job: request.jobID, name: name) {
             // An earlier step of this job made it: same layers, its changes on top.
             persistentUpper = store.containerDirectory(job: request.jobID, name: name)
-            let spec = try inPlaceSpec(request, store: store, layers: kept.layers.map(store.layerRootfs),
+            let spec = try inPlaceSpec(request, store: store, layers: kept.layers.map(store.layerRootfs), pins: kept.layers,
                                        imageWorkingDirectory: kept.workingDirectory, persistentUpper: persistentUpper)
             return try enter(spec, request: request, environment: kept.environment)
         }
@@ -68,7 +68,7 @@ public enum NodeContainer {
                 throw .setup("container \(name): \(error)")
             }
         }
-        let spec = try inPlaceSpec(request, store: store, layers: layers, imageWorkingDirectory: imageWorkingDirectory,
+        let spec = try inPlaceSpec(request, store: store, layers: layers, pins: diffIDs, imageWorkingDirectory: imageWorkingDirectory,
                                    persistentUpper: persistentUpper)
         return try enter(spec, request: request, environment: environment)
     }
@@ -94,14 +94,15 @@ public enum NodeContainer {
         }
     }
 
-    static func inPlaceSpec(_ request: SpankRequest, store: Store, layers: [String], imageWorkingDirectory: String?,
-                            persistentUpper: String?) throws(SpankError) -> InPlaceSpec {
+    static func inPlaceSpec(_ request: SpankRequest, store: Store, layers: [String], pins: [Digest],
+                            imageWorkingDirectory: String?, persistentUpper: String?) throws(SpankError) -> InPlaceSpec {
         var binds = request.mounts
         if let pmix = request.pmixDirectory {
             binds.append(.init(source: pmix, destination: pmix, readOnly: false))
         }
         let scratch: String
-        do { scratch = try store.scratchDirectory("spank") } catch { throw .setup("storage \(request.storage): \(error)") }
+        // The task execs the user's command next: its layers are pinned against zr gc.
+        do { scratch = try store.scratchDirectory("spank", pinning: pins) } catch { throw .setup("storage \(request.storage): \(error)") }
         return InPlaceSpec(layers: layers, scratch: scratch, mapToRoot: request.remapRoot,
                            writable: request.writable || persistentUpper != nil, home: request.home, binds: binds,
                            workingDirectory: request.workingDirectory,

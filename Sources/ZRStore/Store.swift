@@ -162,6 +162,37 @@ public final class Store {
         return path
     }
 
+    /// A scratch directory for a container that runs on `layers` after this process execs
+    /// (`zr run`, the Slurm plugin): the store lock does not survive exec, so the layers are
+    /// listed in it and `gc` keeps them while the directory exists.
+    public func scratchDirectory(_ label: String, pinning layers: [Digest]) throws(StoreError) -> String {
+        let path = try scratchDirectory(label)
+        do {
+            try writeDurably(Array(layers.map(\.description).joined(separator: "\n").utf8), to: path + "/pins", label: "pins")
+        } catch {
+            throw .system(error)
+        }
+        return path
+    }
+
+    /// Layers pinned by live scratch directories (dead processes' on this host are skipped:
+    /// they are leftovers; other hosts' count, as their liveness cannot be seen from here).
+    func pinnedLayers() -> Set<Digest> {
+        var out = Set<Digest>()
+        guard let names = try? FileDescriptor.open(tmpDirectory, O_RDONLY | O_DIRECTORY) else { return out }
+        defer { names.close() }
+        let host = Self.hostName()
+        for name in (try? names.entryNames(display: tmpDirectory)) ?? [] {
+            let parts = name.split(separator: ".", maxSplits: 3)
+            if parts.count == 4, parts[0] == host, let pid = Int32(parts[1]), kill(pid, 0) != 0 && errno != EPERM { continue }
+            guard let bytes = try? FileSystem.read(tmpDirectory + "/" + name + "/pins") else { continue }
+            for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
+                if let digest = try? Digest(parsing: String(line)) { out.insert(digest) }
+            }
+        }
+        return out
+    }
+
     /// Removes a scratch directory now (it would otherwise go when this process has exited).
     public func removeScratch(_ path: String) { removeTree(path) }
 
@@ -456,6 +487,7 @@ public final class Store {
                 keepLayers.insert(layer.diffID)
             }
         }
+        keepLayers.formUnion(pinnedLayers())
         let containerLayers = namedContainerLayers()
         keepLayers.formUnion(containerLayers)
         keepBlobs.formUnion(containerLayers)  // uncompressed blobs are named by their diff_id

@@ -434,7 +434,7 @@ struct Run: ParsableCommand {
         }
         // The config blob is a file already: zr-run reads Env/WorkingDir/Cmd from it.
         _ = try store.readBlob(record.config)
-        let mountPoint = try store.scratchDirectory("run")
+        let mountPoint = try store.scratchDirectory("run", pinning: record.layers.map(\.diffID))
         let options = rest.prefix { $0 != "--" }
         let command = rest.drop { $0 != "--" }
         var argv = [zrRunPath(), "--config", store.blobPath(record.config)]
