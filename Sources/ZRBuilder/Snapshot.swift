@@ -84,3 +84,13 @@ enum Snapshot {
         }
     }
 }
+
+/// Copies stacked layer directories (overlay format, bottom first) into one directory as
+/// overlayfs would show them: for running an image where overlayfs is refused (`zr run --flatten`).
+public func flattenLayers(_ layers: [String], into directory: String) throws(SystemError) {
+    do {
+        try Snapshot.flatten(ImageView(layersBottomFirst: layers), into: directory)
+    } catch {
+        throw SystemError("flatten layers: \(error)", path: directory, errno: EIO)
+    }
+}

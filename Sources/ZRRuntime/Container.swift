@@ -204,7 +204,13 @@ public enum Container {
             upper = try directory(mountPoint + "/upper")
             work = try directory(mountPoint + "/work")
         }
-        try Mount.overlay(lower: layers, upper: upper, work: work, at: merged, display: merged)
+        do {
+            try Mount.overlay(lower: layers, upper: upper, work: work, at: merged, display: merged)
+        } catch where [EPERM, EINVAL, ENODEV].contains(error.errno) {
+            // Unprivileged overlayfs needs Linux 5.11 (some distribution kernels disable it).
+            throw SystemError("mount overlay (refused in a user namespace here: use zr run --flatten or ZR_SNAPSHOT=1)",
+                              path: merged, errno: error.errno)
+        }
         return merged
     }
 

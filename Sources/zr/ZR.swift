@@ -1,5 +1,6 @@
 // zr: the zeroroot command line: images in the store, and running them through zr-run.
 import ArgumentParser
+import ZRBuilder
 import ZRDockerfile
 import FoundationEssentials
 import Glibc
@@ -416,8 +417,12 @@ struct Run: ParsableCommand {
             Examples:
               zr run debian:12 -- cat /etc/os-release
               zr run debian:12 --root-emulation --write -- apt-get install -y hello
+              zr run --flatten debian:12 -- cat /etc/os-release   # without overlayfs
             """)
     @OptionGroup var store: StoreOptions
+    @Flag(name: .customLong("flatten"),
+          help: "Copy the layers into one directory instead of stacking them with overlayfs (for kernels that refuse overlayfs in a user namespace; also ZR_SNAPSHOT=1).")
+    var flatten = false
     @Argument(help: "The image.") var image: String
     @Argument(parsing: .captureForPassthrough, help: "zr-run options, then -- and the command.")
     var rest: [String] = []
@@ -438,8 +443,16 @@ struct Run: ParsableCommand {
         let options = rest.prefix { $0 != "--" }
         let command = rest.drop { $0 != "--" }
         var argv = [zrRunPath(), "--config", store.blobPath(record.config)]
-        argv += layers.flatMap { ["--layer", $0] }
-        argv += options + [mountPoint] + command
+        if flatten || ProcessInfo.processInfo.environment["ZR_SNAPSHOT"] == "1" {
+            // A private copy: slower to start, but needs nothing from the kernel but a directory.
+            let root = mountPoint + "/root"
+            try FileSystem.makeDirectory(root, mode: 0o755)
+            try flattenLayers(layers, into: root)
+            argv += options + [root] + command
+        } else {
+            argv += layers.flatMap { ["--layer", $0] }
+            argv += options + [mountPoint] + command
+        }
         // exec keeps the pid, so the scratch directory (named after it) is removed by the next
         // zr command once zr-run has exited.
         let cArgs = argv.map { strdup($0) } + [nil]

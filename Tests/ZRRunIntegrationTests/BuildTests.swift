@@ -300,6 +300,10 @@ struct BuildTests {
         #expect(names.contains { $0.hasSuffix("etc/.wh.issue") }, "\(names)")
         #expect(names.contains { $0.hasSuffix("new") }, "\(names)")
         #expect(!names.contains { $0.hasSuffix("etc/passwd") }, "unchanged files are not in the layer")
+
+        // The same image run from a flattened copy instead of overlayfs.
+        let flat = try Self.zr(["run", "--flatten", "snap", "--", "sh", "-c", "test -e /etc/issue || echo gone; cat /new"])
+        #expect(flat.stdout.lines.map(String.init) == ["gone", "new"], "\(flat.summary)")
     }
 
     /// Two builds at once on one store, and a build killed in the middle of a RUN: both
