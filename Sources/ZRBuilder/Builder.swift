@@ -415,12 +415,7 @@ public final class Builder {
                    chown: (uid: Int64, gid: Int64)? = nil, chmod: mode_t? = nil,
                    _ fill: (inout Staging) throws(StagingError) -> Void) throws(BuildError) -> StageState {
         var state = state
-        state.key = key
-        if let hit = cachedStep(key) {
-            if let layer = hit.layer { state.layers.append(layer) }
-            history(&state, createdBy, empty: hit.layer == nil, created: hit.created)
-            return state
-        }
+        if reuse(&state, key: key, createdBy: createdBy) { return state }
         let scratch = try scratchDirectory("copy", at: at)
         defer { store.removeScratch(scratch) }
         let tree = scratch + "/tree"
@@ -436,12 +431,16 @@ public final class Builder {
         return try record(state, layer: layer, key: key, createdBy: createdBy, at: at)
     }
 
-    func cachedStep(_ key: Digest) -> CachedStep? {
-        if request.noCache { return nil }
-        guard let hit = store.cachedStep(key) else { return nil }
+    /// Moves the stage to `key`; if the cache has that step, takes its layer and history entry
+    /// and returns true (the step is done).
+    func reuse(_ state: inout StageState, key: Digest, createdBy: String) -> Bool {
+        state.key = key
+        guard !request.noCache, let hit = store.cachedStep(key) else { return false }
         cached += 1
         progress.cached()
-        return hit
+        if let layer = hit.layer { state.layers.append(layer) }
+        history(&state, createdBy, empty: hit.layer == nil, created: hit.created)
+        return true
     }
 
     func record(_ state: StageState, layer: ImageRecord.Layer?, key: Digest, createdBy: String, at: SourcePosition) throws(BuildError) -> StageState {

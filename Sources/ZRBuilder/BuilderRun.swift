@@ -177,12 +177,7 @@ extension Builder {
         let key = digester.finalize()
         let createdBy = "RUN " + command.joined(separator: " ")
         var state = state
-        state.key = key
-        if let hit = cachedStep(key) {
-            if let layer = hit.layer { state.layers.append(layer) }
-            history(&state, createdBy, empty: hit.layer == nil, created: hit.created)
-            return state
-        }
+        if reuse(&state, key: key, createdBy: createdBy) { return state }
         let scratch = try scratchDirectory("run", at: at)
         defer { store.removeScratch(scratch) }
         let mountPoint = scratch + "/mnt"
