@@ -12,6 +12,8 @@ public final class BuildProgress {
     let mode: Mode
     private var window: [String] = []
     private var header = ""
+    /// The current step came from the cache: its header already says so.
+    private var wasCached = false
     private var started = timespec()
     static let windowSize = 6
     private var columns = 100
@@ -39,6 +41,7 @@ public final class BuildProgress {
     func begin(_ title: String) {
         header = title
         window = []
+        wasCached = false
         clock_gettime(CLOCK_MONOTONIC, &started)
         if mode != .quiet { write(fit(title) + "\n") }
     }
@@ -50,6 +53,7 @@ public final class BuildProgress {
     }
 
     func cached() {
+        wasCached = true
         switch mode {
         case .tty: write("\u{1B}[1A\r\u{1B}[2K" + fit(header + "  CACHED") + "\n")
         case .plain: write("  CACHED\n")
@@ -76,6 +80,7 @@ public final class BuildProgress {
     }
 
     func end(failed: Bool = false) {
+        if wasCached { return }
         let time = String(elapsed().rounded(toPlaces: 1))
         switch mode {
         case .tty:
