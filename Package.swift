@@ -49,6 +49,9 @@ let package = Package(
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ], swiftSettings: strict),
+        // Dockerfile → image. Never enters a namespace: every RUN execs zr-run (design.md).
+        .target(name: "ZRBuilder", dependencies: ["ZRDockerfile", "ZRStore", "ZRLayer", "ZROCI", "ZRSystem"],
+                swiftSettings: strict),
         .executableTarget(name: "ZRDockerfileFuzz", dependencies: ["ZRDockerfile"], swiftSettings: strict),
 
         // Slurm SPANK plugin. The C ABI between shim and Swift is plain C structs (CZRSpankABI);
@@ -90,12 +93,10 @@ let package = Package(
         .executableTarget(
             name: "zr",
             dependencies: [
-                "ZRStore", "ZRLayer", "ZROCI", "ZRSystem", "ZRDockerfile", "ZRRegistry",
+                "ZRStore", "ZRLayer", "ZROCI", "ZRSystem", "ZRDockerfile", "ZRBuilder", "ZRRegistry",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            // main.swift holds the @main root command; with more than one file SwiftPM no
-            // longer parses it as a library by itself.
-            swiftSettings: strict + [.unsafeFlags(["-parse-as-library"])]
+            swiftSettings: strict
         ),
 
         .testTarget(name: "ZRRuntimeTests", dependencies: ["ZRRuntime", "ZRSystem"], swiftSettings: strict),
@@ -103,6 +104,7 @@ let package = Package(
         .testTarget(name: "ZROCITests", dependencies: ["ZROCI"], swiftSettings: strict),
         .testTarget(name: "ZRRegistryTests", dependencies: ["ZRRegistry", "ZROCI"], swiftSettings: strict),
         .testTarget(name: "ZRDockerfileTests", dependencies: ["ZRDockerfile"], exclude: ["Corpus"], swiftSettings: strict),
+        .testTarget(name: "ZRBuilderTests", dependencies: ["ZRBuilder", "ZRDockerfile", "ZRSystem"], swiftSettings: strict),
         .testTarget(name: "ZRSeccompTests", dependencies: ["ZRSeccomp", "CSeccomp"], swiftSettings: strict),
         // Runs the built zr-run as an unprivileged user inside a Debian root filesystem.
         .testTarget(name: "ZRRunIntegrationTests", dependencies: ["zr-run"], exclude: ["Fixtures"],

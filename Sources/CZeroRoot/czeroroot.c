@@ -83,6 +83,30 @@ ssize_t zr_fgetxattr(int fd, const char *name, void *value, size_t size) {
     return fgetxattr(fd, name, value, size);
 }
 
+ssize_t zr_flistxattr(int fd, char *list, size_t size) { return flistxattr(fd, list, size); }
+
+int zr_install_filter(const struct sock_filter *filter, unsigned short len, int self_check) {
+    // no_new_privs is required for an unprivileged filter install and keeps setuid programs in
+    // the image from gaining anything on exec.
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return ZR_SPAWN_NO_NEW_PRIVS;
+    struct sock_fprog prog = {.len = len, .filter = (struct sock_filter *)filter};
+    // SPEC_ALLOW: kernels before 5.16 otherwise force the speculative store bypass mitigation
+    // on every filtered process, slowing ordinary code; 5.16 made that the default. Kernels
+    // before 4.17 do not know the flag (EINVAL): load without it.
+    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_SPEC_ALLOW, &prog) != 0 &&
+        (errno != EINVAL || syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0))
+        return ZR_SPAWN_FILTER;
+    // The filter answers for itself: fchown on a bad fd is EBADF without it, 0 with it.
+    if (self_check) {
+        errno = 0;
+        if (syscall(SYS_fchown, -1, 0, 0) != 0) {
+            if (errno == 0) errno = EINVAL;
+            return ZR_SPAWN_SELF_CHECK;
+        }
+    }
+    return ZR_SPAWN_OK;
+}
+
 // Child side of zr_spawn: only async-signal-safe calls from here to execve.
 static void child_fail(int fd, int stage) {
     int report[2] = {stage, errno};
@@ -119,26 +143,13 @@ pid_t zr_spawn(const struct zr_spawn_args *a, int *stage, int *err) {
         sigset_t none;
         sigemptyset(&none);
         if (sigprocmask(SIG_SETMASK, &none, NULL) != 0) child_fail(fds[1], ZR_SPAWN_SIGMASK);
+        if (a->input_fd >= 0 && dup2(a->input_fd, 0) < 0) child_fail(fds[1], ZR_SPAWN_REDIRECT);
+        if (a->output_fd >= 0 && (dup2(a->output_fd, 1) < 0 || dup2(a->output_fd, 2) < 0))
+            child_fail(fds[1], ZR_SPAWN_REDIRECT);
         if (a->cwd != NULL && chdir(a->cwd) != 0) child_fail(fds[1], ZR_SPAWN_CWD);
         if (a->filter != NULL) {
-            // no_new_privs is required for an unprivileged filter install and keeps setuid
-            // programs in the image from gaining anything on exec.
-            if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) child_fail(fds[1], ZR_SPAWN_NO_NEW_PRIVS);
-            struct sock_fprog prog = {.len = a->filter_len, .filter = (struct sock_filter *)a->filter};
-            // SPEC_ALLOW: kernels before 5.16 otherwise force the speculative store bypass
-            // mitigation on every filtered process, slowing ordinary code; 5.16 made that the
-            // default. Kernels before 4.17 do not know the flag (EINVAL): load without it.
-            if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_SPEC_ALLOW, &prog) != 0 &&
-                (errno != EINVAL || syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0))
-                child_fail(fds[1], ZR_SPAWN_FILTER);
-            // The filter answers for itself: fchown on a bad fd is EBADF without it, 0 with it.
-            if (a->self_check) {
-                errno = 0;
-                if (syscall(SYS_fchown, -1, 0, 0) != 0) {
-                    if (errno == 0) errno = EINVAL;
-                    child_fail(fds[1], ZR_SPAWN_SELF_CHECK);
-                }
-            }
+            int stage = zr_install_filter(a->filter, a->filter_len, a->self_check);
+            if (stage != ZR_SPAWN_OK) child_fail(fds[1], stage);
         }
         execve(a->path, a->argv, a->envp);
         child_fail(fds[1], ZR_SPAWN_EXEC);
@@ -160,4 +171,11 @@ pid_t zr_spawn(const struct zr_spawn_args *a, int *stage, int *err) {
     *stage = ZR_SPAWN_OK;
     *err = 0;
     return pid;
+}
+
+// GNU extensions, declared only with _GNU_SOURCE, which Swift's Glibc module does not define.
+int zr_pipe2(int fds[2], int flags) { return pipe2(fds, flags); }
+
+ssize_t zr_copy_file_range(int in, int out, size_t length) {
+    return copy_file_range(in, NULL, out, NULL, length, 0);
 }

@@ -93,17 +93,36 @@ private func duration(_ ns: Int64) -> String {
     return "\(ns)ns"
 }
 
+extension Instruction {
+    /// The instruction without source positions or the keyword's spelling: equal for the same
+    /// instruction anywhere in any Dockerfile (what a build cache key is made from).
+    public var canonicalText: String {
+        var r = Renderer()
+        r.positions = false
+        r.instruction(self, 0)
+        return r.out
+    }
+}
+
 struct Renderer {
     var out = String()
+    /// False: no `@line:column`, no header line numbers (see `Instruction.canonicalText`).
+    var positions = true
+
+    func word(_ w: Word) -> String { positions ? ZRDockerfile.word(w) : quote(w.text) }
+    func words(_ ws: [Word]) -> String { "[" + ws.map(word).joined(separator: ", ") + "]" }
 
     mutating func line(_ depth: Int, _ text: String) {
         out += String(repeating: "  ", count: depth) + text + "\n"
     }
 
     mutating func instruction(_ i: Instruction, _ d: Int) {
-        var head = "\(i.range.start.line):\(i.range.start.column) \(i.name)"
-        if i.range.endLine != i.range.start.line { head += " (to line \(i.range.endLine))" }
-        if i.keyword != i.name { head += " written \(quote(i.keyword))" }
+        var head = i.name
+        if positions {
+            head = "\(i.range.start.line):\(i.range.start.column) " + head
+            if i.range.endLine != i.range.start.line { head += " (to line \(i.range.endLine))" }
+            if i.keyword != i.name { head += " written \(quote(i.keyword))" }
+        }
         line(d, head)
         let f = d + 1
         switch i.command {
@@ -191,7 +210,7 @@ struct Renderer {
         if h.stripsTabs { flags.append("strip-tabs") }
         flags.append(h.expands ? "expands" : "literal")
         if let fd = h.fileDescriptor { flags.append("fd=\(fd)") }
-        line(d, "heredoc: \(quote(h.delimiter)) \(flags.joined(separator: " ")) @\(h.position.line):\(h.position.column)")
+        line(d, "heredoc: \(quote(h.delimiter)) \(flags.joined(separator: " "))" + (positions ? " @\(h.position.line):\(h.position.column)" : ""))
         line(d + 1, "body: \(quote(h.body))")
     }
 
@@ -209,6 +228,6 @@ struct Renderer {
         if let v = m.size { parts.append("size=\(v)") }
         if let v = m.required { parts.append("required=\(v)") }
         if let v = m.env { parts.append("env=\(quote(v))") }
-        return parts.joined(separator: " ") + " @\(m.position.line):\(m.position.column)"
+        return parts.joined(separator: " ") + (positions ? " @\(m.position.line):\(m.position.column)" : "")
     }
 }

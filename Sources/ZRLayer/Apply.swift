@@ -55,8 +55,21 @@ public enum LayerError: Error, CustomStringConvertible, Sendable, Equatable {
 /// set (files belong to the user applying the layer); modes including setuid/setgid, mtimes and
 /// the xattrs the filesystem accepts are kept.
 public struct LayerApplier {
+    /// What OCI whiteouts do.
+    public enum WhiteoutMode: Sendable {
+        /// Remove the hidden content from the root: applying every layer of an image in order
+        /// onto one directory gives its flattened root filesystem.
+        case remove
+        /// Record them as overlayfs does in an upper directory, so the layer's own directory can
+        /// be an overlay lower: `.wh.NAME` becomes a character device 0/0 named NAME (which
+        /// the kernel lets unprivileged users create, Linux ≥ 5.8), `.wh..wh..opq` becomes
+        /// the `user.overlay.opaque="y"` xattr that `userxattr` mounts read.
+        case overlay
+    }
+
     let root: FileDescriptor
     let rootPath: String
+    let whiteoutMode: WhiteoutMode
     var report = ApplyReport()
     /// Paths created by this layer: an opaque whiteout removes only what lower layers made.
     var created: Set<String> = []
@@ -66,13 +79,15 @@ public struct LayerApplier {
     /// Existing read-only directories made writable for this layer, restored at the end.
     var loosened: [(path: [String], mode: mode_t)] = []
 
-    public init(root: FileDescriptor, rootPath: String) {
+    public init(root: FileDescriptor, rootPath: String, whiteouts: WhiteoutMode = .remove) {
         self.root = root
         self.rootPath = rootPath
+        self.whiteoutMode = whiteouts
     }
 
     /// Reads the archive from `archive` (any readable descriptor: file, pipe, socket).
-    public static func apply(archive: FileDescriptor, to root: FileDescriptor, rootPath: String) throws(LayerError) -> ApplyReport {
+    public static func apply(archive: FileDescriptor, to root: FileDescriptor, rootPath: String,
+                             whiteouts: WhiteoutMode = .remove) throws(LayerError) -> ApplyReport {
         guard let a = archive_read_new() else { throw .archive("out of memory", entry: nil) }
         defer { archive_read_free(a) }
         archive_read_support_filter_all(a)
@@ -81,7 +96,7 @@ public struct LayerApplier {
         guard archive_read_open_fd(a, archive.rawValue, 1 << 16) == ARCHIVE_OK else {
             throw .archive(Self.message(a), entry: nil)
         }
-        var applier = LayerApplier(root: root, rootPath: rootPath)
+        var applier = LayerApplier(root: root, rootPath: rootPath, whiteouts: whiteouts)
         try withUTF8Locale { () throws(LayerError) in try applier.run(a) }
         return applier.report
     }
@@ -311,6 +326,13 @@ public struct LayerApplier {
         var size = 0
         while archive_entry_xattr_next(entry, &name, &value, &size) == ARCHIVE_OK {
             guard let name else { continue }
+            // overlayfs reads its own bookkeeping from these names (opaque, redirect, origin…):
+            // a layer must not be able to forge it in a directory the store stacks.
+            let attribute = String(cString: name)
+            if attribute.hasPrefix("user.overlay.") || attribute.hasPrefix("trusted.overlay.") {
+                report.skippedAttributes += 1
+                continue
+            }
             do {
                 try fd.setExtendedAttribute(String(cString: name), value: UnsafeRawBufferPointer(start: value, count: size), display: display)
             } catch where [EPERM, ENOTSUP, EACCES, EINVAL].contains(error.errno) {
@@ -323,6 +345,10 @@ public struct LayerApplier {
     /// NAME is deleted. Other `.wh..wh.` names are AUFS bookkeeping and are ignored.
     mutating func whiteout(_ marker: String, in parentParts: [String], entry: String) throws(LayerError) {
         report.whiteouts += 1
+        if whiteoutMode == .overlay {
+            try overlayWhiteout(marker, in: parentParts, entry: entry)
+            return
+        }
         if marker == ".wh..wh..opq" {
             let dir = try parentDirectory(parentParts, entry: entry)
             defer { dir.close() }
@@ -358,6 +384,32 @@ public struct LayerApplier {
             try dir.removeTree(victim, display: display(parentParts + [victim]))
         } catch {
             throw .system(error, entry: entry)
+        }
+    }
+
+    /// The overlay form of a whiteout, inside this layer's own directory.
+    mutating func overlayWhiteout(_ marker: String, in parentParts: [String], entry: String) throws(LayerError) {
+        if marker.hasPrefix(".wh..wh.") && marker != ".wh..wh..opq" { return }
+        let parent = try parentDirectory(parentParts, entry: entry)
+        defer { parent.close() }
+        do {
+            if marker == ".wh..wh..opq" {
+                try parent.setOpaque(display: display(parentParts))
+                return
+            }
+            let victim = String(marker.dropFirst(4))
+            guard !victim.isEmpty, victim != "..", victim != "." else {
+                throw LayerError.unsafeEntry(entry, reason: "whiteout of \"\(victim)\"")
+            }
+            let path = display(parentParts + [victim])
+            if try parent.statusAt(victim, display: path) != nil { try parent.removeTree(victim, display: path) }
+            try parent.makeWhiteout(victim, display: path)
+        } catch let e as LayerError {
+            throw e
+        } catch let e as SystemError {
+            throw .system(e, entry: entry)
+        } catch {
+            throw .archive("\(error)", entry: entry)
         }
     }
 

@@ -28,9 +28,14 @@ public struct LayerCreateOptions: Sendable {
     /// Owner written for every entry. In a single-id namespace every file is the user's, so
     /// images carry root (0:0) as a root build would give for system files.
     public var owner: (uid: Int64, gid: Int64)
+    /// Owners by entry path (relative, no leading `./`, no trailing `/`) that differ from
+    /// `owner`: the ownership ledger, e.g. what `COPY --chown` asked for.
+    public var owners: [String: (uid: Int64, gid: Int64)]
 
     public init(compression: LayerCompression = .gzip, fixedModificationTime: Int? = nil,
-                overlayUpper: Bool = false, owner: (uid: Int64, gid: Int64) = (0, 0)) {
+                overlayUpper: Bool = false, owner: (uid: Int64, gid: Int64) = (0, 0),
+                owners: [String: (uid: Int64, gid: Int64)] = [:]) {
+        self.owners = owners
         self.compression = compression
         self.fixedModificationTime = fixedModificationTime
         self.overlayUpper = overlayUpper
@@ -187,7 +192,7 @@ public final class LayerWriter {
                     throw .system(error, entry: path)
                 }
                 defer { child.close() }
-                try writeEntry(tar, name: path + "/", type: S_IFDIR, st: st)
+                try writeEntry(tar, name: path + "/", type: S_IFDIR, st: st, xattrs: attributes(child, display: shown))
                 if options.overlayUpper && isOpaque(child, display: shown) {
                     try writeEntry(tar, name: path + "/.wh..wh..opq", type: S_IFREG, st: st, size: 0)
                 }
@@ -225,15 +230,32 @@ public final class LayerWriter {
         return false
     }
 
+    /// Extended attributes for the layer (user.*, security.capability…), except overlayfs's own
+    /// bookkeeping, which describes this directory, not the image. Unreadable ones are left out.
+    private func attributes(_ fd: FileDescriptor, display: String) -> [(String, [UInt8])] {
+        guard let names = try? fd.extendedAttributeNames(display: display) else { return [] }
+        var out: [(String, [UInt8])] = []
+        for name in names.sorted() where !name.hasPrefix("user.overlay.") && !name.hasPrefix("trusted.overlay.") {
+            if let value = try? fd.extendedAttribute(name, display: display) { out.append((name, value)) }
+        }
+        return out
+    }
+
     private func writeEntry(_ tar: OpaquePointer, name: String, type: mode_t, st: stat, size: Int64 = 0,
-                            symlink: String? = nil, hardlink: String? = nil) throws(LayerError) {
+                            symlink: String? = nil, hardlink: String? = nil,
+                            xattrs: [(String, [UInt8])] = []) throws(LayerError) {
         let entry = archive_entry_new()
         defer { archive_entry_free(entry) }
+        for (key, value) in xattrs {
+            value.withUnsafeBytes { archive_entry_xattr_add_entry(entry, key, $0.baseAddress, $0.count) }
+        }
         archive_entry_set_pathname_utf8(entry, name)
         archive_entry_set_filetype(entry, UInt32(type))
         archive_entry_set_perm(entry, UInt32(st.st_mode & 0o7777))
-        archive_entry_set_uid(entry, options.owner.uid)
-        archive_entry_set_gid(entry, options.owner.gid)
+        let key = name.hasSuffix("/") ? String(name.dropLast()) : name
+        let owner = options.owners.isEmpty ? options.owner : options.owners[key] ?? options.owner
+        archive_entry_set_uid(entry, owner.uid)
+        archive_entry_set_gid(entry, owner.gid)
         if let fixed = options.fixedModificationTime {
             archive_entry_set_mtime(entry, fixed, 0)
         } else {
@@ -255,7 +277,7 @@ public final class LayerWriter {
         let file: FileDescriptor
         do { file = try dir.openAt(name, O_RDONLY | O_NOFOLLOW, display: display) } catch { throw .system(error, entry: path) }
         defer { file.close() }
-        try writeEntry(tar, name: path, type: S_IFREG, st: st, size: Int64(st.st_size))
+        try writeEntry(tar, name: path, type: S_IFREG, st: st, size: Int64(st.st_size), xattrs: attributes(file, display: display))
         try copyData(of: file, size: Int64(st.st_size), into: tar, entry: path, display: display) { error(tar, entry: path) }
     }
 }

@@ -72,7 +72,8 @@ public final class LayerStream {
     }
 
     /// Applies the layer onto `root`.
-    public func apply(to root: FileDescriptor, rootPath: String) throws(LayerError) -> ApplyReport {
+    public func apply(to root: FileDescriptor, rootPath: String,
+                      whiteouts: LayerApplier.WhiteoutMode = .remove) throws(LayerError) -> ApplyReport {
         guard let tar = archive_read_new() else { throw .archive("out of memory", entry: nil) }
         defer { archive_read_free(tar) }
         archive_read_support_format_tar(tar)
@@ -85,7 +86,7 @@ public final class LayerStream {
             return n
         }, nil)
         guard opened == ARCHIVE_OK else { throw .archive(LayerApplier.message(tar), entry: nil) }
-        var applier = LayerApplier(root: root, rootPath: rootPath)
+        var applier = LayerApplier(root: root, rootPath: rootPath, whiteouts: whiteouts)
         do {
             try withUTF8Locale { () throws(LayerError) in try applier.run(tar) }
         } catch {

@@ -117,14 +117,18 @@ public enum Container {
             }
             try image.bind(file, at: file, recursive: false)
         }
-        if spec.privateTmp {
-            try image.tmpfs(at: "/tmp", options: "mode=1777")
-        } else {
-            // Shared like ch-run: MPI and PMIx keep session files in /tmp.
-            try image.bind("/tmp", at: "/tmp", recursive: false)
+        switch spec.tmp {
+        case .privateTmpfs: try image.tmpfs(at: "/tmp", options: "mode=1777")
+        // Shared like ch-run: MPI and PMIx keep session files in /tmp.
+        case .host: try image.bind("/tmp", at: "/tmp", recursive: false)
+        case .image: break
         }
         if let home = spec.home { try image.bindHome(home) }
         for bind in binds {
+            if spec.writable {
+                let isDirectory = ((try? FileSystem.status(bind.source))?.st_mode ?? 0) & S_IFMT == S_IFDIR
+                try image.makeMountPoint(bind.destination, directory: isDirectory)
+            }
             try image.bind(bind.source, at: bind.destination, recursive: true)
             if bind.readOnly { try image.remountReadOnly(bind.destination) }
         }
@@ -200,7 +204,13 @@ public enum Container {
             upper = try directory(mountPoint + "/upper")
             work = try directory(mountPoint + "/work")
         }
-        try Mount.overlay(lower: layers, upper: upper, work: work, at: merged, display: merged)
+        do {
+            try Mount.overlay(lower: layers, upper: upper, work: work, at: merged, display: merged)
+        } catch where [EPERM, EINVAL, ENODEV].contains(error.errno) {
+            // Unprivileged overlayfs needs Linux 5.11 (some distribution kernels disable it).
+            throw SystemError("mount overlay (refused in a user namespace here: use zr run --flatten or ZR_SNAPSHOT=1)",
+                              path: merged, errno: error.errno)
+        }
         return merged
     }
 

@@ -42,8 +42,16 @@ public struct ContainerSpec: Codable, Sendable, Equatable {
     /// Install the zero-consistency seccomp filter (implies `mapToRoot`).
     public var rootEmulation: Bool
     public var writable: Bool
-    /// A fresh tmpfs at /tmp instead of the host's /tmp.
-    public var privateTmp: Bool
+    /// What /tmp is inside.
+    public enum Tmp: String, Codable, Sendable, Equatable {
+        /// The host's /tmp (MPI and PMIx keep session files there, as with ch-run).
+        case host
+        /// A fresh tmpfs.
+        case privateTmpfs
+        /// The image's own /tmp, untouched: builds keep what a step leaves there, as Docker does.
+        case image
+    }
+    public var tmp: Tmp
     /// Host home directory bound at the same path, or nil.
     public var home: String?
     public var binds: [Bind]
@@ -54,7 +62,7 @@ public struct ContainerSpec: Codable, Sendable, Equatable {
     public var environment: [String]
 
     public init(rootfs: String, command: [String], mapToRoot: Bool = false, rootEmulation: Bool = false,
-                writable: Bool = false, privateTmp: Bool = false, home: String? = nil, binds: [Bind] = [],
+                writable: Bool = false, tmp: Tmp = .host, home: String? = nil, binds: [Bind] = [],
                 workingDirectory: String? = nil, environment: [String] = [], layers: [String] = []) {
         self.rootfs = rootfs
         self.layers = layers
@@ -62,7 +70,7 @@ public struct ContainerSpec: Codable, Sendable, Equatable {
         self.mapToRoot = mapToRoot || rootEmulation
         self.rootEmulation = rootEmulation
         self.writable = writable
-        self.privateTmp = privateTmp
+        self.tmp = tmp
         self.home = home
         self.binds = binds
         self.workingDirectory = workingDirectory

@@ -42,6 +42,36 @@ struct ImageRoot {
         return true
     }
 
+    /// Creates a missing bind target (and its missing parents, mode 0755) in a writable image:
+    /// a directory for a directory source, else an empty file. Each component is opened from
+    /// the root with RESOLVE_IN_ROOT, so symlinks in the image cannot aim it outside.
+    func makeMountPoint(_ inside: String, directory: Bool) throws(SystemError) {
+        let parts = inside.split(separator: "/").map(String.init)
+        guard !parts.isEmpty else { return }
+        var done: [String] = []
+        for (i, name) in parts.enumerated() {
+            let path = "/" + (done + [name]).joined(separator: "/")
+            let last = i == parts.count - 1
+            if let existing = try? FileDescriptor.open(inRoot: fd, path, FileDescriptor.pathOnly, display: display(path)) {
+                existing.close()
+                done.append(name)
+                continue
+            }
+            let parent = try open(done.isEmpty ? "/" : "/" + done.joined(separator: "/"), FileDescriptor.pathOnly | O_DIRECTORY,
+                                  operation: "create mount point", source: nil)
+            defer { parent.close() }
+            if last && !directory {
+                let file = try syscallChecked("create mount point", path: display(path)) {
+                    openat(parent.rawValue, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+                }
+                Glibc.close(file)
+            } else {
+                try syscallChecked("mkdir", path: display(path)) { mkdirat(parent.rawValue, name, 0o755) }
+            }
+            done.append(name)
+        }
+    }
+
     /// Binds a host path onto an existing file or directory of the image.
     func bind(_ source: String, at inside: String, recursive: Bool) throws(SystemError) {
         let target = try open(inside, FileDescriptor.pathOnly, operation: "bind", source: source)

@@ -20,10 +20,14 @@ public struct InPlaceSpec: Sendable, Equatable {
     public var workingDirectory: String?
     /// The image's WorkingDir, used when no directory was asked for.
     public var imageWorkingDirectory: String?
+    /// A host directory holding `upper/` and `work/` that outlive the container (a named
+    /// container shared by the steps of a job); implies writable.
+    public var persistentUpper: String?
 
     public init(layers: [String], scratch: String, mapToRoot: Bool = false, writable: Bool = false,
                 home: String? = nil, binds: [ContainerSpec.Bind] = [], workingDirectory: String? = nil,
-                imageWorkingDirectory: String? = nil) {
+                imageWorkingDirectory: String? = nil, persistentUpper: String? = nil) {
+        self.persistentUpper = persistentUpper
         self.layers = layers
         self.scratch = scratch
         self.mapToRoot = mapToRoot
@@ -124,7 +128,10 @@ extension Container {
             try makeSkeletonEntry(skeleton, path, directory: isDirectory)
         }
         var upper: String?, work: String?
-        if spec.writable {
+        if let kept = spec.persistentUpper {
+            upper = kept + "/upper"
+            work = kept + "/work"
+        } else if spec.writable {
             upper = spec.scratch + "/upper"
             work = spec.scratch + "/work"
             try FileSystem.makeDirectory(upper!)

@@ -68,10 +68,25 @@ public func zrSpankCreate(_ request: UnsafePointer<zr_spank_request>?,
 
 /// Joins the container whose namespaces process `holder` keeps, and changes to `workdir`.
 @_cdecl("zr_spank_join")
-public func zrSpankJoin(_ holder: Int32, _ workdir: UnsafePointer<CChar>?,
+public func zrSpankJoin(_ holder: Int32, _ workdir: UnsafePointer<CChar>?, _ rootEmulation: Int32,
                         _ message: UnsafeMutablePointer<CChar>?, _ size: Int) -> Int32 {
     do {
-        try NodeContainer.join(holder: holder, workingDirectory: workdir.map { String(cString: $0) } ?? "/")
+        try NodeContainer.join(holder: holder, workingDirectory: workdir.map { String(cString: $0) } ?? "/",
+                               rootEmulation: rootEmulation != 0)
+        return 0
+    } catch {
+        copy(error.description, into: message, size: size)
+        return -1
+    }
+}
+
+/// Removes the named containers of a finished job (called by the job epilog as the job's user).
+@_cdecl("zr_spank_job_end")
+public func zrSpankJobEnd(_ storage: UnsafePointer<CChar>?, _ job: UInt32,
+                          _ message: UnsafeMutablePointer<CChar>?, _ size: Int) -> Int32 {
+    guard let storage else { return 0 }
+    do {
+        try NodeContainer.jobEnded(storage: String(cString: storage), job: job)
         return 0
     } catch {
         copy(error.description, into: message, size: size)

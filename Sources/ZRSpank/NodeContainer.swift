@@ -1,6 +1,7 @@
 import Glibc
 import ZROCI
 import ZRRuntime
+import ZRSeccomp
 import ZRStore
 import ZRSystem
 
@@ -21,12 +22,30 @@ public enum NodeContainer {
         do { store = try Store(root: request.storage) } catch {
             throw .setup("storage \(request.storage): \(error)")
         }
-        var layers: [String]
+        var layers: [String] = []
         var environment: [String] = []
         var imageWorkingDirectory: String?
-        switch request.image {
+        var persistentUpper: String?
+        if let name = request.name, let kept = store.namedContainer(job: request.jobID, name: name) {
+            // An earlier step of this job made it: same layers, its changes on top.
+            persistentUpper = store.containerDirectory(job: request.jobID, name: name)
+            let spec = try inPlaceSpec(request, store: store, layers: kept.layers.map(store.layerRootfs), pins: kept.layers,
+                                       imageWorkingDirectory: kept.workingDirectory, persistentUpper: persistentUpper)
+            return try enter(spec, request: request, environment: kept.environment)
+        }
+        guard var image = request.image else {
+            throw .image("no container \"\(request.name ?? "")\" in job \(request.jobID) on this node yet: give --container-image the first time")
+        }
+        var diffIDs: [Digest] = []
+        if case .directory(let path) = image, Store.isSquashfs(path) {
+            image = .stored(try squashfsImage(path, store: store))
+        }
+        switch image {
         case .directory(let path):
             layers = [path]
+            if request.name != nil {
+                throw .option("--container-name needs an image from the store, not a directory")
+            }
         case .stored(let name):
             let record: ImageRecord
             do { record = try store.image(named: name) } catch {
@@ -36,30 +55,89 @@ public enum NodeContainer {
                 throw .image("image \"\(name)\": \(error)")
             }
             layers = record.layers.map { store.layerRootfs($0.diffID) }
+            diffIDs = record.layers.map(\.diffID)
             let config: ImageConfig
             do { config = try store.config(of: record) } catch { throw .image("image \"\(name)\": \(error)") }
             environment = config.config?.env ?? []
             imageWorkingDirectory = config.config?.workingDir
         }
+        if let name = request.name, case .stored(let imageName) = image {
+            let record = NamedContainer(image: imageName, layers: diffIDs, environment: environment,
+                                        workingDirectory: imageWorkingDirectory)
+            do { persistentUpper = try store.createNamedContainer(job: request.jobID, name: name, record) } catch {
+                throw .setup("container \(name): \(error)")
+            }
+        }
+        let spec = try inPlaceSpec(request, store: store, layers: layers, pins: diffIDs, imageWorkingDirectory: imageWorkingDirectory,
+                                   persistentUpper: persistentUpper)
+        return try enter(spec, request: request, environment: environment)
+    }
+
+    /// A SquashFS file as a store image: unpacked once per node (FUSE is not required, and not
+    /// available to users here), found again while the file is unchanged.
+    static func squashfsImage(_ path: String, store: Store) throws(SpankError) -> String {
+        do {
+            let name = try Store.squashfsImageName(path)
+            if (try? store.image(named: name)) != nil { return name }
+            guard let unsquashfs = ["/usr/bin/unsquashfs", "/usr/sbin/unsquashfs", "/usr/local/bin/unsquashfs"]
+                .first(where: FileSystem.isExecutableFile) else {
+                throw SpankError.image("image \(path) is a SquashFS file and unsquashfs is not installed on this node (squashfs-tools)")
+            }
+            let layer = try store.importSquashfs(path, unsquashfs: unsquashfs)
+            let config = ImageConfig(os: "linux", config: .init(env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]))
+            try store.commit(name: name, layers: [layer], config: config, created: "")
+            return name
+        } catch let e as SpankError {
+            throw e
+        } catch {
+            throw .image("image \(path): \(error)")
+        }
+    }
+
+    static func inPlaceSpec(_ request: SpankRequest, store: Store, layers: [String], pins: [Digest],
+                            imageWorkingDirectory: String?, persistentUpper: String?) throws(SpankError) -> InPlaceSpec {
         var binds = request.mounts
         if let pmix = request.pmixDirectory {
             binds.append(.init(source: pmix, destination: pmix, readOnly: false))
         }
         let scratch: String
-        do { scratch = try store.scratchDirectory("spank") } catch { throw .setup("storage \(request.storage): \(error)") }
-        let spec = InPlaceSpec(layers: layers, scratch: scratch, mapToRoot: request.remapRoot,
-                               writable: request.writable, home: request.home, binds: binds,
-                               workingDirectory: request.workingDirectory,
-                               imageWorkingDirectory: imageWorkingDirectory)
+        // The task execs the user's command next: its layers are pinned against zr gc.
+        do { scratch = try store.scratchDirectory("spank", pinning: pins) } catch { throw .setup("storage \(request.storage): \(error)") }
+        return InPlaceSpec(layers: layers, scratch: scratch, mapToRoot: request.remapRoot,
+                           writable: request.writable || persistentUpper != nil, home: request.home, binds: binds,
+                           workingDirectory: request.workingDirectory,
+                           imageWorkingDirectory: imageWorkingDirectory, persistentUpper: persistentUpper)
+    }
+
+    static func enter(_ spec: InPlaceSpec, request: SpankRequest, environment: [String]) throws(SpankError) -> Created {
         let workingDirectory: String
         do { workingDirectory = try Container.enterInPlace(spec) } catch { throw .setup(error.description) }
+        if request.rootEmulation { try installRootEmulation() }
         return Created(workingDirectory: workingDirectory, environment: environment)
     }
 
+    /// Job end: the job's named containers go.
+    public static func jobEnded(storage: String, job: UInt32) throws(SpankError) {
+        do { try Store(root: storage).removeNamedContainers(job: job) } catch { throw .setup("storage \(storage): \(error)") }
+    }
+
     /// Moves the calling task into the container whose namespaces `holder` keeps.
-    public static func join(holder: pid_t, workingDirectory: String) throws(SpankError) {
+    public static func join(holder: pid_t, workingDirectory: String, rootEmulation: Bool) throws(SpankError) {
         do { try Container.join(holderOf: holder, workingDirectory: workingDirectory) } catch {
             throw .setup("join the node's container: \(error)")
+        }
+        if rootEmulation { try installRootEmulation() }
+    }
+
+    /// The zr-run --root-emulation filter, in this task for good: slurmstepd execs the user's
+    /// command next, and the filter (with no_new_privs) stays across exec.
+    static func installRootEmulation() throws(SpankError) {
+        do {
+            try Process.installFilter(try Filter.compile(), selfCheck: true)
+        } catch let e as FilterError {
+            throw .setup("root emulation: \(e)")
+        } catch {
+            throw .setup("root emulation: \(error)")
         }
     }
 }

@@ -42,7 +42,11 @@ public enum ImageSource: Equatable, Sendable {
 
 /// A validated container request: the C struct read once, at the edge (style.md 4).
 public struct SpankRequest: Equatable, Sendable {
-    public var image: ImageSource
+    /// nil only for a named container made by an earlier step.
+    public var image: ImageSource?
+    /// `--container-name` and the job it belongs to.
+    public var name: String?
+    public var jobID: UInt32 = 0
     public var storage: String
     public var mounts: [ContainerSpec.Bind]
     public var workingDirectory: String?
@@ -50,10 +54,15 @@ public struct SpankRequest: Equatable, Sendable {
     public var pmixDirectory: String?
     public var writable: Bool
     public var remapRoot: Bool
+    /// The zero-consistency seccomp filter in every task; implies `remapRoot`.
+    public var rootEmulation: Bool
 
-    public init(image: ImageSource, storage: String, mounts: [ContainerSpec.Bind] = [],
+    public init(image: ImageSource?, name: String? = nil, jobID: UInt32 = 0, storage: String, mounts: [ContainerSpec.Bind] = [],
                 workingDirectory: String? = nil, home: String? = nil, pmixDirectory: String? = nil,
-                writable: Bool = false, remapRoot: Bool = false) {
+                writable: Bool = false, remapRoot: Bool = false, rootEmulation: Bool = false) {
+        self.rootEmulation = rootEmulation
+        self.name = name
+        self.jobID = jobID
         self.image = image
         self.storage = storage
         self.mounts = mounts
@@ -61,13 +70,24 @@ public struct SpankRequest: Equatable, Sendable {
         self.home = home
         self.pmixDirectory = pmixDirectory
         self.writable = writable
-        self.remapRoot = remapRoot
+        self.remapRoot = remapRoot || rootEmulation
     }
 
     /// Parses the option values as the user typed them.
-    public init(image: String, storage: String, mounts: String?, workingDirectory: String?,
-                home: String?, pmixDirectory: String?, writable: Bool, remapRoot: Bool) throws(SpankError) {
-        let image = try ImageSource(image)
+    public init(image: String?, name: String? = nil, jobID: UInt32 = 0, storage: String, mounts: String?,
+                workingDirectory: String?, home: String?, pmixDirectory: String?, writable: Bool, remapRoot: Bool,
+                rootEmulation: Bool = false) throws(SpankError) {
+        guard image != nil || name != nil else { throw .option("no --container-image given") }
+        let image = try image.map { (text) throws(SpankError) in try ImageSource(text) }
+        if let name {
+            // It becomes a directory name in the store.
+            let allowed = name.unicodeScalars.allSatisfy {
+                ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || "._-".unicodeScalars.contains($0)
+            }
+            guard !name.isEmpty, allowed, name != ".", name != ".." else {
+                throw .option("--container-name \"\(name)\": use letters, digits, '.', '_' and '-'")
+            }
+        }
         guard storage.hasPrefix("/") else { throw .option("storage \"\(storage)\": must be an absolute path") }
         let mounts = try Self.parseMounts(mounts ?? "")
         if let wd = workingDirectory {
@@ -76,19 +96,18 @@ public struct SpankRequest: Equatable, Sendable {
         for home in [home, pmixDirectory].compactMap({ $0 }) where !home.hasPrefix("/") {
             throw .option("\"\(home)\": expected an absolute path")
         }
-        self.init(image: image, storage: storage, mounts: mounts, workingDirectory: workingDirectory,
+        self.init(image: image, name: name, jobID: jobID, storage: storage, mounts: mounts, workingDirectory: workingDirectory,
                   home: home.flatMap { $0.isEmpty || $0 == "/" ? nil : $0 }, pmixDirectory: pmixDirectory,
-                  writable: writable, remapRoot: remapRoot)
+                  writable: writable, remapRoot: remapRoot, rootEmulation: rootEmulation)
     }
 
     public init(_ c: zr_spank_request) throws(SpankError) {
         func string(_ p: UnsafePointer<CChar>?) -> String? { p.map { String(cString: $0) } }
-        guard let image = string(c.image) else { throw .option("no --container-image given") }
         guard let storage = string(c.storage) else { throw .option("no storage directory") }
-        try self.init(image: image, storage: storage, mounts: string(c.mounts),
+        try self.init(image: string(c.image), name: string(c.name), jobID: c.job_id, storage: storage, mounts: string(c.mounts),
                       workingDirectory: string(c.workdir), home: string(c.home),
                       pmixDirectory: string(c.pmix_dir), writable: c.writable != 0,
-                      remapRoot: c.remap_root != 0)
+                      remapRoot: c.remap_root != 0, rootEmulation: c.root_emulation != 0)
     }
 
     /// `SRC[:DST][:ro|:rw]` items separated by commas (pyxis's `--container-mounts`);

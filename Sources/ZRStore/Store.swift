@@ -162,10 +162,41 @@ public final class Store {
         return path
     }
 
+    /// A scratch directory for a container that runs on `layers` after this process execs
+    /// (`zr run`, the Slurm plugin): the store lock does not survive exec, so the layers are
+    /// listed in it and `gc` keeps them while the directory exists.
+    public func scratchDirectory(_ label: String, pinning layers: [Digest]) throws(StoreError) -> String {
+        let path = try scratchDirectory(label)
+        do {
+            try writeDurably(Array(layers.map(\.description).joined(separator: "\n").utf8), to: path + "/pins", label: "pins")
+        } catch {
+            throw .system(error)
+        }
+        return path
+    }
+
+    /// Layers pinned by live scratch directories (dead processes' on this host are skipped:
+    /// they are leftovers; other hosts' count, as their liveness cannot be seen from here).
+    func pinnedLayers() -> Set<Digest> {
+        var out = Set<Digest>()
+        guard let names = try? FileDescriptor.open(tmpDirectory, O_RDONLY | O_DIRECTORY) else { return out }
+        defer { names.close() }
+        let host = Self.hostName()
+        for name in (try? names.entryNames(display: tmpDirectory)) ?? [] {
+            let parts = name.split(separator: ".", maxSplits: 3)
+            if parts.count == 4, parts[0] == host, let pid = Int32(parts[1]), kill(pid, 0) != 0 && errno != EPERM { continue }
+            guard let bytes = try? FileSystem.read(tmpDirectory + "/" + name + "/pins") else { continue }
+            for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
+                if let digest = try? Digest(parsing: String(line)) { out.insert(digest) }
+            }
+        }
+        return out
+    }
+
     /// Removes a scratch directory now (it would otherwise go when this process has exited).
     public func removeScratch(_ path: String) { removeTree(path) }
 
-    static func hostName() -> String {
+    public static func hostName() -> String {
         var buf = [CChar](repeating: 0, count: 256)
         gethostname(&buf, buf.count - 1)
         return buf.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
@@ -249,7 +280,9 @@ public final class Store {
             let stream = try LayerStream(input: input, copyTo: blobTemp, display: display)
             let rootFD = try openDirectory(work + "/rootfs")
             defer { rootFD.close() }
-            report = try stream.apply(to: rootFD, rootPath: display)
+            // Each layer keeps its own directory, stacked by overlayfs: whiteouts stay in the
+            // overlay form instead of deleting anything.
+            report = try stream.apply(to: rootFD, rootPath: display, whiteouts: .overlay)
             (diffID, size) = try stream.finish()
         } catch {
             throw .layer(error, source: display)
@@ -429,11 +462,14 @@ public final class Store {
         public var blobs = 0
         public var layers = 0
         public var bytes: Int64 = 0
+        public var cacheRecords = 0
     }
 
-    /// Removes blobs and unpacked layers no image record references. Takes the store lock
-    /// exclusively: it waits for running imports, and they wait for it.
-    public func collectGarbage() throws(StoreError) -> Collected {
+    /// Takes the store lock exclusively: it waits for running imports and builds, and they
+    /// wait for it. Removes blobs and layers that no image (and, unless `dropBuildCache`, no build cache
+    /// record) references. `dropBuildCache` also removes the cache records and, with
+    /// `dropCacheMounts`, the `RUN --mount=type=cache` directories.
+    public func collectGarbage(dropBuildCache: Bool = false, dropCacheMounts: Bool = false) throws(StoreError) -> Collected {
         guard let lockFD else { throw .corrupt("store not locked") }
         do {
             try syscallChecked("flock", path: root + "/lock") { flock(lockFD.rawValue, LOCK_EX) }
@@ -451,7 +487,21 @@ public final class Store {
                 keepLayers.insert(layer.diffID)
             }
         }
+        keepLayers.formUnion(pinnedLayers())
+        let containerLayers = namedContainerLayers()
+        keepLayers.formUnion(containerLayers)
+        keepBlobs.formUnion(containerLayers)  // uncompressed blobs are named by their diff_id
         var collected = Collected()
+        if dropBuildCache {
+            collected.cacheRecords = clearBuildCache(mounts: dropCacheMounts)
+        } else {
+            for (_, step) in cachedSteps() {
+                if let layer = step.layer {
+                    keepBlobs.insert(layer.blob)
+                    keepLayers.insert(layer.diffID)
+                }
+            }
+        }
         for algorithm in Digest.Algorithm.allCases {
             collected = sweep(blobsDirectory + "/" + algorithm.rawValue, algorithm: algorithm, keep: keepBlobs,
                               counting: \.blobs, into: collected)

@@ -28,6 +28,21 @@ extension FileDescriptor {
         try syscallChecked("mkfifo", path: display) { mkfifoat(rawValue, name, mode) }
     }
 
+    /// An overlayfs whiteout: a character device 0/0, which unprivileged users may create
+    /// (Linux ≥ 5.8, "vfs: allow unprivileged whiteout creation").
+    public func makeWhiteout(_ name: String, display: String) throws(SystemError) {
+        try syscallChecked("mknod (whiteout)", path: display) { mknodat(rawValue, name, S_IFCHR | 0o600, 0) }
+    }
+
+    /// Marks this directory opaque for overlayfs `userxattr` mounts: lower layers' entries in
+    /// it are hidden.
+    public func setOpaque(display: String) throws(SystemError) {
+        let value: [UInt8] = [UInt8(ascii: "y")]
+        try syscallChecked("setxattr user.overlay.opaque", path: display) {
+            value.withUnsafeBytes { zr_fsetxattr(rawValue, "user.overlay.opaque", $0.baseAddress, $0.count, 0) }
+        }
+    }
+
     public func unlink(_ name: String, directory: Bool, display: String) throws(SystemError) {
         try syscallChecked("remove", path: display) { unlinkat(rawValue, name, directory ? AT_REMOVEDIR : 0) }
     }
@@ -75,6 +90,16 @@ extension FileDescriptor {
             buffer.withUnsafeMutableBytes { zr_fgetxattr(rawValue, name, $0.baseAddress, $0.count) }
         }
         return Array(buffer[0..<n])
+    }
+
+    /// The names of this file's extended attributes (those the caller may see).
+    public func extendedAttributeNames(display: String) throws(SystemError) -> [String] {
+        var buffer = [CChar](repeating: 0, count: 65536)
+        let n = try syscallChecked("listxattr", path: display) {
+            buffer.withUnsafeMutableBufferPointer { zr_flistxattr(rawValue, $0.baseAddress, $0.count) }
+        }
+        guard n > 0 else { return [] }
+        return buffer[0..<n].split(separator: 0).map { String(decoding: $0.map { UInt8(bitPattern: $0) }, as: UTF8.self) }
     }
 
     /// Names in this directory, without "." and "..". Reads through a duplicate descriptor,

@@ -37,6 +37,36 @@ public struct FileDescriptor: Sendable, Equatable {
     }
 
     /// `/proc/self/fd/N`: lets path-based calls such as mount(2) act on exactly this file.
+    /// A pipe, both ends close-on-exec (a spawned child gets one end through dup2 only).
+    public static func pipe() throws(SystemError) -> (read: FileDescriptor, write: FileDescriptor) {
+        var fds: [Int32] = [-1, -1]
+        try syscallChecked("pipe2") { zr_pipe2(&fds, O_CLOEXEC) }
+        return (FileDescriptor(rawValue: fds[0]), FileDescriptor(rawValue: fds[1]))
+    }
+
+    /// Copies `count` bytes from this descriptor's current offset to `target`'s, in the
+    /// kernel (copy_file_range: reflinks or server-side copies where the filesystem can),
+    /// falling back to read/write across filesystems that refuse it.
+    public func copy(to target: FileDescriptor, count: Int64, display: String) throws(SystemError) {
+        var left = count
+        while left > 0 {
+            let n = zr_copy_file_range(rawValue, target.rawValue, Int(min(left, 1 << 30)))
+            if n > 0 { left -= Int64(n); continue }
+            if n == 0 { break }  // the source shrank
+            if errno == EINTR { continue }
+            guard [EXDEV, EINVAL, ENOSYS, EOPNOTSUPP].contains(errno) else {
+                throw SystemError("copy_file_range", path: display, errno: errno)
+            }
+            var buffer = [UInt8](repeating: 0, count: 1 << 16)
+            while left > 0 {
+                let got = try read(into: &buffer, path: display)
+                if got == 0 { return }
+                try write(buffer[0..<got], path: display)
+                left -= Int64(got)
+            }
+        }
+    }
+
     public var procPath: String { "/proc/self/fd/\(rawValue)" }
 
     public func close() { _ = Glibc.close(rawValue) }

@@ -15,9 +15,16 @@ public struct SpawnRequest {
     /// After installing `filter`, check that fchown(-1, 0, 0) answers 0.
     public var selfCheck: Bool
     public var deathSignal: Int32
+    /// Descriptor that becomes the child's stdin; nil inherits ours.
+    public var input: FileDescriptor?
+    /// Descriptor that becomes the child's stdout and stderr; nil inherits ours.
+    public var output: FileDescriptor?
 
     public init(path: String, arguments: [String], environment: [String],
-                workingDirectory: String?, filter: [sock_filter]?, selfCheck: Bool, deathSignal: Int32) {
+                workingDirectory: String?, filter: [sock_filter]?, selfCheck: Bool, deathSignal: Int32,
+                input: FileDescriptor? = nil, output: FileDescriptor? = nil) {
+        self.input = input
+        self.output = output
         self.path = path
         self.arguments = arguments
         self.environment = environment
@@ -30,7 +37,7 @@ public struct SpawnRequest {
 
 /// Where and why a spawn failed.
 public struct SpawnError: Error, CustomStringConvertible, Sendable {
-    public enum Stage: Sendable { case fork, changeDirectory, installFilter, selfCheck, exec }
+    public enum Stage: Sendable { case fork, redirect, changeDirectory, installFilter, selfCheck, exec }
     public let stage: Stage
     public let error: SystemError
     public var description: String { error.description }
@@ -67,7 +74,9 @@ public enum Process {
                                 filter: request.filter == nil ? nil : prog.baseAddress,
                                 filter_len: UInt16(filter.count),
                                 self_check: request.selfCheck ? 1 : 0,
-                                death_signal: request.deathSignal)
+                                death_signal: request.deathSignal,
+                                input_fd: request.input?.rawValue ?? -1,
+                                output_fd: request.output?.rawValue ?? -1)
                             return zr_spawn(&args, &stage, &err)
                         }
                     }
@@ -76,6 +85,8 @@ public enum Process {
         }
         if pid >= 0 { return pid }
         switch UInt32(stage) {
+        case ZR_SPAWN_REDIRECT.rawValue:
+            throw SpawnError(stage: .redirect, error: SystemError("dup2 (stdin/stdout/stderr)", errno: err))
         case ZR_SPAWN_CWD.rawValue:
             throw SpawnError(stage: .changeDirectory,
                              error: SystemError("cd", path: request.workingDirectory, errno: err))
@@ -88,6 +99,18 @@ public enum Process {
             throw SpawnError(stage: .exec, error: SystemError("exec", path: request.path, errno: err))
         default:
             throw SpawnError(stage: .fork, error: SystemError("fork", errno: err))
+        }
+    }
+
+    /// Installs a compiled seccomp filter in the calling process, for good (it survives exec):
+    /// for hosts that exec the command themselves, like a Slurm task.
+    public static func installFilter(_ filter: [sock_filter], selfCheck: Bool) throws(SystemError) {
+        let stage = filter.withUnsafeBufferPointer { zr_install_filter($0.baseAddress, UInt16($0.count), selfCheck ? 1 : 0) }
+        switch UInt32(stage) {
+        case ZR_SPAWN_OK.rawValue: return
+        case ZR_SPAWN_SELF_CHECK.rawValue: throw SystemError("seccomp self-check: fchown(-1, 0, 0) was not faked", errno: errno)
+        case ZR_SPAWN_NO_NEW_PRIVS.rawValue: throw SystemError("prctl(PR_SET_NO_NEW_PRIVS)", errno: errno)
+        default: throw SystemError("install seccomp filter", errno: errno)
         }
     }
 

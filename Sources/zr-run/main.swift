@@ -43,6 +43,13 @@ struct ZRRun: ParsableCommand {
           help: "A fresh tmpfs at /tmp instead of the host's /tmp.")
     var privateTmp = false
 
+    @Flag(name: .customLong("image-tmp"), help: "Leave the image's own /tmp in place (what builds use).")
+    var imageTmp = false
+
+    @Flag(name: .customLong("clear-env"),
+          help: "Start from an empty environment instead of yours (then --config, --env-file, --env apply).")
+    var clearEnv = false
+
     @Flag(name: .customLong("no-home"), help: "Do not bind $HOME.")
     var noHome = false
 
@@ -78,6 +85,10 @@ struct ZRRun: ParsableCommand {
     @Argument(parsing: .postTerminator, help: "The command and its arguments, after `--`.")
     var command: [String] = []
 
+    func validate() throws {
+        if privateTmp && imageTmp { throw ValidationError("--private-tmp and --image-tmp exclude each other") }
+    }
+
     func makeSpec() throws -> ContainerSpec {
         var config: ImageConfig.Config?
         if let path = configFile {
@@ -93,7 +104,7 @@ struct ZRRun: ParsableCommand {
             throw ValidationError("no command given (usage: zr-run [options] ROOTFS -- CMD [ARGS...])")
         }
         let host = Environment.host()
-        var environment = host
+        var environment = clearEnv ? Environment() : host
         for item in config?.env ?? [] {
             try environment.apply([item], host: Environment(), source: "config \(configFile ?? "")")
         }
@@ -108,7 +119,7 @@ struct ZRRun: ParsableCommand {
         if !noHome, let h = host["HOME"], h.hasPrefix("/"), h != "/" { home = h }
         return ContainerSpec(
             rootfs: rootfs, command: argv, mapToRoot: mapToRoot, rootEmulation: rootEmulation,
-            writable: writable, privateTmp: privateTmp, home: home,
+            writable: writable, tmp: privateTmp ? .privateTmpfs : imageTmp ? .image : .host, home: home,
             binds: try binds.map { try ContainerSpec.Bind(parsing: $0) },
             workingDirectory: workingDirectory ?? config?.workingDir.flatMap { $0.isEmpty ? nil : $0 },
             environment: environment.list, layers: layers)

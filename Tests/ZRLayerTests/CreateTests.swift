@@ -124,6 +124,40 @@ struct LayerCreateTests {
         let names = try tarListing(base + "/layer").map(\.name)
         #expect(names == ["etc/", "etc/opaque/", "etc/opaque/.wh..wh..opq", "etc/opaque/new"])
     }
+
+    @Test func extendedAttributesTravelButOverlayBookkeepingDoesNot() throws {
+        defer { cleanup() }
+        let tree = base + "/tree"
+        try FileManager.default.createDirectory(atPath: tree + "/d", withIntermediateDirectories: true)
+        try "x".write(toFile: tree + "/f", atomically: false, encoding: .utf8)
+        func set(_ path: String, _ name: String, _ value: String) throws {
+            let fd = try FileDescriptor.open(path, O_RDONLY)
+            defer { fd.close() }
+            try Array(value.utf8).withUnsafeBytes { try fd.setExtendedAttribute(name, value: $0, display: path) }
+        }
+        try set(tree + "/f", "user.zr.keep", "file")
+        try set(tree + "/d", "user.zr.keep", "dir")
+        try set(tree + "/d", "user.overlay.origin", "forged")
+        _ = try LayerWriter.create(from: tree, to: base + "/layer", options: .init(compression: .none, owners: ["f": (5, 6)]))
+        let listing = try tarListing(base + "/layer")
+        #expect(listing.first { $0.name == "f" }.map { ($0.uid, $0.gid) } ?? (0, 0) == (5, 6), "the ownership ledger")
+        #expect(listing.first { $0.name == "d/" }.map { ($0.uid, $0.gid) } ?? (-1, -1) == (0, 0))
+
+        try FileManager.default.createDirectory(atPath: base + "/back", withIntermediateDirectories: true)
+        let root = try FileDescriptor.open(base + "/back", O_RDONLY | O_DIRECTORY)
+        defer { root.close() }
+        let blob = try FileDescriptor.open(base + "/layer", O_RDONLY)
+        defer { blob.close() }
+        _ = try LayerApplier.apply(archive: blob, to: root, rootPath: base + "/back")
+        func get(_ path: String, _ name: String) -> String? {
+            guard let fd = try? FileDescriptor.open(path, O_RDONLY) else { return nil }
+            defer { fd.close() }
+            return (try? fd.extendedAttribute(name, display: path)).map { String(decoding: $0, as: UTF8.self) }
+        }
+        #expect(get(base + "/back/f", "user.zr.keep") == "file")
+        #expect(get(base + "/back/d", "user.zr.keep") == "dir")
+        #expect(get(base + "/back/d", "user.overlay.origin") == nil)
+    }
 }
 
 struct ListedEntry { var name: String; var uid: Int64; var gid: Int64 }

@@ -49,6 +49,27 @@ struct StoreCLITests {
         }
     }
 
+    /// `zr run` execs zr-run, so the store lock does not cover the container: its layers are
+    /// pinned instead, and a gc meanwhile keeps them until the container has exited.
+    @Test func gcKeepsTheLayersOfARunningContainer() throws {
+        let dir = try Harness.userDirectory("pinned")
+        defer { Harness.remove(dir) }
+        let storage = dir + "/store"
+        #expect(try Harness.zrStore(storage, ["import", Harness.baseTarball, "pinned"]).status == 0)
+        let user = try Harness.user.get()
+        let running = try Harness.Running(
+            Harness.asUser(user, env: Harness.userEnvironment(user, extra: ["ZR_STORAGE": storage]))
+                + [Harness.zrCLI, "run", "pinned", "--", "sh", "-c", "sleep 3; cat /etc/debian_version"], cwd: "/")
+        usleep(1_000_000)
+        #expect(try Harness.zrStore(storage, ["rm", "pinned"]).status == 0)
+        let during = try Harness.zrStore(storage, ["gc"])
+        #expect(during.stderr.contains("and 0 unpacked layers"), "the running container's layer stays: \(during.summary)")
+        let ran = running.finish(timeout: 60)
+        #expect(ran.status == 0 && ran.stdout.trimmed.hasPrefix("12."), "\(ran.summary)")
+        let after = try Harness.zrStore(storage, ["gc"])
+        #expect(after.stderr.contains("and 1 unpacked layers"), "\(after.summary)")
+    }
+
     @Test func hostileTarballIsRefusedAndLeavesNothing() throws {
         let dir = try Harness.userDirectory("hostile-import")
         defer { Harness.remove(dir) }
@@ -214,6 +235,12 @@ struct StoreTransferTests {
         #expect(squashed.stdout.contains("squashfs-root/etc/debian_version"))
         #expect(squashed.stdout.lines.contains { $0.hasPrefix("crw") && $0.hasSuffix("squashfs-root/dev/null") },
                 "device nodes recorded at import are in the squashfs")
+        // ... and imports back (unsquashfs as the user: devices skipped), the same files.
+        let sqImported = try zr(["import", dir + "/debian.sqfs", "debian:sqfs"])
+        #expect(sqImported.status == 0, "\(sqImported.summary)")
+        _ = try zr(["export", "debian:sqfs", "--format", "dir", "-o", dir + "/flat-c"])
+        let sqDiff = try sh("diff -r --no-dereference flat-a flat-c && echo same")
+        #expect(sqDiff.stdout.trimmed == "same", "\(sqDiff.summary)")
 
         // An image made by umoci (gzip layers) imports and runs.
         let made = try sh("""

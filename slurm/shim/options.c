@@ -11,8 +11,8 @@
 #include <unistd.h>
 
 struct zr_options zr_opt = {
-    .image = NULL, .mounts = NULL, .workdir = NULL,
-    .writable = ZR_UNSET, .remap_root = ZR_UNSET, .mount_home = ZR_UNSET,
+    .image = NULL, .mounts = NULL, .workdir = NULL, .env = NULL, .name = NULL, .build = NULL,
+    .writable = ZR_UNSET, .remap_root = ZR_UNSET, .mount_home = ZR_UNSET, .root_emulation = ZR_UNSET,
 };
 struct zr_config zr_conf;
 
@@ -21,6 +21,7 @@ enum {
     ZR_OPT_WRITABLE, ZR_OPT_READONLY,
     ZR_OPT_REMAP_ROOT, ZR_OPT_NO_REMAP_ROOT,
     ZR_OPT_MOUNT_HOME, ZR_OPT_NO_MOUNT_HOME,
+    ZR_OPT_ENV, ZR_OPT_ROOT_EMULATION, ZR_OPT_NAME, ZR_OPT_BUILD,
 };
 
 static int zr_set_string(char **slot, const char *name, const char *value) {
@@ -50,6 +51,11 @@ static int zr_option_cb(int val, const char *optarg, int remote) {
     case ZR_OPT_IMAGE: return zr_set_string(&zr_opt.image, "container-image", optarg);
     case ZR_OPT_MOUNTS: return zr_set_string(&zr_opt.mounts, "container-mounts", optarg);
     case ZR_OPT_WORKDIR: return zr_set_string(&zr_opt.workdir, "container-workdir", optarg);
+    case ZR_OPT_ENV: return zr_set_string(&zr_opt.env, "container-env", optarg);
+    case ZR_OPT_NAME: return zr_set_string(&zr_opt.name, "container-name", optarg);
+    case ZR_OPT_BUILD: return zr_set_string(&zr_opt.build, "container-build", optarg);
+    case ZR_OPT_ROOT_EMULATION:
+        return zr_set_flag(&zr_opt.root_emulation, ZR_ON, "container-root-emulation", "container-root-emulation");
     case ZR_OPT_WRITABLE:
         return zr_set_flag(&zr_opt.writable, ZR_ON, "container-writable", "container-readonly");
     case ZR_OPT_READONLY:
@@ -87,6 +93,17 @@ static struct spank_option zr_option_table[] = {
      ZR_OPT_MOUNT_HOME, zr_option_cb},
     {"no-container-mount-home", NULL, "[zeroroot] do not bind your home directory", 0,
      ZR_OPT_NO_MOUNT_HOME, zr_option_cb},
+    {"container-env", "NAME[,...]",
+     "[zeroroot] keep the job's value of these variables instead of the image's", 1, ZR_OPT_ENV, zr_option_cb},
+    {"container-name", "NAME",
+     "[zeroroot] keep this container (writable) for later steps of the job that give the same name", 1,
+     ZR_OPT_NAME, zr_option_cb},
+    {"container-build", "DOCKERFILE|DIR",
+     "[zeroroot] build this Dockerfile (or DIR/Dockerfile) with zr build on each node, then run in the result", 1,
+     ZR_OPT_BUILD, zr_option_cb},
+    {"container-root-emulation", NULL,
+     "[zeroroot] fake chown/set*id/setgroups/capset/device mknod (zero-consistency root; implies --container-remap-root)",
+     0, ZR_OPT_ROOT_EMULATION, zr_option_cb},
 };
 
 int zr_options_register(spank_t sp) {
@@ -104,7 +121,10 @@ void zr_options_free(void) {
     free(zr_opt.image);
     free(zr_opt.mounts);
     free(zr_opt.workdir);
-    zr_opt.image = zr_opt.mounts = zr_opt.workdir = NULL;
+    free(zr_opt.env);
+    free(zr_opt.name);
+    free(zr_opt.build);
+    zr_opt.image = zr_opt.mounts = zr_opt.workdir = zr_opt.env = zr_opt.name = zr_opt.build = NULL;
 }
 
 static int zr_copy_arg(char *dst, size_t size, const char *value, const char *arg) {
@@ -119,6 +139,9 @@ static int zr_copy_arg(char *dst, size_t size, const char *value, const char *ar
 int zr_config_parse(int ac, char **av, struct zr_config *conf) {
     snprintf(conf->storage, sizeof conf->storage, "%s", "/var/tmp/%u/zeroroot");
     conf->mounts[0] = '\0';
+    conf->builds = 1;
+    conf->sbatch = 1;
+    conf->zr[0] = '\0';
     for (int i = 0; i < ac; i++) {
         const char *arg = av[i];
         if (strncmp(arg, "storage=", 8) == 0) {
@@ -129,8 +152,18 @@ int zr_config_parse(int ac, char **av, struct zr_config *conf) {
             if (zr_copy_arg(conf->storage, sizeof conf->storage, arg + 8, arg) != 0) return -1;
         } else if (strncmp(arg, "mounts=", 7) == 0) {
             if (zr_copy_arg(conf->mounts, sizeof conf->mounts, arg + 7, arg) != 0) return -1;
+        } else if (strcmp(arg, "builds=yes") == 0 || strcmp(arg, "builds=no") == 0) {
+            conf->builds = arg[7] == 'y';
+        } else if (strcmp(arg, "sbatch=yes") == 0 || strcmp(arg, "sbatch=no") == 0) {
+            conf->sbatch = arg[7] == 'y';
+        } else if (strncmp(arg, "zr=", 3) == 0) {
+            if (arg[3] != '/') {
+                slurm_error("zeroroot: plugstack argument %s: expected an absolute path", arg);
+                return -1;
+            }
+            if (zr_copy_arg(conf->zr, sizeof conf->zr, arg + 3, arg) != 0) return -1;
         } else {
-            slurm_error("zeroroot: unknown plugstack argument \"%s\" (known: storage=DIR, mounts=LIST)", arg);
+            slurm_error("zeroroot: unknown plugstack argument \"%s\" (known: storage=DIR, mounts=LIST, builds=yes|no, sbatch=yes|no, zr=PATH)", arg);
             return -1;
         }
     }

@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <slurm/spank.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #define ZR_MESSAGE_SIZE 1024
@@ -20,9 +21,16 @@ struct zr_options {
     char *image;
     char *mounts;
     char *workdir;
+    /// --container-env: names whose host value wins over the image's Env, comma-separated.
+    char *env;
+    /// --container-name: kept across the job's steps.
+    char *name;
+    /// --container-build: a Dockerfile or a context directory, built on each node.
+    char *build;
     int writable;
     int remap_root;
     int mount_home;
+    int root_emulation;
     /// Set by a callback that found a conflict; reported in init_post_opt.
     char conflict[256];
 };
@@ -33,6 +41,12 @@ struct zr_config {
     char storage[PATH_MAX];
     /// Mounts every container gets, before the user's (SRC[:DST][:ro],...).
     char mounts[4096];
+    /// builds=no forbids --container-build.
+    int builds;
+    /// sbatch=no: the options are not offered to sbatch and salloc.
+    int sbatch;
+    /// The zr program --container-build runs (zr=PATH); empty: /usr/local/bin/zr, else PATH.
+    char zr[PATH_MAX];
 };
 
 extern struct zr_options zr_opt;
@@ -44,6 +58,11 @@ void zr_options_free(void);
 int zr_config_parse(int ac, char **av, struct zr_config *conf);
 /// Expands the storage template for the calling user; -1 with a reason in `message`.
 int zr_storage_path(const char *template, char *out, size_t size, char *message, size_t msize);
+
+/// --container-build: builds `spec` with `zr build -t NAME` as the task's user (output on the
+/// task's stderr) and writes NAME into `image`; -1 with a reason in `message`.
+int zr_build_image(spank_t sp, const char *spec, const char *storage, uint32_t job, uint32_t step,
+                   char *image, size_t isize, char *message, size_t msize);
 
 /// The node's shared state for one job step, in an anonymous MAP_SHARED mapping that
 /// slurmstepd creates before it forks the tasks, so every local task sees the same one.

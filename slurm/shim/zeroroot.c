@@ -8,6 +8,7 @@
 //   slurm_spank_task_init       each task, as the user, single-threaded, before exec: the first
 //                               creates the container, the others join it (setns)
 //   slurm_spank_exit            slurmstepd: stops the holder, frees the state
+//   slurm_spank_job_epilog      slurmd's job epilog (root): removes the job's named containers
 //
 // Fail closed (design.md): a positive return from task_init is only logged and the command
 // then runs on the host, so every failure returns -1 (and the plugin must be `required`).
@@ -23,7 +24,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 SPANK_PLUGIN(zeroroot, 1)
@@ -31,10 +34,15 @@ SPANK_PLUGIN(zeroroot, 1)
 static struct zr_node *zr_node = NULL;
 static int zr_watch[2] = {-1, -1};
 static uid_t zr_job_uid = (uid_t)-1;
+static uint32_t zr_job_id = 0, zr_step_id = 0;
+
+static int zr_check_env_names(const char *list, char *message, size_t size);
 
 int slurm_spank_init(spank_t sp, int ac, char **av) {
-    if (zr_options_register(sp) != 0) return -1;
-    return zr_config_parse(ac, av, &zr_conf);
+    if (zr_config_parse(ac, av, &zr_conf) != 0) return -1;
+    // sbatch=no: sbatch and salloc do not know the options (pyxis's sbatch_support=0).
+    if (!zr_conf.sbatch && spank_context() == S_CTX_ALLOCATOR) return 0;
+    return zr_options_register(sp);
 }
 
 /// The site's default mounts, then the user's.
@@ -57,10 +65,25 @@ static int zr_check_local(void) {
     mounts = zr_joined_mounts();
     if (mounts == NULL) goto fail;
     struct zr_spank_request request = {
-        .image = zr_opt.image, .storage = "/", .mounts = mounts, .workdir = zr_opt.workdir,
+        /* a build's image does not exist yet: check the other options against a placeholder */
+        .image = zr_opt.build != NULL ? "srun-build" : zr_opt.image, .name = zr_opt.name, .job_id = 0,
+        .storage = "/", .mounts = mounts,
+        .workdir = zr_opt.workdir,
         .home = NULL, .pmix_dir = NULL, .writable = zr_opt.writable == ZR_ON,
-        .remap_root = zr_opt.remap_root == ZR_ON,
+        .remap_root = zr_opt.remap_root == ZR_ON, .root_emulation = zr_opt.root_emulation == ZR_ON,
     };
+    if (zr_opt.build != NULL && zr_opt.image != NULL) {
+        slurm_error("zeroroot: --container-build and --container-image conflict (the build makes the image)");
+        goto fail;
+    }
+    if (zr_opt.build != NULL && !zr_conf.builds) {
+        slurm_error("zeroroot: --container-build: builds are disabled on this cluster (plugstack builds=no)");
+        goto fail;
+    }
+    if (zr_opt.env != NULL && zr_check_env_names(zr_opt.env, message, sizeof message) != 0) {
+        slurm_error("zeroroot: %s", message);
+        goto fail;
+    }
     if (zr_spank_check(&request, message, sizeof message) != 0) {
         slurm_error("zeroroot: %s", message);
         goto fail;
@@ -74,9 +97,9 @@ fail:
 int slurm_spank_init_post_opt(spank_t sp, int ac, char **av) {
     (void)ac;
     (void)av;
-    if (zr_opt.image == NULL) {
-        if (zr_opt.mounts || zr_opt.workdir || zr_opt.writable != ZR_UNSET || zr_opt.remap_root != ZR_UNSET ||
-            zr_opt.mount_home != ZR_UNSET) {
+    if (zr_opt.image == NULL && zr_opt.name == NULL && zr_opt.build == NULL) {
+        if (zr_opt.mounts || zr_opt.workdir || zr_opt.env || zr_opt.writable != ZR_UNSET ||
+            zr_opt.remap_root != ZR_UNSET || zr_opt.mount_home != ZR_UNSET || zr_opt.root_emulation != ZR_UNSET) {
             if (spank_context() == S_CTX_LOCAL) {
                 slurm_error("zeroroot: --container-* options need --container-image");
                 return -1;
@@ -95,12 +118,14 @@ int slurm_spank_init_post_opt(spank_t sp, int ac, char **av) {
     // The batch step's task_init would pivot the batch shell into the container and its
     // script in the spool dir would vanish; the extern step has no user command.
     if (step == SLURM_BATCH_SCRIPT || step == SLURM_EXTERN_CONT) return 0;
+    zr_step_id = step;
     if (zr_opt.conflict[0] != '\0') {
         slurm_error("zeroroot: %s", zr_opt.conflict);
         return -1;
     }
-    if (spank_get_item(sp, S_JOB_UID, &zr_job_uid) != ESPANK_SUCCESS) {
-        slurm_error("zeroroot: cannot get the job's uid");
+    if (spank_get_item(sp, S_JOB_UID, &zr_job_uid) != ESPANK_SUCCESS ||
+        spank_get_item(sp, S_JOB_ID, &zr_job_id) != ESPANK_SUCCESS) {
+        slurm_error("zeroroot: cannot get the job's uid and id");
         return -1;
     }
     return zr_node_open(&zr_node, zr_watch);
@@ -112,8 +137,38 @@ static const char *zr_getenv(spank_t sp, const char *name, char *buf, int size) 
     return buf;
 }
 
+/// --container-env NAME[,NAME...]: each a shell variable name.
+static int zr_check_env_names(const char *list, char *message, size_t size) {
+    const char *p = list;
+    while (*p != '\0') {
+        size_t n = strcspn(p, ",");
+        int ok = n > 0 && !(p[0] >= '0' && p[0] <= '9');
+        for (size_t i = 0; i < n && ok; i++)
+            ok = p[i] == '_' || (p[i] >= 'A' && p[i] <= 'Z') || (p[i] >= 'a' && p[i] <= 'z') || (p[i] >= '0' && p[i] <= '9');
+        if (!ok) {
+            snprintf(message, size, "--container-env: \"%.*s\" is not a variable name", (int)n, p);
+            return -1;
+        }
+        p += n;
+        if (*p == ',') p++;
+    }
+    return 0;
+}
+
+/// Whether NAME (len bytes) is listed in --container-env.
+static int zr_env_kept(const char *name, size_t len) {
+    if (zr_opt.env == NULL) return 0;
+    for (const char *p = zr_opt.env; *p != '\0';) {
+        size_t n = strcspn(p, ",");
+        if (n == len && strncmp(p, name, len) == 0) return 1;
+        p += n;
+        if (*p == ',') p++;
+    }
+    return 0;
+}
+
 /// Applies the image's environment to this task, leaving PMIX_* and SLURM_* exactly as
-/// Slurm set them for this rank.
+/// Slurm set them for this rank, and the variables --container-env names as the job has them.
 static int zr_apply_env(spank_t sp, const char *env, char *message, size_t size) {
     for (const char *item = env; *item != '\0'; item += strlen(item) + 1) {
         const char *eq = strchr(item, '=');
@@ -121,6 +176,7 @@ static int zr_apply_env(spank_t sp, const char *env, char *message, size_t size)
         size_t nlen = (size_t)(eq - item);
         if ((nlen >= 5 && strncmp(item, "PMIX_", 5) == 0) || (nlen >= 6 && strncmp(item, "SLURM_", 6) == 0))
             continue;
+        if (zr_env_kept(item, nlen)) continue;
         char name[256];
         if (nlen >= sizeof name) continue;
         memcpy(name, item, nlen);
@@ -156,10 +212,18 @@ static int zr_create(spank_t sp, char *message, size_t size) {
         snprintf(message, size, "out of memory");
         goto fail;
     }
+    char built[256];
+    const char *image = zr_opt.image;
+    if (zr_opt.build != NULL) {
+        if (zr_build_image(sp, zr_opt.build, storage, zr_job_id, zr_step_id, built, sizeof built, message, size) != 0)
+            goto fail;
+        image = built;
+    }
     struct zr_spank_request request = {
-        .image = zr_opt.image, .storage = storage, .mounts = mounts, .workdir = zr_opt.workdir,
+        .image = image, .name = zr_opt.name, .job_id = zr_job_id, .storage = storage, .mounts = mounts,
+        .workdir = zr_opt.workdir,
         .home = home_dir, .pmix_dir = pmix_dir, .writable = zr_opt.writable == ZR_ON,
-        .remap_root = zr_opt.remap_root == ZR_ON,
+        .remap_root = zr_opt.remap_root == ZR_ON, .root_emulation = zr_opt.root_emulation == ZR_ON,
     };
     struct zr_spank_buffer workdir = {zr_node->workdir, sizeof zr_node->workdir};
     struct zr_spank_buffer env = {zr_node->env, sizeof zr_node->env};
@@ -201,7 +265,8 @@ int slurm_spank_task_init(spank_t sp, int ac, char **av) {
         pid_t holder = zr_node->holder;
         zr_node_unlock(zr_node);
         locked = 0;
-        if (zr_spank_join(holder, zr_node->workdir, message, sizeof message) != 0) goto fail;
+        if (zr_spank_join(holder, zr_node->workdir, zr_opt.root_emulation == ZR_ON, message, sizeof message) != 0)
+            goto fail;
         break;
     }
     default:
@@ -216,6 +281,41 @@ fail:
     if (locked) zr_node_unlock(zr_node);
     slurm_error("zeroroot: %s", message);
     return -1;
+}
+
+/// Job end, on each node (slurmd, root): the job's named containers go. The removal runs in a
+/// child that has become the job's user, so root never walks a directory the user controls.
+/// Only the plugstack storage location is known here; containers under a user's own
+/// ZR_STORAGE stay until `zr gc --containers`.
+int slurm_spank_job_epilog(spank_t sp, int ac, char **av) {
+    // The job script context may not have run slurm_spank_init: read the arguments here.
+    if (zr_config_parse(ac, av, &zr_conf) != 0) return 0;
+    uid_t uid;
+    gid_t gid;
+    uint32_t job;
+    if (spank_get_item(sp, S_JOB_UID, &uid) != ESPANK_SUCCESS || spank_get_item(sp, S_JOB_GID, &gid) != ESPANK_SUCCESS ||
+        spank_get_item(sp, S_JOB_ID, &job) != ESPANK_SUCCESS)
+        return 0; /* nothing to clean that we could find */
+    if (uid == 0) return 0;
+    pid_t child = fork();
+    if (child < 0) {
+        slurm_error("zeroroot: job epilog: fork: %m");
+        return 0;
+    }
+    if (child == 0) {
+        char storage[PATH_MAX], message[ZR_MESSAGE_SIZE] = "";
+        if (setgroups(0, NULL) != 0 || setresgid(gid, gid, gid) != 0 || setresuid(uid, uid, uid) != 0) _exit(4);
+        if (zr_storage_path(zr_conf.storage, storage, sizeof storage, message, sizeof message) != 0) _exit(5);
+        if (access(storage, F_OK) != 0) _exit(6); /* the user has no store here: nothing to do */
+        int rc = zr_spank_job_end(storage, job, message, sizeof message);
+        if (rc != 0) slurm_error("zeroroot: job epilog: %s", message);
+        _exit(rc == 0 ? 0 : 3);
+    }
+    int status = 0;
+    while (waitpid(child, &status, 0) < 0 && errno == EINTR) {}
+    if (!WIFEXITED(status) || (WEXITSTATUS(status) != 0 && WEXITSTATUS(status) != 6))
+        slurm_error("zeroroot: job epilog: removing job %u's named containers failed (status %d)", job, status);
+    return 0;
 }
 
 int slurm_spank_exit(spank_t sp, int ac, char **av) {

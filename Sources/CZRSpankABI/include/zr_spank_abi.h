@@ -7,13 +7,17 @@
 
 #include <stddef.h>
 
-#define ZR_SPANK_ABI_VERSION 1
+#define ZR_SPANK_ABI_VERSION 2
 
 /// One container request, as the user asked for it (options) and the site configured it
 /// (plugstack arguments). Strings are NUL-terminated; NULL means "not given".
 struct zr_spank_request {
-    /// A store image name, or a directory holding a root filesystem (starts with '/' or '.').
+    /// A store image name, or a directory holding a root filesystem (starts with '/' or '.');
+    /// NULL only with `name` (an existing named container).
     const char *image;
+    /// --container-name: a container kept (writable) across the steps of job `job_id`.
+    const char *name;
+    unsigned int job_id;
     /// The store directory (already resolved: $ZR_STORAGE or the plugstack default).
     const char *storage;
     /// SRC[:DST][:ro] items separated by ','; site defaults first, then the user's.
@@ -27,6 +31,8 @@ struct zr_spank_request {
     const char *pmix_dir;
     int writable;
     int remap_root;
+    /// Install the zero-consistency seccomp filter in every task (implies remap_root).
+    int root_emulation;
 };
 
 /// A caller-owned output buffer.

@@ -38,6 +38,7 @@ int zr_memfd_create(const char *name, unsigned int flags);
 /// fsetxattr(2): <sys/xattr.h> is not part of Swift's Glibc module.
 int zr_fsetxattr(int fd, const char *name, const void *value, size_t size, int flags);
 ssize_t zr_fgetxattr(int fd, const char *name, void *value, size_t size);
+ssize_t zr_flistxattr(int fd, char *list, size_t size);
 
 /// Resolve flags re-exported so Swift need not import linux/openat2.h.
 extern const uint64_t ZR_RESOLVE_IN_ROOT;
@@ -55,6 +56,7 @@ enum zr_spawn_stage {
     ZR_SPAWN_SELF_CHECK = 6,
     ZR_SPAWN_EXEC = 7,
     ZR_SPAWN_SIGMASK = 8,
+    ZR_SPAWN_REDIRECT = 9,
 };
 
 struct zr_spawn_args {
@@ -66,11 +68,22 @@ struct zr_spawn_args {
     unsigned short filter_len;
     int self_check;              // after the filter: fchown(-1,0,0) must return 0
     int death_signal;            // PR_SET_PDEATHSIG; 0 for none
+    int input_fd;                // becomes stdin; -1: inherit
+    int output_fd;               // becomes stdout and stderr; -1: inherit
 };
+
+/// Installs a seccomp filter in the calling process (after PR_SET_NO_NEW_PRIVS) and, with
+/// `self_check`, checks that fchown(-1, 0, 0) now answers 0. Async-signal-safe. Returns
+/// ZR_SPAWN_OK, or the failing stage (ZR_SPAWN_NO_NEW_PRIVS, _FILTER, _SELF_CHECK) with errno.
+int zr_install_filter(const struct sock_filter *filter, unsigned short len, int self_check);
 
 /// Fork a child that unblocks all signals, changes directory, installs the seccomp filter,
 /// checks it, and execs. Returns the child's pid, or -1 with *stage and *err set; on a failure
 /// after fork the child has already been reaped.
 pid_t zr_spawn(const struct zr_spawn_args *args, int *stage, int *err);
+
+/// pipe2(2) and copy_file_range(2) (at the current offsets): GNU extensions.
+int zr_pipe2(int fds[2], int flags);
+ssize_t zr_copy_file_range(int in, int out, size_t length);
 
 #endif

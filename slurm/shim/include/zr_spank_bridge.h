@@ -10,6 +10,8 @@
 int zr_spank_check(const struct zr_spank_request *request, char *message, size_t size);
 int zr_spank_create(const struct zr_spank_request *request, struct zr_spank_buffer workdir,
                     struct zr_spank_buffer env, char *message, size_t size);
-int zr_spank_join(int holder, const char *workdir, char *message, size_t size);
+int zr_spank_join(int holder, const char *workdir, int root_emulation, char *message, size_t size);
+/// Removes the named containers of a finished job from `storage` (job epilog, as the user).
+int zr_spank_job_end(const char *storage, unsigned int job_id, char *message, size_t size);
 
 #endif

@@ -1,5 +1,6 @@
 // zr: the zeroroot command line: images in the store, and running them through zr-run.
 import ArgumentParser
+import ZRBuilder
 import ZRDockerfile
 import FoundationEssentials
 import Glibc
@@ -12,11 +13,13 @@ import ZRSystem
 struct ZR: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "zr",
-        abstract: "Unprivileged container images for HPC: import, list, run.",
+        abstract: "Unprivileged container images for HPC: build, import, list, run.",
         discussion: """
             Images live in the store: $ZR_STORAGE, else /var/tmp/$USER/zeroroot (node-local disk; overlayfs cannot use NFS or Lustre for its upper directories).
 
             Examples:
+              zr build -t app .
+              zr run app -- ./solver
               zr import debian.tar debian:12
               zr images
               zr run debian:12 -- cat /etc/os-release
@@ -24,7 +27,7 @@ struct ZR: ParsableCommand {
               zr rm debian:12 && zr gc
             """,
         version: "0.1.0",
-        subcommands: [Import.self, Export.self, Images.self, Inspect.self, Tag.self, Remove.self, GC.self, Check.self, Run.self, DockerfileCommand.self, Pull.self, Push.self, Login.self, Logout.self]
+        subcommands: [Build.self, Bcast.self, BcastReceive.self, Import.self, Export.self, Images.self, Inspect.self, Tag.self, Remove.self, GC.self, Check.self, Run.self, DockerfileCommand.self, Pull.self, Push.self, Login.self, Logout.self]
     )
 
     /// argument-parser's own main, with zeroroot's wording: errors start with "zr:" like
@@ -97,11 +100,12 @@ struct Import: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Import an image: a root filesystem (tarball or directory), an OCI image layout, or a docker save archive.",
         discussion: """
-            FILE may be a root filesystem tarball (plain, gzip or zstd; - reads standard input), a root filesystem directory, an OCI image layout (a directory with oci-layout, or a tar of one), or a `docker save` archive (or its unpacked directory). Root filesystems become one-layer images and need NAME; image layouts and archives keep their names (ref.name annotations, RepoTags) unless NAME is given. Layer and config digests are verified, and every layer is treated as hostile input: no entry can land outside the image, device nodes are recorded but not created, and files become yours.
+            FILE may be a root filesystem tarball (plain, gzip or zstd; - reads standard input), a root filesystem directory, a SquashFS file (unpacked with unsquashfs), an OCI image layout (a directory with oci-layout, or a tar of one), or a `docker save` archive (or its unpacked directory). Root filesystems become one-layer images and need NAME; image layouts and archives keep their names (ref.name annotations, RepoTags) unless NAME is given. Layer and config digests are verified, and every layer is treated as hostile input: no entry can land outside the image, device nodes are recorded but not created, and files become yours.
 
             Examples:
               mmdebstrap --variant=minbase bookworm debian.tar && zr import debian.tar debian:12
               zr import ./rootfs mytools:1
+              zr import /scratch/app.sqfs app:1
               skopeo copy docker://registry.example.org/app:1 oci:app-layout:app:1 && zr import app-layout
               docker save app:1 -o app.tar && zr import app.tar
             """)
@@ -113,11 +117,26 @@ struct Import: ParsableCommand {
     func run() throws {
         let name = try self.name.map(imageName)
         let store = try store.open()
+        for record in try Self.importAny(store, file, name: name) {
+            note("imported \(file) as \(record.name)")
+            print(record.manifest)
+        }
+    }
+
+    /// Whatever FILE is (see the discussion above), imported into `store`.
+    static func importAny(_ store: Store, _ file: String, name: String?) throws -> [ImageRecord] {
         var records: [ImageRecord] = []
         if file == "-" {
-            records = [try importRootfs(store, FileDescriptor(rawValue: 0), name: name)]
+            records = [try importRootfs(store, FileDescriptor(rawValue: 0), name: name, source: "-")]
         } else if try FileSystem.status(file).st_mode & S_IFMT == S_IFDIR {
             records = try importDirectory(store, file, name: name)
+        } else if Store.isSquashfs(file) {
+            guard let name else { throw ValidationError("a SquashFS file needs a NAME for the image") }
+            guard let unsquashfs = findProgram("unsquashfs") else {
+                throw ValidationError("unsquashfs not found (Debian: apt-get install squashfs-tools)")
+            }
+            let layer = try store.importSquashfs(file, unsquashfs: unsquashfs)
+            records = [try store.commit(name: name, layers: [layer], config: defaultConfig(source: file), created: now())]
         } else {
             let entries = try ArchiveProbe.entryNames(file)
             if entries.contains("oci-layout") || entries.contains("manifest.json") {
@@ -133,16 +152,13 @@ struct Import: ParsableCommand {
             } else {
                 let input = try FileDescriptor.open(file, O_RDONLY)
                 defer { input.close() }
-                records = [try importRootfs(store, input, name: name)]
+                records = [try importRootfs(store, input, name: name, source: file)]
             }
         }
-        for record in records {
-            note("imported \(file) as \(record.name)")
-            print(record.manifest)
-        }
+        return records
     }
 
-    func importDirectory(_ store: Store, _ dir: String, name: String?) throws -> [ImageRecord] {
+    static func importDirectory(_ store: Store, _ dir: String, name: String?) throws -> [ImageRecord] {
         if FileSystem.exists(dir + "/oci-layout") {
             return try store.importOCILayout(dir, name: name, created: now())
         }
@@ -154,13 +170,13 @@ struct Import: ParsableCommand {
         return [try store.commit(name: name, layers: [layer], config: defaultConfig(source: dir), created: now())]
     }
 
-    func importRootfs(_ store: Store, _ input: FileDescriptor, name: String?) throws -> ImageRecord {
+    static func importRootfs(_ store: Store, _ input: FileDescriptor, name: String?, source: String) throws -> ImageRecord {
         guard let name else { throw ValidationError("a root filesystem needs a NAME for the image") }
-        let layer = try store.importLayer(from: input, display: file)
-        return try store.commit(name: name, layers: [layer], config: defaultConfig(source: file), created: now())
+        let layer = try store.importLayer(from: input, display: source)
+        return try store.commit(name: name, layers: [layer], config: defaultConfig(source: source), created: now())
     }
 
-    func defaultConfig(source: String) -> ImageConfig {
+    static func defaultConfig(source: String) -> ImageConfig {
         ImageConfig(
             architecture: hostArchitecture(), os: "linux",
             config: .init(env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]),
@@ -343,12 +359,35 @@ struct Remove: ParsableCommand {
 
 struct GC: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Delete blobs and unpacked layers that no image uses (waits for running imports).")
+        abstract: "Delete blobs and unpacked layers that no image uses (waits for running imports and builds).",
+        discussion: """
+            Layers of the build cache are kept (later builds reuse them) unless --build-cache is given.
+
+            Examples:
+              zr gc
+              zr gc --build-cache               # also forget cached build steps
+              zr gc --build-cache --cache-mounts  # and RUN --mount=type=cache directories
+              zr gc --containers                # and Slurm named containers left by jobs
+            """)
     @OptionGroup var store: StoreOptions
+    @Flag(name: .customLong("build-cache"), help: "Also drop the build cache (every step runs again next build).")
+    var buildCache = false
+    @Flag(name: .customLong("cache-mounts"), help: "With --build-cache: also remove RUN --mount=type=cache directories.")
+    var cacheMounts = false
+    @Flag(name: .customLong("containers"), help: "Also remove every Slurm named container (srun --container-name) kept in this store.")
+    var containers = false
+
+    func validate() throws {
+        if cacheMounts && !buildCache { throw ValidationError("--cache-mounts needs --build-cache") }
+    }
 
     func run() throws {
-        let collected = try store.open().collectGarbage()
-        note("removed \(collected.blobs) blobs and \(collected.layers) unpacked layers")
+        let opened = try store.open()
+        if containers { opened.removeAllNamedContainers() }
+        let collected = try opened.collectGarbage(dropBuildCache: buildCache, dropCacheMounts: cacheMounts)
+        var line = "removed \(collected.blobs) blobs and \(collected.layers) unpacked layers"
+        if buildCache { line += ", \(collected.cacheRecords) build cache records" }
+        note(line)
     }
 }
 
@@ -378,8 +417,12 @@ struct Run: ParsableCommand {
             Examples:
               zr run debian:12 -- cat /etc/os-release
               zr run debian:12 --root-emulation --write -- apt-get install -y hello
+              zr run --flatten debian:12 -- cat /etc/os-release   # without overlayfs
             """)
     @OptionGroup var store: StoreOptions
+    @Flag(name: .customLong("flatten"),
+          help: "Copy the layers into one directory instead of stacking them with overlayfs (for kernels that refuse overlayfs in a user namespace; also ZR_SNAPSHOT=1).")
+    var flatten = false
     @Argument(help: "The image.") var image: String
     @Argument(parsing: .captureForPassthrough, help: "zr-run options, then -- and the command.")
     var rest: [String] = []
@@ -396,12 +439,20 @@ struct Run: ParsableCommand {
         }
         // The config blob is a file already: zr-run reads Env/WorkingDir/Cmd from it.
         _ = try store.readBlob(record.config)
-        let mountPoint = try store.scratchDirectory("run")
+        let mountPoint = try store.scratchDirectory("run", pinning: record.layers.map(\.diffID))
         let options = rest.prefix { $0 != "--" }
         let command = rest.drop { $0 != "--" }
         var argv = [zrRunPath(), "--config", store.blobPath(record.config)]
-        argv += layers.flatMap { ["--layer", $0] }
-        argv += options + [mountPoint] + command
+        if flatten || ProcessInfo.processInfo.environment["ZR_SNAPSHOT"] == "1" {
+            // A private copy: slower to start, but needs nothing from the kernel but a directory.
+            let root = mountPoint + "/root"
+            try FileSystem.makeDirectory(root, mode: 0o755)
+            try flattenLayers(layers, into: root)
+            argv += options + [root] + command
+        } else {
+            argv += layers.flatMap { ["--layer", $0] }
+            argv += options + [mountPoint] + command
+        }
         // exec keeps the pid, so the scratch directory (named after it) is removed by the next
         // zr command once zr-run has exited.
         let cArgs = argv.map { strdup($0) } + [nil]
@@ -409,14 +460,15 @@ struct Run: ParsableCommand {
         throw SystemError("exec", path: argv[0], errno: errno)
     }
 
-    /// zr-run next to zr (both are installed together), else the one on PATH.
-    func zrRunPath() -> String {
-        if let exe = try? FileSystem.realPath("/proc/self/exe"), let slash = exe.lastIndex(of: "/") {
-            let sibling = exe[..<slash] + "/zr-run"
-            if FileSystem.isExecutableFile(String(sibling)) { return String(sibling) }
-        }
-        return FileSystem.findExecutable("zr-run", searchPath: ProcessInfo.processInfo.environment["PATH"] ?? "") ?? "zr-run"
+}
+
+/// zr-run next to zr (both are installed together), else the one on PATH.
+func zrRunPath() -> String {
+    if let exe = try? FileSystem.realPath("/proc/self/exe"), let slash = exe.lastIndex(of: "/") {
+        let sibling = exe[..<slash] + "/zr-run"
+        if FileSystem.isExecutableFile(String(sibling)) { return String(sibling) }
     }
+    return FileSystem.findExecutable("zr-run", searchPath: ProcessInfo.processInfo.environment["PATH"] ?? "") ?? "zr-run"
 }
 
 struct DockerfileCommand: ParsableCommand {

@@ -1,0 +1,97 @@
+import ZRDockerfile
+import ZROCI
+import ZRStore
+import ZRSystem
+
+/// Everything `zr build` was asked to do.
+public struct BuildRequest: Sendable {
+    /// The build context directory (COPY/ADD sources are relative to it).
+    public var contextDirectory: String
+    /// The Dockerfile (default: `Dockerfile` in the context).
+    public var dockerfilePath: String
+    /// Names given to the result (`-t`), normalised like every image name.
+    public var tags: [String]
+    public var buildArgs: [String: String]
+    /// The stage to build (default: the last).
+    public var target: String?
+    /// Run every step even if the cache has it.
+    public var noCache: Bool
+    /// `--secret id=ID,src=FILE`: id → host file, bound read-only for `RUN --mount=type=secret`.
+    public var secrets: [String: String]
+    /// After a failed RUN, keep its state as an image for `zr run`.
+    public var keepFailed: Bool
+    /// The runtime every RUN execs.
+    public var zrRunPath: String
+    /// The platform the build produces (only the host's can run here).
+    public var platform: ZRDockerfile.Platform
+    /// Current time, RFC 3339 (history entries and the image's `created`).
+    public var now: @Sendable () -> String
+    /// Capture RUN steps by copying instead of with overlayfs (see `Snapshot`); also chosen
+    /// by itself when the kernel refuses overlayfs in a user namespace.
+    public var snapshot = false
+
+    public init(contextDirectory: String, dockerfilePath: String, tags: [String] = [], buildArgs: [String: String] = [:],
+                target: String? = nil, noCache: Bool = false, secrets: [String: String] = [:], keepFailed: Bool = false,
+                zrRunPath: String, platform: ZRDockerfile.Platform, now: @escaping @Sendable () -> String) {
+        self.contextDirectory = contextDirectory
+        self.dockerfilePath = dockerfilePath
+        self.tags = tags
+        self.buildArgs = buildArgs
+        self.target = target
+        self.noCache = noCache
+        self.secrets = secrets
+        self.keepFailed = keepFailed
+        self.zrRunPath = zrRunPath
+        self.platform = platform
+        self.now = now
+    }
+}
+
+/// What a build made.
+public struct BuildResult: Sendable {
+    /// The image: its record (saved under every tag) and its ID (the config digest, as Docker
+    /// prints it).
+    public var record: ImageRecord
+    public var imageID: Digest { record.config }
+    /// Steps run and steps taken from the cache.
+    public var executed: Int
+    public var cached: Int
+}
+
+/// Why a build failed. Every case names the Dockerfile position when there is one.
+public enum BuildError: Error, CustomStringConvertible, Sendable {
+    case dockerfile(DockerfileError)
+    case store(StoreError, at: SourcePosition?)
+    /// A step that could not be done, with the reason.
+    case step(String, at: SourcePosition)
+    /// A RUN whose command failed.
+    case runFailed(command: String, status: Termination, lastLines: [String], keptAs: String?, at: SourcePosition)
+    case context(String)
+
+    public var description: String {
+        switch self {
+        case .dockerfile(let e):
+            return e.description
+        case .store(let e, let at):
+            return (at.map { "\($0.file):\($0.line): " } ?? "") + e.description
+        case .step(let message, let at):
+            return "\(at.file):\(at.line): \(message)"
+        case .runFailed(let command, let status, let lines, let kept, let at):
+            let how: String
+            switch status {
+            case .exited(let code): how = "exit status \(code)"
+            case .signaled(let signal): how = "signal \(signal)"
+            }
+            var text = "\(at.file):\(at.line): RUN \(command.count > 80 ? command.prefix(77) + "..." : command) failed with \(how)"
+            if !lines.isEmpty {
+                text += "; last output:\n" + lines.map { "  | " + $0 }.joined(separator: "\n")
+            }
+            if let kept {
+                text += "\nthe failed state is kept as image \(kept): zr run \(kept) --write -- /bin/sh"
+            }
+            return text
+        case .context(let message):
+            return message
+        }
+    }
+}

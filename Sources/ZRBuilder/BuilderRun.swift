@@ -1,0 +1,344 @@
+import Foundation
+import Glibc
+import ZRDockerfile
+import ZRLayer
+import ZROCI
+import ZRStore
+import ZRSystem
+
+extension Builder {
+    static let defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+    /// The argv of a RUN. Shell form goes through the stage's SHELL. Heredocs are handed to
+    /// that shell as heredocs (it expands them or not, as the quoting says); a RUN that is only
+    /// a heredoc runs its body as the script, as BuildKit does.
+    static func runCommand(_ r: RunInstruction, shell: [String]) -> [String] {
+        switch r.command {
+        case .exec(let words):
+            return words.map(\.text)
+        case .shell(let w):
+            guard !r.heredocs.isEmpty else { return shell + [w.text] }
+            let trimmed = w.text.trimmingCharacters(in: .whitespaces)
+            if r.heredocs.count == 1, trimmed.hasPrefix("<<"), !trimmed.contains(" ") {
+                return shell + [r.heredocs[0].body]
+            }
+            var script = w.text
+            for h in r.heredocs {
+                script += "\n" + h.body + (h.body.hasSuffix("\n") || h.body.isEmpty ? "" : "\n") + h.delimiter
+            }
+            return shell + [script + "\n"]
+        }
+    }
+
+    /// The environment of a RUN: the stage's ENV and ARGs, PATH and HOME defaults, and for a
+    /// USER other than root their HOME and USER, as a login would give (the step itself still
+    /// runs as the namespace's root under zero consistency; see README).
+    func runEnvironment(_ instruction: ResolvedInstruction, state: StageState) -> [String] {
+        var env: [(String, String)] = instruction.scope.runEnvironment(buildContext).map { ($0.name, $0.value) }
+        func has(_ name: String) -> Bool { env.contains { $0.0 == name } }
+        if !has("PATH") { env.append(("PATH", Self.defaultPath)) }
+        if let user = state.config.config?.user, !user.isEmpty {
+            let name = String(user.split(separator: ":").first ?? "")
+            if name != "root" && name != "0" {
+                let account = view(state).account(name, database: "passwd")
+                if !has("HOME") { env.append(("HOME", account?.home ?? "/")) }
+                if !has("USER") && Int(name) == nil { env.append(("USER", name)) }
+            }
+        }
+        if !has("HOME") { env.append(("HOME", "/root")) }
+        return env.map { "\($0.0)=\($0.1)" }
+    }
+
+    /// A RUN --mount, made ready on the host: what to bind, and what to undo afterwards.
+    struct PreparedMount {
+        var bind: String?
+        var environment: String?
+        var lock: FileDescriptor?
+        var target: String?
+    }
+
+    func prepare(_ mount: RunMount, state: StageState, graph: StageGraph, scratch: String, index: Int,
+                 at: SourcePosition) throws(BuildError) -> PreparedMount {
+        func target(_ fallback: String? = nil) throws(BuildError) -> String {
+            guard let t = mount.target ?? fallback, !t.isEmpty else {
+                throw .step("RUN --mount=type=\(mount.kind.rawValue) needs target=", at: at)
+            }
+            return Self.join(state.workdir, t)
+        }
+        switch mount.kind {
+        case .cache:
+            let dest = try target()
+            let dir: String
+            do { dir = try store.cacheMountDirectory(id: mount.id ?? dest) } catch { throw .store(error, at: at) }
+            if let m = mount.mode { chmod(dir, mode_t(m)) }
+            var lock: FileDescriptor?
+            if mount.sharing == .locked || mount.sharing == .private {
+                // One user of the cache at a time; `private` waits too instead of making a copy.
+                do {
+                    let fd = try FileDescriptor.open(dir, O_RDONLY | O_DIRECTORY)
+                    try syscallChecked("flock", path: dir) { flock(fd.rawValue, LOCK_EX) }
+                    lock = fd
+                } catch {
+                    throw .step("RUN --mount=type=cache: \(error)", at: at)
+                }
+            }
+            return PreparedMount(bind: "\(dir):\(dest)" + (mount.readOnly == true ? ":ro" : ""), lock: lock, target: dest)
+        case .tmpfs:
+            // An empty directory for the step only: same contract, on disk instead of in memory.
+            let dir = scratch + "/tmpfs\(index)"
+            do { try FileSystem.makeDirectory(dir, mode: 0o1777) } catch { throw .step("\(error)", at: at) }
+            return PreparedMount(bind: "\(dir):\(try target())", target: try target())
+        case .secret:
+            let id = mount.id ?? mount.target.map { String($0.split(separator: "/").last ?? "") } ?? ""
+            guard let source = request.secrets[id] else {
+                if mount.required == true {
+                    throw .step("RUN --mount=type=secret,id=\(id): no such secret (zr build --secret id=\(id),src=FILE)", at: at)
+                }
+                return PreparedMount()
+            }
+            var prepared = PreparedMount()
+            if let name = mount.env {
+                guard let bytes = try? FileSystem.read(source) else {
+                    throw .step("secret \(id): cannot read \(source)", at: at)
+                }
+                prepared.environment = "\(name)=\(String(decoding: bytes, as: UTF8.self))"
+            }
+            if mount.env == nil || mount.target != nil {
+                let dest = try target("/run/secrets/\(id)")
+                prepared.bind = "\(source):\(dest):ro"
+                prepared.target = dest
+            }
+            return prepared
+        case .bind:
+            let dest = try target()
+            let tree: FileTree
+            if let from = mount.from {
+                tree = try sourceTree(from, graph: graph, at: at).0
+            } else {
+                tree = context
+            }
+            let source = mount.source ?? "/"
+            guard case .found(let entry) = tree.view.resolve(source) else {
+                throw .step("RUN --mount=type=bind,source=\(source): not found in the \(tree.name)", at: at)
+            }
+            let readOnly = mount.readOnly ?? true
+            if readOnly && tree.view.layers.count == 1 && tree.ignore == nil {
+                return PreparedMount(bind: "\(entry.hostPath):\(dest):ro", target: dest)
+            }
+            // A copy: writes must not reach the context (BuildKit discards them), and a stage's
+            // tree is several layers that only exist merged here.
+            let copy = scratch + "/bind\(index)"
+            do { try FileSystem.makeDirectory(copy, mode: 0o755) } catch { throw .step("\(error)", at: at) }
+            var staging = Staging(root: copy, image: ImageView(layersBottomFirst: []))
+            do {
+                if entry.isDirectory {
+                    var failure: StagingError?
+                    do {
+                        try tree.walk(entry, userPath: [], exclude: nil) { (relative, child) throws(BuildError) in
+                            do throws(StagingError) { try staging.copyEntry(child, to: relative) } catch {
+                                failure = error
+                                throw BuildError.step("", at: at)
+                            }
+                        }
+                    } catch {
+                        throw failure ?? StagingError("\(error)")
+                    }
+                    try staging.finish()
+                    return PreparedMount(bind: "\(copy):\(dest)" + (readOnly ? ":ro" : ""), target: dest)
+                }
+                try staging.copyEntry(entry, to: ["file"])
+                return PreparedMount(bind: "\(copy)/file:\(dest)" + (readOnly ? ":ro" : ""), target: dest)
+            } catch {
+                throw .step("RUN --mount=type=bind: \(error)", at: at)
+            }
+        case .ssh:
+            if mount.required == true {
+                throw .step("RUN --mount=type=ssh: zeroroot does not forward SSH agents; fetch with a secret instead", at: at)
+            }
+            progress.note("warning: \(at.file):\(at.line): RUN --mount=type=ssh skipped (no SSH agent forwarding)")
+            return PreparedMount()
+        }
+    }
+
+    func runStep(_ r: RunInstruction, instruction: ResolvedInstruction, previousKey: Digest, state: StageState,
+                 graph: StageGraph, at: SourcePosition) throws(BuildError) -> StageState {
+        if r.network == NetworkMode.none || r.security == .insecure {
+            progress.note("warning: \(at.file):\(at.line): RUN --network/--security have no effect: steps use the host network and root emulation")
+        }
+        let command = Self.runCommand(r, shell: state.shell)
+        var environment = runEnvironment(instruction, state: state)
+        // What the step sees decides its cache key: the command, its environment, the user and
+        // the mounts (rendered in the instruction text); secrets by id only.
+        var digester = Digester(.sha256)
+        digester.update(Array("\(previousKey)\n\(instruction.expanded.canonicalText)\n".utf8))
+        for item in command + ["--env--"] + environment + ["--user--", state.config.config?.user ?? ""] {
+            digester.update(Array("\(item)\0".utf8))
+        }
+        let key = digester.finalize()
+        let createdBy = "RUN " + command.joined(separator: " ")
+        var state = state
+        if reuse(&state, key: key, createdBy: createdBy) { return state }
+        let scratch = try scratchDirectory("run", at: at)
+        defer { store.removeScratch(scratch) }
+        let mountPoint = scratch + "/mnt"
+        do { try FileSystem.makeDirectory(mountPoint, mode: 0o700) } catch { throw .step("\(error)", at: at) }
+
+        var binds: [String] = []
+        var targets: [String] = []
+        var locks: [FileDescriptor] = []
+        defer { for l in locks { l.close() } }
+        for (i, mount) in r.mounts.enumerated() {
+            let prepared = try prepare(mount, state: state, graph: graph, scratch: scratch, index: i, at: at)
+            if let b = prepared.bind { binds.append(b) }
+            if let e = prepared.environment { environment.append(e) }
+            if let l = prepared.lock { locks.append(l) }
+            if let t = prepared.target { targets.append(t) }
+        }
+        let image = view(state)
+        var invocation = RunInvocation(
+            zrRun: request.zrRunPath, layers: state.layers.map { store.layerRootfs($0.diffID) },
+            mountPoint: mountPoint, workingDirectory: state.workdir, environment: environment, binds: binds, command: command)
+        var snapshot = request.snapshot || overlayRefused
+        var changes = ""  // the directory the step's changes are read from
+        var end: Termination = .exited(0), tail: [String] = []
+        while true {
+            if snapshot {
+                // The stage flattened into a plain directory that the command changes in place.
+                let root = scratch + "/root"
+                do {
+                    try FileSystem.makeDirectory(root, mode: 0o755)
+                    try Snapshot.flatten(image, into: root)
+                } catch {
+                    throw .step("RUN: copying the image for snapshot mode: \(error)", at: at)
+                }
+                invocation.layers = []
+                invocation.mountPoint = root
+                changes = root
+            } else {
+                changes = invocation.upper
+            }
+            do {
+                (end, tail) = try invocation.run { progress.output($0) }
+            } catch {
+                throw .step("RUN: cannot start \(request.zrRunPath): \(error)", at: at)
+            }
+            // zr-run says "mount overlay …" and exits 125 where the kernel refuses overlayfs in a
+            // user namespace: the step runs again on a copy, and so do the later ones.
+            if !snapshot && end == .exited(125) && tail.contains(where: { $0.contains("mount overlay") }) {
+                overlayRefused = true
+                snapshot = true
+                progress.note("warning: overlayfs is not available here (\(tail.last ?? "")); RUN steps copy the image instead (slower)")
+                continue
+            }
+            break
+        }
+        removeMountPoints(upper: changes, targets: targets + ["/etc/resolv.conf", "/etc/hosts"], image: image)
+        if snapshot {
+            // From here on, `changes` is a layer tree like an overlay upper directory.
+            let tree = scratch + "/diff"
+            do {
+                try FileSystem.makeDirectory(tree, mode: 0o755)
+                var staging = Staging(root: tree, image: image)
+                try Snapshot.diff(changes, against: image, into: &staging)
+                try staging.finish()
+            } catch {
+                throw .step("RUN: comparing the snapshot: \(error)", at: at)
+            }
+            changes = tree
+        }
+        guard end == .exited(0) else {
+            var kept: String?
+            if request.keepFailed {
+                kept = try keepFailedState(state, upper: changes, scratch: scratch, createdBy: createdBy, at: at)
+            }
+            throw .runFailed(command: command.last ?? "", status: end, lastLines: Array(tail.suffix(10)), keptAs: kept, at: at)
+        }
+        let layer: ImageRecord.Layer?
+        if Self.isEmptyDirectory(changes) {
+            layer = nil
+        } else {
+            layer = try adopt(tree: changes, scratch: scratch, owners: [:], overlay: true, at: at)
+        }
+        return try record(state, layer: layer, key: key, createdBy: createdBy, at: at)
+    }
+
+    static func isEmptyDirectory(_ path: String) -> Bool {
+        guard let fd = try? FileDescriptor.open(path, O_RDONLY | O_DIRECTORY) else { return true }
+        defer { fd.close() }
+        return ((try? fd.entryNames(display: path)) ?? []).isEmpty
+    }
+
+    /// zr-run creates missing mount points in the upper directory (empty files or
+    /// directories); they are not part of what the step made, so they go, unless the step
+    /// put something in them.
+    func removeMountPoints(upper: String, targets: [String], image: ImageView) {
+        for target in targets {
+            guard case .missing(let existing, let rest) = image.resolve(target), let first = rest.first else { continue }
+            let created = existing + [first]
+            // Deepest first: the mount point, then the parents made for it, while empty.
+            var path = existing + rest
+            while path.count >= created.count {
+                let host = upper + "/" + path.joined(separator: "/")
+                guard let st = try? FileSystem.status(host, followLinks: false) else { path.removeLast(); continue }
+                if st.st_mode & S_IFMT == S_IFDIR {
+                    guard Self.isEmptyDirectory(host), rmdir(host) == 0 else { break }
+                } else if st.st_mode & S_IFMT == S_IFREG && st.st_size == 0 {
+                    guard unlink(host) == 0 else { break }
+                } else {
+                    break
+                }
+                path.removeLast()
+            }
+        }
+    }
+
+    /// `--keep-failed`: the failed step's changes on top of its parent, as an image to inspect
+    /// with `zr run`.
+    func keepFailedState(_ state: StageState, upper: String, scratch: String, createdBy: String,
+                         at: SourcePosition) throws(BuildError) -> String {
+        var state = state
+        if !Self.isEmptyDirectory(upper) {
+            let layer = try adopt(tree: upper, scratch: scratch, owners: [:], overlay: true, at: at)
+            state.layers.append(layer)
+        }
+        history(&state, createdBy + " (failed)", empty: false)
+        let name = (request.tags.first.map { $0.split(separator: ":").first.map(String.init) ?? $0 } ?? "zr-build") + ":failed"
+        do {
+            _ = try store.commit(name: name, layers: state.layers, config: state.config, created: request.now())
+        } catch {
+            throw .store(error, at: at)
+        }
+        return name
+    }
+
+    // MARK: the result
+
+    func commit(_ state: StageState) throws(BuildError) -> BuildResult {
+        var config = state.config
+        config.created = request.now()
+        if config.os == nil { config.os = request.platform.os }
+        if config.architecture == nil { config.architecture = request.platform.architecture }
+        var names = request.tags
+        if names.isEmpty { names = [] }
+        var record: ImageRecord?
+        do {
+            for name in names {
+                record = try store.commit(name: name, layers: state.layers, config: config, created: config.created ?? "")
+            }
+            if record == nil {
+                // Untagged: kept under a name made from the image ID, like Docker's dangling images.
+                let provisional = try store.commit(name: "zr-build:tmp-\(getpid())", layers: state.layers, config: config,
+                                                   created: config.created ?? "")
+                let name = "zr-build:" + String(provisional.config.encoded.prefix(12))
+                var renamed = provisional
+                renamed.name = name
+                try store.save(renamed)
+                try store.remove(named: provisional.name)
+                record = renamed
+            }
+        } catch {
+            throw .store(error, at: nil)
+        }
+        return BuildResult(record: record!, executed: executed, cached: cached)
+    }
+}

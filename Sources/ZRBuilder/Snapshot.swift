@@ -1,0 +1,96 @@
+import Glibc
+import ZRSystem
+
+/// Snapshot-by-copy, for hosts where overlayfs cannot be mounted in a user namespace (kernels
+/// before 5.11, some RHEL 8 configurations): the stage's layers are copied into one directory,
+/// the RUN modifies that copy in place, and the step's layer is the difference between the copy
+/// and the layers, computed by walking both. Slower (a full copy per RUN) but correct: new and
+/// changed entries are copied into the layer tree, removed ones become overlay whiteouts.
+enum Snapshot {
+    /// Copies the merged view into `root` (an empty directory).
+    static func flatten(_ view: ImageView, into root: String) throws(StagingError) {
+        var staging = Staging(root: root, image: ImageView(layersBottomFirst: []))
+        let tree = FileTree(view: view, ignore: nil, name: "image")
+        guard case .found(let top) = view.resolve("/", followLast: false) else { return }
+        var failure: StagingError?
+        do {
+            try tree.walk(top, userPath: [], exclude: nil) { (relative, entry) throws(BuildError) in
+                do throws(StagingError) { try staging.copyEntry(entry, to: relative) } catch {
+                    failure = error
+                    throw BuildError.context("")
+                }
+            }
+        } catch {
+            throw failure ?? StagingError("\(error)")
+        }
+        try staging.finish()
+    }
+
+    /// Writes into `staging` what `root` has that `view` does not: new or changed entries
+    /// (type, permission bits, size, mtime, symlink target) and whiteouts for removed ones.
+    /// Directory times are not compared (copying cannot keep them exactly); a directory is in
+    /// the layer when it is new, its mode changed, or something below it changed.
+    static func diff(_ root: String, against view: ImageView, into staging: inout Staging) throws(StagingError) {
+        let current = ImageView(layersBottomFirst: [root])
+        try walk([], current: current, view: view, staging: &staging)
+    }
+
+    private static func walk(_ path: [String], current: ImageView, view: ImageView, staging: inout Staging) throws(StagingError) {
+        let now = current.children(of: path)
+        let before = view.children(of: path)
+        for name in now.keys.sorted() {
+            let entry = now[name]!
+            let child = path + [name]
+            guard let old = before[name] else {
+                try copyTree(entry, to: child, from: current, staging: &staging)
+                continue
+            }
+            let st = entry.status, ost = old.status
+            let type = st.st_mode & S_IFMT
+            if type == S_IFDIR && ost.st_mode & S_IFMT == S_IFDIR {
+                if st.st_mode != ost.st_mode { try staging.copyEntry(entry, to: child) }
+                try walk(child, current: current, view: view, staging: &staging)
+                continue
+            }
+            var same = type == ost.st_mode & S_IFMT && st.st_mode == ost.st_mode
+            if same && type == S_IFREG {
+                same = st.st_size == ost.st_size && st.st_mtim.tv_sec == ost.st_mtim.tv_sec
+                    && st.st_mtim.tv_nsec == ost.st_mtim.tv_nsec
+            } else if same && type == S_IFLNK {
+                same = (try? readLink(entry.hostPath)) == (try? readLink(old.hostPath))
+            }
+            if !same { try copyTree(entry, to: child, from: current, staging: &staging) }
+        }
+        for name in before.keys.sorted() where now[name] == nil {
+            try staging.makeWhiteout(path + [name])
+        }
+    }
+
+    private static func copyTree(_ entry: ImageView.Entry, to path: [String], from current: ImageView,
+                                 staging: inout Staging) throws(StagingError) {
+        try staging.copyEntry(entry, to: path)
+        guard entry.isDirectory else { return }
+        let tree = FileTree(view: current, ignore: nil, name: "snapshot")
+        var failure: StagingError?
+        do {
+            try tree.walk(entry, userPath: path, exclude: nil) { (relative, child) throws(BuildError) in
+                do throws(StagingError) { try staging.copyEntry(child, to: relative) } catch {
+                    failure = error
+                    throw BuildError.context("")
+                }
+            }
+        } catch {
+            throw failure ?? StagingError("\(error)")
+        }
+    }
+}
+
+/// Copies stacked layer directories (overlay format, bottom first) into one directory as
+/// overlayfs would show them: for running an image where overlayfs is refused (`zr run --flatten`).
+public func flattenLayers(_ layers: [String], into directory: String) throws(SystemError) {
+    do {
+        try Snapshot.flatten(ImageView(layersBottomFirst: layers), into: directory)
+    } catch {
+        throw SystemError("flatten layers: \(error)", path: directory, errno: EIO)
+    }
+}

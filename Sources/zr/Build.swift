@@ -1,0 +1,133 @@
+import ArgumentParser
+import FoundationEssentials
+import Glibc
+import ZRBuilder
+import ZRDockerfile
+import ZRStore
+import ZRSystem
+
+struct Build: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Build an image from a Dockerfile, with no privilege.",
+        discussion: """
+            Every RUN runs in zr-run with root emulation: inside a user namespace where only you are mapped (to root), chown, the set*id family, setgroups, capset and device mknod succeed without doing anything, so apt, dnf, pip and make install work unmodified. Files in the image are yours; exported and pushed layers say root (0:0), or what COPY --chown asked. USER is recorded in the image, and later RUN steps get that user's HOME and USER variables, but still run as the namespace's root (zero consistency).
+
+            Each step that changes files is one layer (captured from an overlayfs upper directory). Steps are cached by what they see: the previous step, the instruction after variable expansion, the variables and the bytes, names and modes of COPY/ADD inputs (not their times). FROM takes images from the store (zr import, zr pull).
+
+            Examples:
+              zr build -t app .
+              zr build -t app:v2 -f docker/Dockerfile --build-arg VERSION=2 .
+              zr build --target build -t app-dev --progress=plain .
+              zr build --secret id=token,src=$HOME/.token -t app .
+            """)
+
+    @OptionGroup var store: StoreOptions
+
+    @Option(name: [.customShort("t"), .customLong("tag")], help: ArgumentHelp("Name the image (repeatable).", valueName: "NAME[:TAG]"))
+    var tags: [String] = []
+
+    @Option(name: [.customShort("f"), .customLong("file")], help: ArgumentHelp("The Dockerfile (default: CONTEXT/Dockerfile).", valueName: "FILE"))
+    var file: String?
+
+    @Option(name: .customLong("build-arg"), help: ArgumentHelp("Set a build argument; a bare NAME takes your environment's value (repeatable).", valueName: "NAME[=VALUE]"))
+    var buildArgs: [String] = []
+
+    @Option(name: .customLong("target"), help: ArgumentHelp("Build this stage (default: the last).", valueName: "STAGE"))
+    var target: String?
+
+    @Flag(name: .customLong("no-cache"), help: "Run every step, ignoring the build cache.")
+    var noCache = false
+
+    @Option(name: .customLong("secret"), help: ArgumentHelp("A secret for RUN --mount=type=secret (repeatable).", valueName: "id=ID,src=FILE|env=VAR"))
+    var secrets: [String] = []
+
+    @Option(name: .customLong("progress"), help: ArgumentHelp("auto, plain (every output line), tty or quiet.", valueName: "MODE"))
+    var progress: String = "auto"
+
+    @Option(name: .customLong("iidfile"), help: ArgumentHelp("Write the image ID to FILE.", valueName: "FILE"))
+    var iidFile: String?
+
+    @Flag(name: .customLong("keep-failed"), help: "When a RUN fails, keep its state as image NAME:failed for zr run.")
+    var keepFailed = false
+
+    @Flag(name: [.customShort("q"), .customLong("quiet")], help: "Print only the image ID (same as --progress=quiet).")
+    var quiet = false
+
+    @Argument(help: "The build context directory.")
+    var context: String
+
+    func validate() throws {
+        guard BuildProgress.Mode(rawValue: progress) != nil else {
+            throw ValidationError("--progress must be one of \(BuildProgress.Mode.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        for tag in tags { _ = try imageName(tag) }
+    }
+
+    func parseBuildArgs() throws -> [String: String] {
+        var out: [String: String] = [:]
+        let environment = ProcessInfo.processInfo.environment
+        for item in buildArgs {
+            if let eq = item.firstIndex(of: "=") {
+                out[String(item[..<eq])] = String(item[item.index(after: eq)...])
+            } else if let value = environment[item] {
+                out[item] = value
+            }
+        }
+        return out
+    }
+
+    func parseSecrets() throws -> [String: String] {
+        var out: [String: String] = [:]
+        for item in secrets {
+            var fields: [String: String] = [:]
+            for part in item.split(separator: ",") {
+                let kv = part.split(separator: "=", maxSplits: 1).map(String.init)
+                guard kv.count == 2 else { throw ValidationError("--secret \(item): expected id=ID,src=FILE") }
+                fields[kv[0]] = kv[1]
+            }
+            guard let id = fields["id"] else { throw ValidationError("--secret \(item): id= is missing") }
+            if let source = fields["src"] ?? fields["source"] {
+                guard FileSystem.exists(source) else { throw ValidationError("--secret \(item): \(source) does not exist") }
+                out[id] = try FileSystem.realPath(source)
+            } else if let variable = fields["env"] {
+                throw ValidationError("--secret \(item): env=\(variable) sources are not supported; write the value to a file readable only by you and use src=")
+            } else {
+                throw ValidationError("--secret \(item): give src=FILE")
+            }
+        }
+        return out
+    }
+
+    func run() throws {
+        let store = try store.open()
+        let dockerfile = file ?? (context.hasSuffix("/") ? context : context + "/") + "Dockerfile"
+        guard FileSystem.exists(dockerfile) else {
+            throw ValidationError("no Dockerfile at \(dockerfile) (give one with -f)")
+        }
+        var request = BuildRequest(
+            contextDirectory: context, dockerfilePath: dockerfile, tags: try tags.map(imageName), buildArgs: try parseBuildArgs(),
+            target: target, noCache: noCache, secrets: try parseSecrets(), keepFailed: keepFailed, zrRunPath: zrRunPath(),
+            platform: ZRDockerfile.Platform(os: "linux", architecture: hostArchitecture()), now: { now() })
+        request.snapshot = ProcessInfo.processInfo.environment["ZR_SNAPSHOT"] == "1"
+        let output = BuildProgress(quiet ? .quiet : BuildProgress.Mode(rawValue: progress) ?? .auto)
+        let builder = Builder(store: store, request: request, progress: output)
+        let result: BuildResult
+        do {
+            result = try builder.build()
+        } catch {
+            note("zr: " + error.description)
+            throw ExitCode(1)
+        }
+        if let iidFile {
+            let fd = try FileDescriptor.open(iidFile, O_WRONLY | O_CREAT | O_TRUNC, mode: 0o644)
+            defer { fd.close() }
+            try fd.write(Array(result.imageID.description.utf8), path: iidFile)
+        }
+        if quiet {
+            print(result.imageID.description)
+        } else {
+            note("image \(result.imageID) (\(result.executed) steps run, \(result.cached) cached)")
+            note("named \(result.record.name)" + (request.tags.count > 1 ? " and \(request.tags.dropFirst().joined(separator: ", "))" : ""))
+        }
+    }
+}

@@ -1,0 +1,4 @@
+#!/bin/sh
+# Prints the image's greeting, then GNU hello's.
+echo "$GREETING"
+exec hello

@@ -1,0 +1,106 @@
+// --container-build: the step's image is built on the node, by the first local task, with
+// `zr build` run as the task's user (the task is single-threaded and unprivileged here). Its
+// output goes to the task's stderr, so the user sees the build in srun's output.
+#if __has_include(<slurm/spank.h>)  /* see zeroroot.c */
+#include "shim.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/// The zr to run: the plugstack's zr=PATH, else /usr/local/bin/zr, else the job's PATH.
+static int zr_find_zr(spank_t sp, char *out, size_t size) {
+    if (zr_conf.zr[0] != '\0') {
+        snprintf(out, size, "%s", zr_conf.zr);
+        return access(out, X_OK);
+    }
+    snprintf(out, size, "/usr/local/bin/zr");
+    if (access(out, X_OK) == 0) return 0;
+    char path[4096];
+    if (spank_getenv(sp, "PATH", path, sizeof path) != ESPANK_SUCCESS) return -1;
+    for (char *dir = strtok(path, ":"); dir != NULL; dir = strtok(NULL, ":")) {
+        if (dir[0] != '/') continue;
+        snprintf(out, size, "%s/zr", dir);
+        if (access(out, X_OK) == 0) return 0;
+    }
+    return -1;
+}
+
+/// NAME=VALUE from the job's environment into `env` (at most `max` entries), if set.
+static void zr_pass_env(spank_t sp, const char *name, char **env, int *count, int max) {
+    char value[4096];
+    if (*count >= max || spank_getenv(sp, name, value, sizeof value) != ESPANK_SUCCESS) return;
+    size_t len = strlen(name) + strlen(value) + 2;
+    char *item = malloc(len);
+    if (item == NULL) return;
+    snprintf(item, len, "%s=%s", name, value);
+    env[(*count)++] = item;
+}
+
+int zr_build_image(spank_t sp, const char *spec, const char *storage, uint32_t job, uint32_t step,
+                   char *image, size_t isize, char *message, size_t msize) {
+    char zr[PATH_MAX], context[PATH_MAX], file[PATH_MAX], storage_env[PATH_MAX + 16];
+    char *env[16] = {0};
+    int envc = 0, rc = -1;
+    if (!zr_conf.builds) {
+        snprintf(message, msize, "--container-build: builds are disabled on this cluster (plugstack builds=no)");
+        return -1;
+    }
+    if (zr_find_zr(sp, zr, sizeof zr) != 0) {
+        snprintf(message, msize, "--container-build: no zr program (install it in /usr/local/bin or on PATH, or set plugstack zr=PATH)");
+        return -1;
+    }
+    struct stat st;
+    if (realpath(spec, context) == NULL || stat(context, &st) != 0) {
+        snprintf(message, msize, "--container-build %s: %s", spec, strerror(errno));
+        return -1;
+    }
+    file[0] = '\0';
+    if (S_ISREG(st.st_mode)) {
+        snprintf(file, sizeof file, "%s", context);
+        char *dir = dirname(context); /* modifies context in place */
+        memmove(context, dir, strlen(dir) + 1);
+    } else if (!S_ISDIR(st.st_mode)) {
+        snprintf(message, msize, "--container-build %s: neither a Dockerfile nor a directory", spec);
+        return -1;
+    }
+    snprintf(image, isize, "srun-build:%u.%u", (unsigned)job, (unsigned)step);
+
+    snprintf(storage_env, sizeof storage_env, "ZR_STORAGE=%s", storage);
+    env[envc++] = storage_env;
+    const char *passed[] = {"PATH", "HOME", "USER", "LANG", "TMPDIR", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY",
+                            "http_proxy", "https_proxy", "no_proxy", "SSL_CERT_FILE"};
+    for (size_t i = 0; i < sizeof passed / sizeof passed[0]; i++) zr_pass_env(sp, passed[i], env, &envc, 15);
+    char *argv[] = {zr, "build", "--progress=plain", "-t", image, file[0] ? "-f" : context, file[0] ? file : NULL,
+                    file[0] ? context : NULL, NULL};
+
+    fprintf(stderr, "zeroroot: building %s on this node (zr build -t %s)\n", spec, image);
+    fflush(stderr);
+    pid_t child = fork();
+    if (child < 0) {
+        snprintf(message, msize, "--container-build: fork: %s", strerror(errno));
+        goto out;
+    }
+    if (child == 0) {
+        dup2(2, 1); /* all build output on the task's stderr */
+        execve(zr, argv, env);
+        _exit(127);
+    }
+    int status;
+    while (waitpid(child, &status, 0) < 0 && errno == EINTR) {}
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+        rc = 0;
+    } else {
+        snprintf(message, msize, "--container-build %s: zr build failed (%s %d; its output is above)", spec,
+                 WIFEXITED(status) ? "exit status" : "signal", WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+    }
+out:
+    for (int i = 1; i < envc; i++) free(env[i]);
+    return rc;
+}
+#endif
