@@ -130,7 +130,8 @@ extension Store {
 
     /// After a push: keeps the compressed blobs made for it and points the record at them and
     /// at the pushed manifest, so the image's digest here is the registry's and the next push
-    /// sends the same bytes. The uncompressed blobs become garbage for `zr gc`.
+    /// sends the same bytes. The uncompressed blobs become garbage for `zr gc` unless the
+    /// build cache still names them.
     @discardableResult
     public func adoptPushed(_ record: ImageRecord, layers: [PushableLayer], manifestBytes: [UInt8]) throws(StoreError) -> ImageRecord {
         var updated = record

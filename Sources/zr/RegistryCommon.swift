@@ -182,7 +182,7 @@ final class Progress: Sendable {
             let filled = Int(fraction * Double(width))
             var line = "\(item.label) [" + String(repeating: "#", count: filled)
                 + String(repeating: ".", count: width - filled) + "] \(formatSize(item.done))/\(formatSize(item.total))"
-            if item.finished {
+            if item.finished || item.status == "unpacking" {
                 line += " \(item.status)"
             } else if let started = item.started {
                 let elapsed = Self.seconds(now - started)
