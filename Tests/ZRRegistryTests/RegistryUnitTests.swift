@@ -222,3 +222,14 @@ struct ProtocolTests {
         #expect(throws: OCIError.self) { try list.manifest(for: Platform(parsing: "linux/s390x")) }
     }
 }
+
+struct Schema1Tests {
+    @Test func schema1IsRefusedWithAMessage() {
+        let signed = Array(#"{"schemaVersion":1,"name":"x","tag":"1","fsLayers":[],"signatures":[]}"#.utf8)
+        #expect {
+            _ = try ManifestDocument.decode(bytes: signed, contentType: MediaType.dockerSchema1SignedManifest)
+        } throws: { error in
+            "\(error)".contains("schema 1") && "\(error)".contains("pushed again")
+        }
+    }
+}

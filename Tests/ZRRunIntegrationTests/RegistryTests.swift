@@ -470,6 +470,25 @@ struct RegistryTests {
         }
     }
 
+    @Test func proxyVariables() throws {
+        let registry = try TestRegistry()
+        defer { registry.stop() }
+        let dir = try Harness.userDirectory("registry-proxyenv")
+        defer { Harness.remove(dir) }
+        let (_, digest) = try seed(dir, host: registry.host)
+        let proxy = try TestProxy(backend: registry, mode: "forward")
+        defer { proxy.stop() }
+        let ref = "\(registry.host)/test/debian:12"
+        let viaProxy = try zr(dir + "/a", ["pull", "--tls-verify=false", ref], env: ["HTTP_PROXY": "http://\(proxy.host)"])
+        #expect(viaProxy.status == 0 && viaProxy.stdout.trimmed == digest, "\(viaProxy.summary)")
+        let proxied = try proxy.stats()["proxied"] as? Int ?? 0
+        #expect(proxied >= 1, "connections through the proxy: \(proxied)")
+        let direct = try zr(dir + "/b", ["pull", "--tls-verify=false", ref],
+                            env: ["http_proxy": "http://\(proxy.host)", "no_proxy": "localhost,127.0.0.1"])
+        #expect(direct.status == 0 && direct.stdout.trimmed == digest, "\(direct.summary)")
+        #expect(try proxy.stats()["proxied"] as? Int ?? 0 == proxied, "NO_PROXY was not honoured")
+    }
+
     @Test func unknownManifestAndBadReference() throws {
         let registry = try TestRegistry()
         defer { registry.stop() }

@@ -11,6 +11,8 @@ Modes:
   429      the first request for each URL path is answered 429 Too Many Requests.
   lying    manifests served by tag claim every layer is 100 bytes smaller than it is.
   redirect blob GETs redirect to themselves forever (?hop=N+1).
+  forward  an HTTP forward proxy: CONNECT tunnels (what AsyncHTTPClient sends for every URL) and
+           absolute-form request targets; either way the target is the backend.
 Statistics (requests, ranges, 429s, scopes, tokens) are served as JSON at /_stats.
 The chosen port is printed on stdout, then the proxy serves until killed.
 """
@@ -29,7 +31,7 @@ parser.add_argument("--key")
 args = parser.parse_args()
 
 lock = threading.Lock()
-stats = {"requests": 0, "ranges": 0, "throttled": 0, "cut": 0, "corrupted": 0, "redirects": 0,
+stats = {"proxied": 0, "requests": 0, "ranges": 0, "throttled": 0, "cut": 0, "corrupted": 0, "redirects": 0,
          "scopes": [], "tokens": 0, "denied": 0}
 tokens = {}      # token -> set of (repository, action)
 seen = set()     # paths answered 429 / blobs cut once
@@ -124,6 +126,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
     # --- forwarding -------------------------------------------------------------------------
     def handle_any(self):
         bump("requests")
+        if self.path.startswith("http://"):
+            # A forward-proxy request: the target is the backend whatever host it names.
+            bump("proxied")
+            rest = self.path[len("http://"):]
+            self.path = rest[rest.index("/"):] if "/" in rest else "/"
         path, _, query = self.path.partition("?")
         if path == "/_stats":
             with lock:
@@ -235,6 +242,29 @@ class Handler(http.server.BaseHTTPRequestHandler):
         conn.close()
 
     do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = handle_any
+
+    def do_CONNECT(self):
+        bump("proxied")
+        import socket, select
+        host, _, port = args.backend.rpartition(":")
+        upstream = socket.create_connection((host, int(port)))
+        self.send_response(200, "Connection established")
+        self.end_headers()
+        self.wfile.flush()
+        sockets = [self.connection, upstream]
+        try:
+            while True:
+                ready, _, _ = select.select(sockets, [], [], 120)
+                if not ready:
+                    break
+                for sock in ready:
+                    data = sock.recv(1 << 16)
+                    if not data:
+                        return
+                    (upstream if sock is self.connection else self.connection).sendall(data)
+        finally:
+            upstream.close()
+            self.close_connection = True
 
 
 class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
