@@ -639,6 +639,10 @@ public final class RegistryClient: Sendable {
     func transportError(_ error: any Error, operation: String) -> RegistryError {
         if let e = error as? RegistryError { return e }
         var detail = String(describing: error)
+        if let io = error as? IOError {
+            // NIO's own wording ("connection reset (error set): …") hides the errno's name.
+            detail = "cannot connect: " + String(cString: strerror(io.errnoCode)) + " (errno \(io.errnoCode))"
+        }
         if detail.contains("WRONG_VERSION_NUMBER") {
             detail = "TLS handshake failed: the registry speaks plain HTTP; to use it anyway,"
                 + " --tls-verify=false or ZR_INSECURE_REGISTRIES=\(registry)"
