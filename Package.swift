@@ -16,6 +16,9 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.29.0"),
     ],
     targets: [
         // C: the calls Swift cannot make (variadic prctl/syscall, unshare/setns, pivot_root,
@@ -37,6 +40,15 @@ let package = Package(
         .target(name: "ZRLayer", dependencies: ["ZRSystem", "ZROCI", "CArchive"], swiftSettings: strict),
         .target(name: "ZRStore", dependencies: ["ZRSystem", "ZROCI", "ZRLayer"], swiftSettings: strict),
         .target(name: "ZRDockerfile", swiftSettings: strict),
+        // OCI distribution client. Never imports ZRStore: the zr command feeds what it downloads
+        // into the store.
+        .target(name: "ZRRegistry", dependencies: [
+            "ZROCI",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        ], swiftSettings: strict),
         // Dockerfile → image. Never enters a namespace: every RUN execs zr-run (design.md).
         .target(name: "ZRBuilder", dependencies: ["ZRDockerfile", "ZRStore", "ZRLayer", "ZROCI", "ZRSystem"],
                 swiftSettings: strict),
@@ -81,7 +93,7 @@ let package = Package(
         .executableTarget(
             name: "zr",
             dependencies: [
-                "ZRStore", "ZRLayer", "ZROCI", "ZRSystem", "ZRDockerfile", "ZRBuilder",
+                "ZRStore", "ZRLayer", "ZROCI", "ZRSystem", "ZRDockerfile", "ZRBuilder", "ZRRegistry",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -90,6 +102,7 @@ let package = Package(
         .testTarget(name: "ZRRuntimeTests", dependencies: ["ZRRuntime", "ZRSystem"], swiftSettings: strict),
         .testTarget(name: "ZRLayerTests", dependencies: ["ZRLayer", "ZRSystem", "CArchive"], swiftSettings: strict),
         .testTarget(name: "ZROCITests", dependencies: ["ZROCI"], swiftSettings: strict),
+        .testTarget(name: "ZRRegistryTests", dependencies: ["ZRRegistry", "ZROCI"], swiftSettings: strict),
         .testTarget(name: "ZRDockerfileTests", dependencies: ["ZRDockerfile"], exclude: ["Corpus"], swiftSettings: strict),
         .testTarget(name: "ZRBuilderTests", dependencies: ["ZRBuilder", "ZRDockerfile", "ZRSystem"], swiftSettings: strict),
         .testTarget(name: "ZRSeccompTests", dependencies: ["ZRSeccomp", "CSeccomp"], swiftSettings: strict),

@@ -10,7 +10,8 @@ import ZRSystem
 /// from it through a read callback.
 public final class LayerStream {
     private let decompressor: OpaquePointer
-    private let copy: FileDescriptor
+    /// Where the uncompressed copy goes; nil when the caller keeps the compressed blob.
+    private let copy: FileDescriptor?
     private let copyPath: String
     private var digester = Digester(.sha256)
     private var size: Int64 = 0
@@ -19,16 +20,19 @@ public final class LayerStream {
     /// A write failure inside the read callback, reported after libarchive unwinds.
     private var failure: SystemError?
 
-    /// Opens `input` for decompression and creates `copyTo` for the uncompressed copy.
-    public init(input: FileDescriptor, copyTo: String, display: String) throws(LayerError) {
+    /// Opens `input` for decompression and creates `copyTo` for the uncompressed copy (nil:
+    /// no copy, as for a registry blob that is stored compressed).
+    public init(input: FileDescriptor, copyTo: String?, display: String) throws(LayerError) {
         guard let a = archive_read_new() else { throw .archive("out of memory", entry: nil) }
         decompressor = a
         buffer = UnsafeMutableRawPointer.allocate(byteCount: Self.bufferSize, alignment: 16)
         archive_read_support_filter_all(a)
         archive_read_support_format_raw(a)
-        copyPath = copyTo
+        copyPath = copyTo ?? display
         do {
-            copy = try FileDescriptor.open(copyTo, O_WRONLY | O_CREAT | O_EXCL, mode: 0o600)
+            copy = try copyTo.map { path throws(SystemError) in
+                try FileDescriptor.open(path, O_WRONLY | O_CREAT | O_EXCL, mode: 0o600)
+            }
         } catch {
             archive_read_free(a)
             buffer.deallocate()
@@ -40,7 +44,7 @@ public final class LayerStream {
             let message = LayerApplier.message(a)
             archive_read_free(a)
             buffer.deallocate()
-            copy.close()
+            copy?.close()
             throw .archive("\(display): \(message)", entry: nil)
         }
     }
@@ -48,7 +52,7 @@ public final class LayerStream {
     deinit {
         archive_read_free(decompressor)
         buffer.deallocate()
-        copy.close()
+        copy?.close()
     }
 
     /// Pulls the next decompressed block: hashed, copied, handed to the tar reader.
@@ -59,7 +63,7 @@ public final class LayerStream {
         digester.update(block)
         size += Int64(n)
         do {
-            try copy.writeAll(block, at: size - Int64(n), display: copyPath)
+            try copy?.writeAll(block, at: size - Int64(n), display: copyPath)
         } catch {
             failure = error
             return -1
@@ -104,7 +108,7 @@ public final class LayerStream {
             }
         }
         do {
-            try syscallChecked("fsync", path: copyPath) { fsync(copy.rawValue) }
+            if let copy { try syscallChecked("fsync", path: copyPath) { fsync(copy.rawValue) } }
         } catch {
             throw .system(error, entry: copyPath)
         }

@@ -98,7 +98,9 @@ extension Store {
                 try linkOrCopy(blobPath(digest), to: "\(directory)/blobs/\(digest.algorithm.rawValue)/\(digest.encoded)")
             }
             let manifestSize = try FileSystem.status(blobPath(record.manifest)).st_size
-            let index = Index(manifests: [Descriptor(mediaType: .ociManifest, digest: record.manifest, size: Int64(manifestSize),
+            // A pulled image keeps the registry's manifest, which may be Docker schema 2.
+            let manifestType = try manifestMediaType(of: record)
+            let index = Index(manifests: [Descriptor(mediaType: manifestType, digest: record.manifest, size: Int64(manifestSize),
                                                      annotations: [Self.refNameAnnotation: tag])])
             let indexBlob = try JSONBlob(encoding: index)
             try writeFile(directory + "/index.json", indexBlob.bytes)
