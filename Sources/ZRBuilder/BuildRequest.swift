@@ -26,6 +26,9 @@ public struct BuildRequest: Sendable {
     public var platform: ZRDockerfile.Platform
     /// Current time, RFC 3339 (history entries and the image's `created`).
     public var now: @Sendable () -> String
+    /// Downloads a URL (ADD https://…) to a file, hashing it with the given algorithm; nil:
+    /// remote sources are refused with a clear error.
+    public var fetch: (@Sendable (_ url: String, _ path: String, _ algorithm: Digest.Algorithm) throws -> Digest)?
     /// Capture RUN steps by copying instead of with overlayfs (see `Snapshot`); also chosen
     /// by itself when the kernel refuses overlayfs in a user namespace.
     public var snapshot = false

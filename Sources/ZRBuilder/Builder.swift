@@ -532,18 +532,57 @@ public final class Builder {
 
     func addStep(_ a: AddInstruction, instruction: ResolvedInstruction, previousKey: Digest, state: StageState,
                  at: SourcePosition) throws(BuildError) -> StageState {
-        for case .path(let w) in a.sources where w.text.contains("://") || w.text.hasPrefix("git@") {
-            throw .step("ADD \(w.text): remote sources are not fetched by this zr; download the file into the build context (or RUN curl) instead", at: at)
+        for case .path(let w) in a.sources where Self.isGitSource(w.text) {
+            throw .step("ADD \(w.text): Git sources are not fetched by zr build; clone into the build context (or RUN git clone) instead", at: at)
         }
-        if a.checksum != nil {
+        let urls = a.sources.filter { if case .path(let w) = $0 { Self.isURL(w.text) } else { false } }
+        if a.checksum != nil && urls.isEmpty {
             throw .step("ADD --checksum applies to URLs only", at: at)
+        }
+        if !urls.isEmpty && request.fetch == nil {
+            throw .step("ADD of a URL: this zr cannot fetch (download the file into the build context instead)", at: at)
         }
         let exclude = a.excludes.isEmpty ? nil : DockerIgnore(patterns: a.excludes.map(\.text))
         let chown = try owner(a.chown?.text, image: view(state), at: at)
         let chmod = try mode(a.chmod?.text, at: at)
+        var checksum: Digest?
+        if let text = a.checksum?.text {
+            do { checksum = try Digest(parsing: text) } catch {
+                throw .step("ADD --checksum=\(text): expected ALGORITHM:HEX, e.g. sha256:… (\(error))", at: at)
+            }
+        }
         return try copyFiles(sources: a.sources, destination: a.destination.text, tree: context, treeKey: "context",
-                             exclude: exclude, parents: false, chown: chown, chmod: chmod, extract: true,
+                             exclude: exclude, parents: false, chown: chown, chmod: chmod, extract: true, checksum: checksum,
                              instruction: instruction, previousKey: previousKey, state: state, at: at)
+    }
+
+    static func isURL(_ text: String) -> Bool {
+        let lower = text.lowercased()
+        return lower.hasPrefix("http://") || lower.hasPrefix("https://")
+    }
+
+    static func isGitSource(_ text: String) -> Bool {
+        let lower = text.lowercased()
+        return lower.hasPrefix("git@") || lower.hasPrefix("git://") || (isURL(text) && (lower.hasSuffix(".git") || lower.contains(".git#")))
+    }
+
+    /// ADD URL: downloaded (each build: the content decides the cache), checked against
+    /// --checksum, named after the URL's last path component.
+    func download(_ url: String, into directory: String, checksum: Digest?, at: SourcePosition) throws(BuildError) -> FileTree.Match {
+        guard let fetch = request.fetch else { throw .step("ADD \(url): cannot fetch URLs", at: at) }
+        var name = String(url.split(separator: "?", maxSplits: 1)[0].split(separator: "#", maxSplits: 1)[0])
+        name = String(name.split(separator: "/").last ?? "")
+        if name.isEmpty || name.contains(":") { name = "index.html" }
+        let path = directory + "/" + name
+        let digest: Digest
+        do { digest = try fetch(url, path, checksum?.algorithm ?? .sha256) } catch {
+            throw .step("ADD \(url): \(error)", at: at)
+        }
+        if let checksum, checksum != digest {
+            throw .step("ADD \(url): checksum mismatch: expected \(checksum), got \(digest)", at: at)
+        }
+        guard let st = try? FileSystem.status(path, followLinks: false) else { throw .step("ADD \(url): download vanished", at: at) }
+        return FileTree.Match(userPath: [name], entry: ImageView.Entry(path: [name], hostPath: path, status: st))
     }
 
     /// Whether a file is a tar archive ADD unpacks: compressed (gzip, bzip2, xz, zstd) or a
@@ -559,18 +598,27 @@ public final class Builder {
     }
 
     func copyFiles(sources: [FileSource], destination: String, tree: FileTree, treeKey: String, exclude: DockerIgnore?,
-                   parents: Bool, chown: (uid: Int64, gid: Int64)?, chmod: mode_t?, extract: Bool,
+                   parents: Bool, chown: (uid: Int64, gid: Int64)?, chmod: mode_t?, extract: Bool, checksum: Digest? = nil,
                    instruction: ResolvedInstruction, previousKey: Digest, state: StageState,
                    at: SourcePosition) throws(BuildError) -> StageState {
         // Sources first: a missing one is an error even when the step is cached elsewhere.
-        var matches: [(FileTree.Match?, Heredoc?)] = []
+        var matches: [(FileTree.Match?, Heredoc?, remote: Bool)] = []
+        var downloads: String?
+        defer { if let downloads { store.removeScratch(downloads) } }
         var digester = Digester(.sha256)
         digester.update(Array("\(previousKey)\n\(instruction.expanded.canonicalText)\n\(treeKey)\n".utf8))
         if let chown { digester.update(Array("chown \(chown.uid):\(chown.gid)\n".utf8)) }
         for source in sources {
             switch source {
             case .heredoc(let h):
-                matches.append((nil, h))
+                matches.append((nil, h, false))
+            case .path(let w) where extract && Self.isURL(w.text):
+                if downloads == nil { downloads = try scratchDirectory("add", at: at) }
+                let match = try download(w.text, into: downloads!, checksum: checksum, at: at)
+                digester.update(Array("url \(w.text)\n".utf8))
+                try FileTree(view: ImageView(layersBottomFirst: [downloads!]), ignore: nil, name: "download")
+                    .digest(match, exclude: nil, into: &digester)
+                matches.append((match, nil, true))
             case .path(let w):
                 let found = tree.expand(w.text)
                 if found.isEmpty {
@@ -580,7 +628,7 @@ public final class Builder {
                 }
                 for match in found {
                     try tree.digest(match, exclude: exclude, into: &digester)
-                    matches.append((match, nil))
+                    matches.append((match, nil, false))
                 }
             }
         }
@@ -596,7 +644,7 @@ public final class Builder {
         return try layerStep(state, at: at, createdBy: createdBy, key: key, chown: chown, chmod: chmod) { (staging) throws(StagingError) in
             let (dest, destIsDirectory) = try staging.destination(destination, workdir: workdir)
             let intoDirectory = destination.hasSuffix("/") || destination.hasSuffix("/.") || manySources || destIsDirectory
-            for (match, heredoc) in matches {
+            for (match, heredoc, remote) in matches {
                 if let heredoc {
                     let path = intoDirectory ? dest + [heredoc.delimiter] : dest
                     try staging.writeFile(Array(heredoc.body.utf8), to: path, mode: 0o644)
@@ -618,6 +666,11 @@ public final class Builder {
                     } catch {
                         throw failure ?? StagingError("\(error)")
                     }
+                } else if remote {
+                    // Docker: a downloaded file is not unpacked and gets mode 0600.
+                    let path = intoDirectory ? dest + [match.userPath[0]] : dest
+                    try staging.copyEntry(match.entry, to: path)
+                    if chmod == nil { Glibc.chmod(staging.host(path), 0o600) }
                 } else if extract && match.entry.status.st_mode & S_IFMT == S_IFREG && Self.isArchive(match.entry.hostPath) {
                     try staging.extract(match.entry.hostPath, into: dest)
                 } else {

@@ -23,59 +23,20 @@ extension Store {
     /// blob is renamed into `blobs/` under its registry digest and the tree into `layers/`.
     /// On any failure both the file and the partial tree are removed: nothing is stored.
     public func ingestDownloadedLayer(_ file: String, descriptor: Descriptor, diffID expected: Digest) throws(StoreError) -> ImageRecord.Layer {
-        var kept = false
-        defer { if !kept { unlink(file) } }
+        defer { unlink(file) }  // moved into blobs/ unless another copy was already there
         let display = "layer \(descriptor.digest)"
-        let work = scratchPath("layer")
-        do {
-            try FileSystem.makeDirectory(work, mode: 0o700)
-            try FileSystem.makeDirectory(work + "/rootfs", mode: 0o755)
-        } catch {
-            throw .system(error)
-        }
-        var committed = false
-        defer { if !committed { removeTree(work) } }
         let input: FileDescriptor
         do { input = try FileDescriptor.open(file, O_RDONLY) } catch { throw .system(error) }
         defer { input.close() }
-        let report: ApplyReport
-        let diffID: Digest
-        do {
-            let stream = try LayerStream(input: input, copyTo: nil, display: display)
-            let rootFD = try openDirectory(work + "/rootfs")
-            defer { rootFD.close() }
-            report = try stream.apply(to: rootFD, rootPath: display)
-            (diffID, _) = try stream.finish()
-        } catch {
-            throw .layer(error, source: display)
-        }
+        let unpacked = try unpackLayer(from: input, keepingBlob: false, display: display)
+        defer { removeTree(unpacked.work) }
+        let diffID = unpacked.diffID
         // The config names layers by their uncompressed digest: a blob that unpacks to
         // something else is refused even though its own digest was right.
         guard diffID == expected else {
             throw .digestMismatch(expected: expected, actual: diffID, what: "\(display) (diff_id)")
         }
-        do {
-            let devices = try JSONEncoder().encode(report.devices)
-            try writeFile(work + "/devices.json", Array(devices))
-        } catch let e as SystemError {
-            throw .system(e)
-        } catch {
-            throw .corrupt("devices record: \(error)")
-        }
-        do {
-            if !hasBlob(descriptor.digest) {
-                try rename(file, to: blobPath(descriptor.digest))
-                kept = true
-            }
-            if !FileSystem.exists(layerPath(diffID)) {
-                try rename(work, to: layerPath(diffID))
-                committed = true
-            }
-        } catch where error.errno == ENOTEMPTY || error.errno == EEXIST {
-            // Another process unpacked the same layer first; theirs is as good as ours.
-        } catch {
-            throw .system(error)
-        }
+        try moveIntoPlace(unpacked, blobFile: file, blob: descriptor.digest)
         return .init(blob: descriptor.digest, diffID: diffID, mediaType: descriptor.mediaType, size: descriptor.size)
     }
 

@@ -263,6 +263,25 @@ public final class Store {
     /// it. The blob is kept uncompressed (`application/vnd.oci.image.layer.v1.tar`): its digest
     /// is then its diff_id, and compression happens when an image is pushed or exported.
     public func importLayer(from input: FileDescriptor, display: String) throws(StoreError) -> ImageRecord.Layer {
+        let unpacked = try unpackLayer(from: input, keepingBlob: true, display: display)
+        defer { removeTree(unpacked.work) }
+        try moveIntoPlace(unpacked, blobFile: unpacked.work + "/blob.tar", blob: unpacked.diffID)
+        return .init(blob: unpacked.diffID, diffID: unpacked.diffID, mediaType: .ociLayer, size: unpacked.size)
+    }
+
+    /// A layer unpacked into scratch space: `work/rootfs` and `work/devices.json`, and with
+    /// `keepingBlob` the uncompressed stream in `work/blob.tar`.
+    struct UnpackedLayer {
+        var work: String
+        var diffID: Digest
+        var size: Int64
+    }
+
+    /// Unpacks a layer stream (plain, gzip or zstd) in one pass through `LayerStream`: hostile
+    /// entries refused, the uncompressed stream hashed (diff_id). Each layer keeps its own
+    /// directory, stacked by overlayfs, so whiteouts stay in the overlay form. The caller
+    /// removes `work` (after `moveIntoPlace`, only what was not moved is left).
+    func unpackLayer(from input: FileDescriptor, keepingBlob: Bool, display: String) throws(StoreError) -> UnpackedLayer {
         let work = scratchPath("layer")
         do {
             try FileSystem.makeDirectory(work, mode: 0o700)
@@ -270,45 +289,44 @@ public final class Store {
         } catch {
             throw .system(error)
         }
-        var committed = false
-        defer { if !committed { removeTree(work) } }
-        let blobTemp = work + "/blob.tar"
-        let report: ApplyReport
-        let diffID: Digest
-        let size: Int64
-        do {
-            let stream = try LayerStream(input: input, copyTo: blobTemp, display: display)
-            let rootFD = try openDirectory(work + "/rootfs")
-            defer { rootFD.close() }
-            // Each layer keeps its own directory, stacked by overlayfs: whiteouts stay in the
-            // overlay form instead of deleting anything.
-            report = try stream.apply(to: rootFD, rootPath: display, whiteouts: .overlay)
-            (diffID, size) = try stream.finish()
-        } catch {
-            throw .layer(error, source: display)
-        }
-        do {
-            let devices = try JSONEncoder().encode(report.devices)
-            let fd = try FileDescriptor.open(work + "/devices.json", O_WRONLY | O_CREAT | O_EXCL, mode: 0o600)
-            defer { fd.close() }
-            try fd.write(Array(devices), path: work + "/devices.json")
-        } catch let e as SystemError {
-            throw .system(e)
-        } catch {
-            throw .corrupt("devices record: \(error)")
-        }
-        do {
-            if !hasBlob(diffID) { try rename(blobTemp, to: blobPath(diffID)) }
-            if !FileSystem.exists(layerPath(diffID)) {
-                try rename(work, to: layerPath(diffID))
-                committed = true
+        do throws(StoreError) {
+            let report: ApplyReport
+            let diffID: Digest
+            let size: Int64
+            do {
+                let stream = try LayerStream(input: input, copyTo: keepingBlob ? work + "/blob.tar" : nil, display: display)
+                let rootFD = try openDirectory(work + "/rootfs")
+                defer { rootFD.close() }
+                report = try stream.apply(to: rootFD, rootPath: display, whiteouts: .overlay)
+                (diffID, size) = try stream.finish()
+            } catch {
+                throw StoreError.layer(error, source: display)
             }
+            do {
+                try writeDurably(Array(try JSONEncoder().encode(report.devices)), to: work + "/devices.json", label: "devices")
+            } catch let e as SystemError {
+                throw StoreError.system(e)
+            } catch {
+                throw StoreError.corrupt("devices record: \(error)")
+            }
+            return UnpackedLayer(work: work, diffID: diffID, size: size)
+        } catch {
+            removeTree(work)
+            throw error
+        }
+    }
+
+    /// Renames the blob file to `blobs/` under `blob` and the unpacked tree to `layers/`. Two
+    /// processes storing the same layer both succeed: the first one's copy stays.
+    func moveIntoPlace(_ unpacked: UnpackedLayer, blobFile: String, blob: Digest) throws(StoreError) {
+        do {
+            if !hasBlob(blob) { try rename(blobFile, to: blobPath(blob)) }
+            if !FileSystem.exists(layerPath(unpacked.diffID)) { try rename(unpacked.work, to: layerPath(unpacked.diffID)) }
         } catch where error.errno == ENOTEMPTY || error.errno == EEXIST {
             // Another process unpacked the same layer first; theirs is as good as ours.
         } catch {
             throw .system(error)
         }
-        return .init(blob: diffID, diffID: diffID, mediaType: .ociLayer, size: size)
     }
 
     /// Opens a directory for LayerStream, failures reported as layer errors.

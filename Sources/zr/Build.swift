@@ -3,6 +3,8 @@ import FoundationEssentials
 import Glibc
 import ZRBuilder
 import ZRDockerfile
+import ZROCI
+import ZRRegistry
 import ZRStore
 import ZRSystem
 
@@ -12,7 +14,7 @@ struct Build: ParsableCommand {
         discussion: """
             Every RUN runs in zr-run with root emulation: inside a user namespace where only you are mapped (to root), chown, the set*id family, setgroups, capset and device mknod succeed without doing anything, so apt, dnf, pip and make install work unmodified. Files in the image are yours; exported and pushed layers say root (0:0), or what COPY --chown asked. USER is recorded in the image, and later RUN steps get that user's HOME and USER variables, but still run as the namespace's root (zero consistency).
 
-            Each step that changes files is one layer (captured from an overlayfs upper directory). Steps are cached by what they see: the previous step, the instruction after variable expansion, the variables and the bytes, names and modes of COPY/ADD inputs (not their times). FROM takes images from the store (zr import, zr pull).
+            Each step that changes files is one layer (captured from an overlayfs upper directory). Steps are cached by what they see: the previous step, the instruction after variable expansion, the variables and the bytes, names and modes of COPY/ADD inputs (not their times). FROM takes images from the store, and pulls those it does not have (--pull: always); registry options as for zr pull. ADD fetches http(s) URLs (with --checksum=sha256:… checked).
 
             Examples:
               zr build -t app .
@@ -22,6 +24,10 @@ struct Build: ParsableCommand {
             """)
 
     @OptionGroup var store: StoreOptions
+    @OptionGroup var registry: RegistryOptions
+
+    @Flag(name: .customLong("pull"), help: "Pull FROM images even when the store has them (a newer one may exist).")
+    var pullAlways = false
 
     @Option(name: [.customShort("t"), .customLong("tag")], help: ArgumentHelp("Name the image (repeatable).", valueName: "NAME[:TAG]"))
     var tags: [String] = []
@@ -61,6 +67,36 @@ struct Build: ParsableCommand {
             throw ValidationError("--progress must be one of \(BuildProgress.Mode.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         for tag in tags { _ = try imageName(tag) }
+    }
+
+    /// FROM (and COPY --from) images: the store's, else pulled; with --pull, pulled anyway.
+    func pullBases(_ builder: Builder, store: Store, settings: RegistrySettings) throws {
+        let names: [String]
+        do { names = try builder.externalImages() } catch {
+            note("zr: " + error.description)
+            throw ExitCode(1)
+        }
+        for name in names {
+            let have = (try? store.image(named: name)) != nil
+            if have && !pullAlways { continue }
+            let reference = try Reference(parsing: name).withDefaultTag()
+            let credentials = try registry.dockerConfig().credentials(for: reference.domain)
+            let shared = SharedStore(store: store)
+            let reporter = Progress(mode: quiet ? .quiet : .lines)
+            reporter.message("\(name): \(have ? "checking \(reference.domain) for a newer image" : "not in the store, pulling from \(reference.domain)")")
+            do {
+                _ = try runBlocking {
+                    try await pullImage(reference, platform: .host, into: shared, settings: settings,
+                                        credentials: credentials, progress: reporter)
+                }
+            } catch {
+                guard have else {
+                    note("zr: FROM \(name): not in the store \(store.root), and the pull failed: \(error)")
+                    throw ExitCode(1)
+                }
+                note("zr: warning: \(name): pull failed (\(error)); building from the store's image")
+            }
+        }
     }
 
     func parseBuildArgs() throws -> [String: String] {
@@ -109,8 +145,13 @@ struct Build: ParsableCommand {
             target: target, noCache: noCache, secrets: try parseSecrets(), keepFailed: keepFailed, zrRunPath: zrRunPath(),
             platform: ZRDockerfile.Platform(os: "linux", architecture: hostArchitecture()), now: { now() })
         request.snapshot = ProcessInfo.processInfo.environment["ZR_SNAPSHOT"] == "1"
+        let settings = registry.settings()
+        request.fetch = { url, path, algorithm in
+            try runBlocking { try await URLDownload.fetch(url, to: path, settings: settings, algorithm: algorithm).digest }
+        }
         let output = BuildProgress(quiet ? .quiet : BuildProgress.Mode(rawValue: progress) ?? .auto)
         let builder = Builder(store: store, request: request, progress: output)
+        try pullBases(builder, store: store, settings: settings)
         let result: BuildResult
         do {
             result = try builder.build()

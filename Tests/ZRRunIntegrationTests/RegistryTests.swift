@@ -289,6 +289,52 @@ struct RegistryTests {
         #expect(zInfo.stdout.contains("tar+zstd"), "\(zInfo.summary)")
     }
 
+    /// zr build meets the registry: FROM pulls a base the store lacks, a built image with
+    /// deletions (whiteouts) pushes and pulls back into another store with the deletions kept,
+    /// and ADD fetches a URL checked against --checksum.
+    @Test func buildFromARegistryPushAndPullBack() throws {
+        let registry = try TestRegistry()
+        defer { registry.stop() }
+        let dir = try Harness.userDirectory("registry-build")
+        defer { Harness.remove(dir) }
+        let (seedStore, _) = try seed(dir, host: registry.host)
+        let configDigest = try images(seedStore).first?["config"] as? String ?? "none"
+        let base = "\(registry.host)/test/debian:12"
+        let ctx = dir + "/ctx"
+        let made = try sh("""
+            mkdir -p \(ctx) && cat > \(ctx)/Dockerfile <<'EOF'
+            FROM \(base)
+            RUN rm /etc/issue && rm -rf /etc/cron.d && echo built > /built
+            ADD --checksum=\(configDigest) http://\(registry.host)/v2/test/debian/blobs/\(configDigest) /base-config.json
+            EOF
+            """)
+        try #require(made.status == 0, "\(made.summary)")
+        let builder = dir + "/builder"
+        let env = ["ZR_INSECURE_REGISTRIES": registry.host]
+        let built = try zr(builder, ["build", "--progress=plain", "-t", "\(registry.host)/test/built:1", ctx], env: env)
+        try #require(built.status == 0, "\(built.summary)")
+        #expect(built.stderr.contains("not in the store, pulling"), "\(built.summary)")
+        let pushed = try zr(builder, ["push", "\(registry.host)/test/built:1"], env: env)
+        try #require(pushed.status == 0, "\(pushed.summary)")
+
+        let other = dir + "/other"
+        let pulled = try zr(other, ["pull", "\(registry.host)/test/built:1"], env: env)
+        #expect(pulled.status == 0 && pulled.stdout.trimmed == pushed.stdout.trimmed, "\(pulled.summary)")
+        let ran = try zr(other, ["run", "\(registry.host)/test/built:1", "--", "sh", "-c",
+                                 "test -e /etc/issue || echo issue-gone; test -e /etc/cron.d || echo cron-gone; cat /built; stat -c %a /base-config.json; head -c 1 /base-config.json"])
+        #expect(ran.stdout.lines.map(String.init) == ["issue-gone", "cron-gone", "built", "600", "{"],
+                "deletions survive push and pull (overlay whiteouts in the pulled layers): \(ran.summary)")
+
+        let bad = dir + "/bad"
+        let wrong = try sh("""
+            mkdir -p \(bad) && printf 'FROM \(base)\nADD --checksum=sha256:%064d http://\(registry.host)/v2/test/debian/blobs/\(configDigest) /x\n' 0 > \(bad)/Dockerfile
+            """)
+        try #require(wrong.status == 0)
+        let refused = try zr(builder, ["build", bad], env: env)
+        #expect(refused.status != 0 && refused.stderr.contains("Dockerfile:2") && refused.stderr.contains("checksum mismatch"),
+                "\(refused.summary)")
+    }
+
     @Test func indexSelectsThePlatform() throws {
         let registry = try TestRegistry()
         defer { registry.stop() }
