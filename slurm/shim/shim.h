@@ -64,6 +64,13 @@ int zr_storage_path(const char *template, char *out, size_t size, char *message,
 int zr_build_image(spank_t sp, const char *spec, const char *storage, uint32_t job, uint32_t step,
                    char *image, size_t isize, char *message, size_t msize);
 
+/// Whether --container-image names a registry reference (registry.example.org/app:1,
+/// host:5000/app, localhost/app) rather than a store name or a path.
+int zr_image_is_reference(const char *image);
+/// A registry reference not yet in the store is pulled once (zr pull, as the task's user,
+/// output on the task's stderr); -1 with a reason in `message`.
+int zr_pull_image(spank_t sp, const char *image, const char *storage, char *message, size_t msize);
+
 /// The node's shared state for one job step, in an anonymous MAP_SHARED mapping that
 /// slurmstepd creates before it forks the tasks, so every local task sees the same one.
 enum zr_phase { ZR_PHASE_EMPTY = 0, ZR_PHASE_READY = 1, ZR_PHASE_FAILED = 2 };

@@ -218,6 +218,8 @@ static int zr_create(spank_t sp, char *message, size_t size) {
         if (zr_build_image(sp, zr_opt.build, storage, zr_job_id, zr_step_id, built, sizeof built, message, size) != 0)
             goto fail;
         image = built;
+    } else if (zr_image_is_reference(image) && zr_pull_image(sp, image, storage, message, size) != 0) {
+        goto fail;
     }
     struct zr_spank_request request = {
         .image = image, .name = zr_opt.name, .job_id = zr_job_id, .storage = storage, .mounts = mounts,
