@@ -64,23 +64,44 @@ public final class Builder {
                                   buildPlatform: request.platform)
     }
 
-    /// The images (not stages, not scratch) that the target's stages start from or copy from,
-    /// normalised: what must be in the store (or pulled) before the build can start.
-    public func externalImages() throws(BuildError) -> [String] {
+    /// An image (not a stage, not scratch) the build needs, and where the Dockerfile asks for it.
+    public struct ExternalImage: Sendable {
+        /// Normalised as every image name (`app` → `app:latest`).
+        public var name: String
+        public var position: SourcePosition
+        /// `FROM`, `COPY --from` or `RUN --mount from`.
+        public var use: String
+    }
+
+    /// The images that the target's stages start from or copy from: what must be in the store
+    /// (or pulled) before the build can start. A name that is not a valid reference is left
+    /// out (the step that uses it reports it).
+    public func externalImages() throws(BuildError) -> [ExternalImage] {
         let dockerfile = try parse()
         do {
             let resolved = try dockerfile.resolve(buildContext)
             let graph = try StageGraph(resolved)
             let start = dockerfile.instructions.first?.range.start ?? .init(file: request.dockerfilePath, line: 1, column: 1)
-            var names: [String] = []
+            var out: [ExternalImage] = []
+            func add(_ name: String, _ at: SourcePosition, _ use: String) {
+                let stageNames = graph.nodes.compactMap(\.name)
+                guard name.lowercased() != "scratch", !stageNames.contains(name.lowercased()), Int(name) == nil,
+                      let normal = try? Self.normalise(name), !out.contains(where: { $0.name == normal }) else { return }
+                out.append(ExternalImage(name: normal, position: at, use: use))
+            }
             for index in try graph.stagesNeeded(for: request.target, at: start) {
-                for reference in [graph.nodes[index].base] + graph.nodes[index].uses {
-                    if case .image(let name) = reference, let normal = try? Self.normalise(name), !names.contains(normal) {
-                        names.append(normal)
+                let stage = resolved.stages[index]
+                add(stage.baseName, stage.from.range.start, "FROM")
+                for instruction in stage.instructions {
+                    switch instruction.expanded.command {
+                    case .copy(let c): if let from = c.from { add(from.text, instruction.original.range.start, "COPY --from") }
+                    case .run(let r):
+                        for m in r.mounts { if let from = m.from { add(from, instruction.original.range.start, "RUN --mount from") } }
+                    default: break
                     }
                 }
             }
-            return names
+            return out
         } catch {
             throw .dockerfile(error)
         }

@@ -71,12 +71,13 @@ struct Build: ParsableCommand {
 
     /// FROM (and COPY --from) images: the store's, else pulled; with --pull, pulled anyway.
     func pullBases(_ builder: Builder, store: Store, settings: RegistrySettings) throws {
-        let names: [String]
-        do { names = try builder.externalImages() } catch {
+        let images: [Builder.ExternalImage]
+        do { images = try builder.externalImages() } catch {
             note("zr: " + error.description)
             throw ExitCode(1)
         }
-        for name in names {
+        for image in images {
+            let name = image.name
             let have = (try? store.image(named: name)) != nil
             if have && !pullAlways { continue }
             let reference = try Reference(parsing: name).withDefaultTag()
@@ -91,7 +92,7 @@ struct Build: ParsableCommand {
                 }
             } catch {
                 guard have else {
-                    note("zr: FROM \(name): not in the store \(store.root), and the pull failed: \(error)")
+                    note("zr: \(image.position.file):\(image.position.line): \(image.use) \(name): not a stage, not in the store \(store.root), and the pull failed: \(error)")
                     throw ExitCode(1)
                 }
                 note("zr: warning: \(name): pull failed (\(error)); building from the store's image")
