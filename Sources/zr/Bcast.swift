@@ -24,6 +24,8 @@ struct Bcast: ParsableCommand {
     @OptionGroup var store: StoreOptions
     @Option(name: .customLong("dest"), help: ArgumentHelp("Node-local directory for the transfer file on each node.", valueName: "DIR"))
     var destination = "/tmp"
+    @Flag(name: .customLong("if-present"), help: "Do nothing if this node's store lacks the image (what the Slurm plugin runs before multi-node steps).")
+    var ifPresent = false
     @Argument(help: "The image (in this node's store).") var image: String
 
     func run() throws {
@@ -36,8 +38,11 @@ struct Bcast: ParsableCommand {
             throw ValidationError("sbcast and srun (Slurm's client commands) must be on PATH")
         }
         let store = try store.open()
-        let record = try store.image(named: try imageName(image))
+        let name = try imageName(image)
+        if ifPresent && (try? store.image(named: name)) == nil { return }
+        let record = try store.image(named: name)
         let id = record.config
+
 
         let started = monotonicSeconds()
         let me = (try? FileSystem.realPath("/proc/self/exe")) ?? "zr"
@@ -116,9 +121,13 @@ func monotonicSeconds() -> Double {
     return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
 }
 
-/// Runs a program with our stdio (or none, `quiet`) and environment and waits for it.
+/// Runs a program with our stdio (or none, `quiet`) and environment and waits for it. zr's
+/// helper steps run zr on the host: a `--container-image` given to sbatch or to the srun whose
+/// plugin runs this (both reach child sruns as environment variables) must not wrap them.
 func runProgram(_ argv: [String], quiet: Bool = false) throws -> Termination {
-    let environment = ProcessInfo.processInfo.environment.map { "\($0.key)=\($0.value)" }
+    let environment = ProcessInfo.processInfo.environment
+        .filter { !$0.key.hasPrefix("SLURM_SPANK__SLURM_SPANK_OPTION_zeroroot_") && !$0.key.hasPrefix("_SLURM_SPANK_OPTION_zeroroot_") }
+        .map { "\($0.key)=\($0.value)" }
     let devNull = quiet ? try FileDescriptor.open("/dev/null", O_RDWR) : nil
     defer { devNull?.close() }
     let pid = try Process.spawn(SpawnRequest(path: argv[0], arguments: argv, environment: environment,

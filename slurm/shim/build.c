@@ -14,8 +14,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/// The zr to run: the plugstack's zr=PATH, else /usr/local/bin/zr, else the job's PATH.
-static int zr_find_zr(spank_t sp, char *out, size_t size) {
+/// The zr to run: the plugstack's zr=PATH, else /usr/local/bin/zr, else the job's PATH (from
+/// the task's job environment, or srun's own environment when `sp` is NULL).
+int zr_find_zr(spank_t sp, char *out, size_t size) {
     if (zr_conf.zr[0] != '\0') {
         snprintf(out, size, "%s", zr_conf.zr);
         return access(out, X_OK);
@@ -23,7 +24,13 @@ static int zr_find_zr(spank_t sp, char *out, size_t size) {
     snprintf(out, size, "/usr/local/bin/zr");
     if (access(out, X_OK) == 0) return 0;
     char path[4096];
-    if (spank_getenv(sp, "PATH", path, sizeof path) != ESPANK_SUCCESS) return -1;
+    if (sp != NULL) {
+        if (spank_getenv(sp, "PATH", path, sizeof path) != ESPANK_SUCCESS) return -1;
+    } else {
+        const char *env = getenv("PATH");
+        if (env == NULL || strlen(env) >= sizeof path) return -1;
+        snprintf(path, sizeof path, "%s", env);
+    }
     for (char *dir = strtok(path, ":"); dir != NULL; dir = strtok(NULL, ":")) {
         if (dir[0] != '/') continue;
         snprintf(out, size, "%s/zr", dir);
@@ -126,6 +133,27 @@ int zr_build_image(spank_t sp, const char *spec, const char *storage, uint32_t j
     zr_status_text(status, how, sizeof how);
     snprintf(message, msize, "--container-build %s: zr build failed (%s; its output is above)", spec, how);
     return -1;
+}
+
+void zr_autobcast(void) {
+    const char *job = getenv("SLURM_JOB_ID"), *nodes = getenv("SLURM_JOB_NUM_NODES");
+    if (!zr_conf.bcast || zr_opt.image == NULL || job == NULL || nodes == NULL || atoi(nodes) < 2) return;
+    if (getenv("ZR_BCAST_ACTIVE") != NULL) return; /* zr bcast's own steps */
+    if (zr_opt.image[0] == '/' || zr_opt.image[0] == '.') return; /* files: handled on each node */
+    char zr[PATH_MAX];
+    if (zr_find_zr(NULL, zr, sizeof zr) != 0) return; /* no zr here: each node must have the image */
+    pid_t child = fork();
+    if (child < 0) return;
+    if (child == 0) {
+        setenv("ZR_BCAST_ACTIVE", "1", 1);
+        char *argv[] = {zr, "bcast", "--if-present", zr_opt.image, NULL};
+        execv(zr, argv);
+        _exit(127);
+    }
+    int status;
+    while (waitpid(child, &status, 0) < 0 && errno == EINTR) {}
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        slurm_error("zeroroot: zr bcast %s failed; nodes without the image will refuse the step", zr_opt.image);
 }
 
 int zr_image_is_reference(const char *image) {

@@ -141,6 +141,7 @@ int zr_config_parse(int ac, char **av, struct zr_config *conf) {
     conf->mounts[0] = '\0';
     conf->builds = 1;
     conf->sbatch = 1;
+    conf->bcast = 1;
     conf->zr[0] = '\0';
     for (int i = 0; i < ac; i++) {
         const char *arg = av[i];
@@ -154,6 +155,8 @@ int zr_config_parse(int ac, char **av, struct zr_config *conf) {
             if (zr_copy_arg(conf->mounts, sizeof conf->mounts, arg + 7, arg) != 0) return -1;
         } else if (strcmp(arg, "builds=yes") == 0 || strcmp(arg, "builds=no") == 0) {
             conf->builds = arg[7] == 'y';
+        } else if (strcmp(arg, "bcast=yes") == 0 || strcmp(arg, "bcast=no") == 0) {
+            conf->bcast = arg[6] == 'y';
         } else if (strcmp(arg, "sbatch=yes") == 0 || strcmp(arg, "sbatch=no") == 0) {
             conf->sbatch = arg[7] == 'y';
         } else if (strncmp(arg, "zr=", 3) == 0) {
@@ -163,7 +166,7 @@ int zr_config_parse(int ac, char **av, struct zr_config *conf) {
             }
             if (zr_copy_arg(conf->zr, sizeof conf->zr, arg + 3, arg) != 0) return -1;
         } else {
-            slurm_error("zeroroot: unknown plugstack argument \"%s\" (known: storage=DIR, mounts=LIST, builds=yes|no, sbatch=yes|no, zr=PATH)", arg);
+            slurm_error("zeroroot: unknown plugstack argument \"%s\" (known: storage=DIR, mounts=LIST, builds=yes|no, sbatch=yes|no, bcast=yes|no, zr=PATH)", arg);
             return -1;
         }
     }

@@ -45,6 +45,8 @@ struct zr_config {
     int builds;
     /// sbatch=no: the options are not offered to sbatch and salloc.
     int sbatch;
+    /// bcast=no: srun does not broadcast images to the allocation's nodes.
+    int bcast;
     /// The zr program --container-build runs (zr=PATH); empty: /usr/local/bin/zr, else PATH.
     char zr[PATH_MAX];
 };
@@ -63,6 +65,11 @@ int zr_storage_path(const char *template, char *out, size_t size, char *message,
 /// task's stderr) and writes NAME into `image`; -1 with a reason in `message`.
 int zr_build_image(spank_t sp, const char *spec, const char *storage, uint32_t job, uint32_t step,
                    char *image, size_t isize, char *message, size_t msize);
+
+/// srun inside a multi-node allocation, image in this node's store: `zr bcast --if-present`
+/// it to the allocation's nodes first (an image built in the batch step is on one node only).
+void zr_autobcast(void);
+int zr_find_zr(spank_t sp, char *out, size_t size);
 
 /// Whether --container-image names a registry reference (registry.example.org/app:1,
 /// host:5000/app, localhost/app) rather than a store name or a path.

@@ -107,7 +107,11 @@ int slurm_spank_init_post_opt(spank_t sp, int ac, char **av) {
         }
         return 0;
     }
-    if (spank_context() == S_CTX_LOCAL) return zr_check_local();
+    if (spank_context() == S_CTX_LOCAL) {
+        if (zr_check_local() != 0) return -1;
+        zr_autobcast();
+        return 0;
+    }
     if (!spank_remote(sp)) return 0;
 
     uint32_t step = 0;
