@@ -24,29 +24,9 @@ public enum LayerCompressor {
             throw .system(error, entry: destination)
         }
         defer { output.close() }
-        let sink = Sink(output: output, path: destination)
-        guard let raw = archive_write_new() else { throw .archive("out of memory", entry: nil) }
+        let sink = BlobSink(output: output, path: destination)
+        let raw = try sink.openCompressor(compression)
         defer { archive_write_free(raw) }
-        archive_write_set_format_raw(raw)
-        switch compression {
-        case .gzip:
-            archive_write_add_filter_gzip(raw)
-            archive_write_set_options(raw, "gzip:!timestamp")
-        case .zstd:
-            archive_write_add_filter_zstd(raw)
-        case .none:
-            break
-        }
-        archive_write_set_bytes_in_last_block(raw, 1)
-        let context = Unmanaged.passUnretained(sink).toOpaque()
-        guard archive_write_open(raw, context, nil, { _, context, buffer, length in
-            Unmanaged<Sink>.fromOpaque(context!).takeUnretainedValue().emit(buffer!, length)
-        }, nil) == ARCHIVE_OK else { throw .archive(LayerApplier.message(raw), entry: nil) }
-        let entry = archive_entry_new()
-        defer { archive_entry_free(entry) }
-        archive_entry_set_filetype(entry, UInt32(Glibc.S_IFREG))
-        archive_entry_set_pathname(entry, "layer.tar")
-        guard archive_write_header(raw, entry) == ARCHIVE_OK else { throw .archive(LayerApplier.message(raw), entry: nil) }
         var diffDigester = Digester(.sha256)
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         while true {
@@ -72,28 +52,5 @@ public enum LayerCompressor {
                             mediaType: compression.mediaType, entries: 0)
     }
 
-    /// The compressed side: hashed and appended to the output file.
-    private final class Sink {
-        let output: FileDescriptor
-        let path: String
-        var digester = Digester(.sha256)
-        var size: Int64 = 0
-        var failure: SystemError?
 
-        init(output: FileDescriptor, path: String) {
-            self.output = output
-            self.path = path
-        }
-
-        func emit(_ buffer: UnsafeRawPointer, _ length: Int) -> Int {
-            let bytes = UnsafeRawBufferPointer(start: buffer, count: length)
-            digester.update(bytes)
-            do { try output.writeAll(bytes, at: size, display: path) } catch {
-                failure = error
-                return -1
-            }
-            size += Int64(length)
-            return length
-        }
-    }
 }

@@ -59,21 +59,18 @@ public struct CreatedLayer: Sendable, Equatable {
 /// whose output is the diff_id stream, feeding a raw writer that compresses into the blob.
 public final class LayerWriter {
     private let options: LayerCreateOptions
-    private let blob: FileDescriptor
-    private let blobPath: String
+    private let sink: BlobSink
+    private var blobPath: String { sink.path }
     private var diffDigester = Digester(.sha256)
-    private var blobDigester = Digester(.sha256)
-    private var blobSize: Int64 = 0
     private var compressor: OpaquePointer?
-    private var failure: SystemError?
+    private var failure: SystemError? { sink.failure }
     private var entries = 0
     /// First path seen for each (device, inode) with several links: later ones become hard links.
     private var seen: [String: String] = [:]
 
     private init(options: LayerCreateOptions, blob: FileDescriptor, blobPath: String) {
         self.options = options
-        self.blob = blob
-        self.blobPath = blobPath
+        self.sink = BlobSink(output: blob, path: blobPath)
     }
 
     /// Writes the tree under `directory` as a layer blob at `blobPath` (created, must not exist).
@@ -94,30 +91,7 @@ public final class LayerWriter {
         archive_write_set_format_pax_restricted(tar)
         let context = Unmanaged.passUnretained(self).toOpaque()
 
-        if options.compression != .none {
-            guard let raw = archive_write_new() else { throw .archive("out of memory", entry: nil) }
-            compressor = raw
-            archive_write_set_format_raw(raw)
-            switch options.compression {
-            case .gzip:
-                archive_write_add_filter_gzip(raw)
-                // No timestamp in the gzip header: the same tree gives the same blob.
-                archive_write_set_options(raw, "gzip:!timestamp")
-            case .zstd:
-                archive_write_add_filter_zstd(raw)
-            case .none:
-                break
-            }
-            archive_write_set_bytes_in_last_block(raw, 1)
-            guard archive_write_open(raw, context, nil, { _, context, buffer, length in
-                Unmanaged<LayerWriter>.fromOpaque(context!).takeUnretainedValue().emitBlob(buffer!, length)
-            }, nil) == ARCHIVE_OK else { throw .archive(LayerApplier.message(raw), entry: nil) }
-            let entry = archive_entry_new()
-            archive_entry_set_filetype(entry, UInt32(Glibc.S_IFREG))
-            archive_entry_set_pathname(entry, "layer.tar")
-            defer { archive_entry_free(entry) }
-            guard archive_write_header(raw, entry) == ARCHIVE_OK else { throw .archive(LayerApplier.message(raw), entry: nil) }
-        }
+        if options.compression != .none { compressor = try sink.openCompressor(options.compression) }
         defer { if let compressor { archive_write_free(compressor) } }
 
         guard archive_write_open(tar, context, nil, { _, context, buffer, length in
@@ -131,10 +105,10 @@ public final class LayerWriter {
         guard archive_write_close(tar) == ARCHIVE_OK else { throw error(tar, entry: nil) }
         if let compressor, archive_write_close(compressor) != ARCHIVE_OK { throw error(compressor, entry: nil) }
         if let failure { throw .system(failure, entry: blobPath) }
-        do { try syscallChecked("fsync", path: blobPath) { fsync(blob.rawValue) } } catch { throw .system(error, entry: blobPath) }
+        do { try syscallChecked("fsync", path: blobPath) { fsync(sink.output.rawValue) } } catch { throw .system(error, entry: blobPath) }
         let diffID = diffDigester.finalize()
-        return CreatedLayer(digest: options.compression == .none ? diffID : blobDigester.finalize(),
-                            diffID: diffID, size: blobSize, mediaType: options.compression.mediaType, entries: entries)
+        return CreatedLayer(digest: options.compression == .none ? diffID : sink.digester.finalize(),
+                            diffID: diffID, size: sink.size, mediaType: options.compression.mediaType, entries: entries)
     }
 
     private func error(_ a: OpaquePointer, entry: String?) -> LayerError {
@@ -149,21 +123,7 @@ public final class LayerWriter {
         if let compressor {
             return archive_write_data(compressor, buffer, length) == length ? length : -1
         }
-        return emitBlob(buffer, length)
-    }
-
-    /// Blob bytes: hashed for the digest and appended to the file.
-    private func emitBlob(_ buffer: UnsafeRawPointer, _ length: Int) -> Int {
-        let bytes = UnsafeRawBufferPointer(start: buffer, count: length)
-        blobDigester.update(bytes)
-        do {
-            try blob.writeAll(bytes, at: blobSize, display: blobPath)
-        } catch {
-            failure = error
-            return -1
-        }
-        blobSize += Int64(length)
-        return length
+        return sink.emit(buffer, length)
     }
 
     private func walk(_ dir: FileDescriptor, prefix: String, display: String, tar: OpaquePointer) throws(LayerError) {
