@@ -193,6 +193,26 @@ public final class Store {
         return out
     }
 
+    /// An exclusive `flock` on `locks/NAME` in the store, held until the descriptor is closed
+    /// (or the process exits): for work that must not run twice at once, like one image's
+    /// broadcast.
+    public func exclusiveLock(_ name: String) throws(StoreError) -> FileDescriptor {
+        let path = root + "/locks/" + Self.fileName(for: name)
+        do throws(SystemError) {
+            try Self.makeDirectory(root + "/locks")
+            let fd = try FileDescriptor.open(path, O_RDWR | O_CREAT, mode: 0o600)
+            do {
+                try syscallChecked("flock", path: path) { flock(fd.rawValue, LOCK_EX) }
+            } catch {
+                fd.close()
+                throw error
+            }
+            return fd
+        } catch {
+            throw .system(error)
+        }
+    }
+
     /// Removes a scratch directory now (it would otherwise go when this process has exited).
     public func removeScratch(_ path: String) { removeTree(path) }
 

@@ -50,6 +50,11 @@ struct Bcast: ParsableCommand {
         // An explicit --storage applies on every node; otherwise each node uses its own default.
         if let storage = self.store.storage { perNode += ["--storage", storage] }
 
+        // One transfer of an image at a time from this node: a second zr bcast (two steps of a
+        // job starting together) waits here, then finds every node has it.
+        let lock = try store.exclusiveLock("bcast-" + String(id.encoded.prefix(16)))
+        defer { lock.close() }
+
         // Nothing to send if every node has it already (one short step instead of a transfer).
         if try runProgram(perNode + ["--check", "-", record.name, id.description], quiet: true) == .exited(0) {
             note("bcast: all \(nodes) node(s) already have \(record.name)")
