@@ -102,22 +102,16 @@ extension Store {
             throw .corrupt("adoptLayer needs an uncompressed layer, got \(created.mediaType.rawValue)")
         }
         let work = scratchPath("layer")
-        var committed = false
-        defer { if !committed { removeTree(work) } }
+        defer { removeTree(work) }  // gone already when moved into place
         do {
             try FileSystem.makeDirectory(work, mode: 0o700)
             try rename(tree, to: work + "/rootfs")
             try writeDurably(Array("[]".utf8), to: work + "/devices.json", label: "devices")
-            if !hasBlob(created.diffID) { try rename(tar, to: blobPath(created.diffID)) }
-            if !FileSystem.exists(layerPath(created.diffID)) {
-                try rename(work, to: layerPath(created.diffID))
-                committed = true
-            }
-        } catch where error.errno == ENOTEMPTY || error.errno == EEXIST {
-            // Another build made the same layer first; theirs is as good as ours.
         } catch {
             throw .system(error)
         }
+        try moveIntoPlace(UnpackedLayer(work: work, diffID: created.diffID, size: created.size),
+                          blobFile: tar, blob: created.diffID)
         return .init(blob: created.diffID, diffID: created.diffID, mediaType: .ociLayer, size: created.size)
     }
 }
