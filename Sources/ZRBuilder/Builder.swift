@@ -676,22 +676,10 @@ public final class Builder {
                 if match.entry.isDirectory {
                     let target = dest + (parents ? match.userPath : [])
                     try staging.makeDirectories(target)
-                    var failure: StagingError?
-                    do {
-                        try tree.walk(match.entry, userPath: [], exclude: exclude) { (relative, entry) throws(BuildError) in
-                            do throws(StagingError) { try staging.copyEntry(entry, to: target + relative) } catch {
-                                failure = error
-                                throw BuildError.step("", at: at)
-                            }
-                        }
-                    } catch {
-                        throw failure ?? StagingError("\(error)")
-                    }
+                    try staging.copyContents(of: match.entry, in: tree, to: target, exclude: exclude)
                 } else if remote {
                     // Docker: a downloaded file is not unpacked and gets mode 0600.
-                    let path = intoDirectory ? dest + [match.userPath[0]] : dest
-                    try staging.copyEntry(match.entry, to: path)
-                    if chmod == nil { Glibc.chmod(staging.host(path), 0o600) }
+                    try staging.copyEntry(match.entry, to: intoDirectory ? dest + [match.userPath[0]] : dest, mode: 0o600)
                 } else if extract && match.entry.status.st_mode & S_IFMT == S_IFREG && Self.isArchive(match.entry.hostPath) {
                     try staging.extract(match.entry.hostPath, into: dest)
                 } else {

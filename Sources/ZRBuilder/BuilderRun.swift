@@ -70,7 +70,7 @@ extension Builder {
             let dest = try target()
             let dir: String
             do { dir = try store.cacheMountDirectory(id: mount.id ?? dest) } catch { throw .store(error, at: at) }
-            if let m = mount.mode { chmod(dir, mode_t(m)) }
+            if let m = mount.mode { try? FileSystem.changeMode(dir, mode_t(m)) }
             var lock: FileDescriptor?
             if mount.sharing == .locked || mount.sharing == .private {
                 // One user of the cache at a time; `private` waits too instead of making a copy.
@@ -132,17 +132,7 @@ extension Builder {
             var staging = Staging(root: copy, image: ImageView(layersBottomFirst: []))
             do {
                 if entry.isDirectory {
-                    var failure: StagingError?
-                    do {
-                        try tree.walk(entry, userPath: [], exclude: nil) { (relative, child) throws(BuildError) in
-                            do throws(StagingError) { try staging.copyEntry(child, to: relative) } catch {
-                                failure = error
-                                throw BuildError.step("", at: at)
-                            }
-                        }
-                    } catch {
-                        throw failure ?? StagingError("\(error)")
-                    }
+                    try staging.copyContents(of: entry, in: tree, to: [])
                     try staging.finish()
                     return PreparedMount(bind: "\(copy):\(dest)" + (readOnly ? ":ro" : ""), target: dest)
                 }

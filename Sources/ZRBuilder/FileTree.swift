@@ -64,8 +64,8 @@ struct FileTree {
 
     /// Everything below a directory entry (not following symlinks), depth first in name order,
     /// with paths relative to it; ignored and excluded paths are left out.
-    func walk(_ directory: ImageView.Entry, userPath: [String], exclude: DockerIgnore?,
-              _ body: ([String], ImageView.Entry) throws(BuildError) -> Void) throws(BuildError) {
+    func walk<E: Error>(_ directory: ImageView.Entry, userPath: [String], exclude: DockerIgnore?,
+                        _ body: ([String], ImageView.Entry) throws(E) -> Void) throws(E) {
         let children = view.children(of: directory.path)
         for name in children.keys.sorted(by: { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }) {
             let entry = children[name]!
@@ -101,7 +101,7 @@ struct FileTree {
                     throw .context("\(name): \(error)")
                 }
             case S_IFLNK:
-                digester.update(Array(((try? readLink(entry.hostPath)) ?? "").utf8))
+                digester.update(Array(((try? FileSystem.readLink(entry.hostPath)) ?? "").utf8))
             default:
                 break
             }

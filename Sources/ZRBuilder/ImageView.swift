@@ -91,7 +91,7 @@ struct ImageView {
             if entry.isSymlink && (followLast || !pending.isEmpty) {
                 links += 1
                 // ELOOP, as the kernel's limit: a hostile image cannot make the builder spin.
-                guard links <= 40, let target = try? readLink(entry.hostPath) else { return .notDirectory(candidate) }
+                guard links <= 40, let target = try? FileSystem.readLink(entry.hostPath) else { return .notDirectory(candidate) }
                 if target.hasPrefix("/") { current = [] }
                 pending = Self.components(target) + pending
                 continue
@@ -150,11 +150,4 @@ struct ImageView {
         }
         return nil
     }
-}
-
-func readLink(_ path: String) throws(SystemError) -> String {
-    var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-    let n = readlink(path, &buffer, buffer.count - 1)
-    guard n >= 0 else { throw SystemError("readlink", path: path, errno: errno) }
-    return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }

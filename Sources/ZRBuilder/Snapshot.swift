@@ -12,17 +12,7 @@ enum Snapshot {
         var staging = Staging(root: root, image: ImageView(layersBottomFirst: []))
         let tree = FileTree(view: view, ignore: nil, name: "image")
         guard case .found(let top) = view.resolve("/", followLast: false) else { return }
-        var failure: StagingError?
-        do {
-            try tree.walk(top, userPath: [], exclude: nil) { (relative, entry) throws(BuildError) in
-                do throws(StagingError) { try staging.copyEntry(entry, to: relative) } catch {
-                    failure = error
-                    throw BuildError.context("")
-                }
-            }
-        } catch {
-            throw failure ?? StagingError("\(error)")
-        }
+        try staging.copyContents(of: top, in: tree, to: [])
         try staging.finish()
     }
 
@@ -57,7 +47,7 @@ enum Snapshot {
                 same = st.st_size == ost.st_size && st.st_mtim.tv_sec == ost.st_mtim.tv_sec
                     && st.st_mtim.tv_nsec == ost.st_mtim.tv_nsec
             } else if same && type == S_IFLNK {
-                same = (try? readLink(entry.hostPath)) == (try? readLink(old.hostPath))
+                same = (try? FileSystem.readLink(entry.hostPath)) == (try? FileSystem.readLink(old.hostPath))
             }
             if !same { try copyTree(entry, to: child, from: current, staging: &staging) }
         }
@@ -70,18 +60,7 @@ enum Snapshot {
                                  staging: inout Staging) throws(StagingError) {
         try staging.copyEntry(entry, to: path)
         guard entry.isDirectory else { return }
-        let tree = FileTree(view: current, ignore: nil, name: "snapshot")
-        var failure: StagingError?
-        do {
-            try tree.walk(entry, userPath: path, exclude: nil) { (relative, child) throws(BuildError) in
-                do throws(StagingError) { try staging.copyEntry(child, to: relative) } catch {
-                    failure = error
-                    throw BuildError.context("")
-                }
-            }
-        } catch {
-            throw failure ?? StagingError("\(error)")
-        }
+        try staging.copyContents(of: entry, in: FileTree(view: current, ignore: nil, name: "snapshot"), to: path)
     }
 }
 

@@ -1,4 +1,5 @@
 import Glibc
+import ZRDockerfile
 import ZRLayer
 import ZRSystem
 
@@ -68,7 +69,7 @@ struct Staging {
             if isCopied, let copiedMode { mode = copiedMode }
             if isCopied, let chmod { mode = chmod }
             do { try FileSystem.makeDirectory(hostPath, mode: 0o700) } catch { throw StagingError("\(error)") }
-            if chmod_(hostPath, mode | 0o700) != 0 { throw StagingError("chmod \(hostPath): errno \(errno)") }
+            do { try FileSystem.changeMode(hostPath, mode | 0o700) } catch { throw StagingError("\(error)") }
             finalModes.append((hostPath, mode))
             // Directories a COPY --chown creates are the new owner's; existing ones keep theirs.
             if let chown, isCopied || !existing { owners[prefix.joined(separator: "/")] = chown }
@@ -81,19 +82,20 @@ struct Staging {
 
     mutating func finish() throws(StagingError) {
         for (path, mode) in finalModes.sorted(by: { $0.0.count > $1.0.count }) {
-            if chmod_(path, mode) != 0 { throw StagingError("chmod \(path): errno \(errno)") }
+            do { try FileSystem.changeMode(path, mode) } catch { throw StagingError("\(error)") }
         }
         finalModes = []
     }
 
-    /// Copies one entry (not its children) from a file tree to `path` in the image.
-    mutating func copyEntry(_ entry: ImageView.Entry, to path: [String]) throws(StagingError) {
+    /// Copies one entry (not its children) from a file tree to `path` in the image. A file
+    /// gets `--chmod`, else `mode`, else its own permission bits.
+    mutating func copyEntry(_ entry: ImageView.Entry, to path: [String], mode: mode_t? = nil) throws(StagingError) {
         try makeDirectories(Array(path.dropLast()))
         let target = host(path)
         let st = entry.status
         if let existing = try? FileSystem.status(target, followLinks: false) {
             if existing.st_mode & S_IFMT == S_IFDIR && st.st_mode & S_IFMT == S_IFDIR { return }
-            removeAll(target)
+            FileSystem.removeTree(target)
         }
         do {
             switch st.st_mode & S_IFMT {
@@ -106,11 +108,11 @@ struct Staging {
                 let out = try FileDescriptor.open(target, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o600)
                 defer { out.close() }
                 try source.copy(to: out, count: Int64(st.st_size), display: entry.hostPath)
-                try syscallChecked("chmod", path: target) { fchmod(out.rawValue, chmod ?? (st.st_mode & 0o7777)) }
+                try syscallChecked("chmod", path: target) { fchmod(out.rawValue, chmod ?? mode ?? (st.st_mode & 0o7777)) }
                 var times = [st.st_atim, st.st_mtim]
                 try syscallChecked("futimens", path: target) { futimens(out.rawValue, &times) }
             case S_IFLNK:
-                let link = try readLink(entry.hostPath)
+                let link = try FileSystem.readLink(entry.hostPath)
                 try syscallChecked("symlink", path: target) { symlink(link, target) }
             case S_IFIFO:
                 try syscallChecked("mkfifo", path: target) { mkfifo(target, st.st_mode & 0o7777) }
@@ -128,18 +130,27 @@ struct Staging {
     mutating func makeWhiteout(_ path: [String]) throws(StagingError) {
         try makeDirectories(Array(path.dropLast()))
         let target = host(path)
-        removeAll(target)
+        FileSystem.removeTree(target)
         if mknod(target, S_IFCHR | 0o600, 0) != 0 {
             throw StagingError("mknod (whiteout) \(target): \(SystemError("mknod", path: target, errno: errno))")
         }
         count += 1
     }
 
+    /// Copies everything below `directory` in `tree` (not the directory's own entry) to `path`,
+    /// leaving out what the tree ignores and `exclude` matches.
+    mutating func copyContents(of directory: ImageView.Entry, in tree: FileTree, to path: [String],
+                               exclude: DockerIgnore? = nil) throws(StagingError) {
+        try tree.walk(directory, userPath: [], exclude: exclude) { (relative, entry) throws(StagingError) in
+            try copyEntry(entry, to: path + relative)
+        }
+    }
+
     /// Writes a new file (heredoc sources, ADD downloads).
     mutating func writeFile(_ bytes: [UInt8], to path: [String], mode: mode_t) throws(StagingError) {
         try makeDirectories(Array(path.dropLast()))
         let target = host(path)
-        removeAll(target)
+        FileSystem.removeTree(target)
         do {
             let out = try FileDescriptor.open(target, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o600)
             defer { out.close() }
@@ -184,17 +195,9 @@ struct Staging {
         }
     }
 
-    private func removeAll(_ target: String) {
-        guard let slash = target.lastIndex(of: "/"),
-              let parent = try? FileDescriptor.open(String(target[..<slash]), O_RDONLY | O_DIRECTORY) else { return }
-        defer { parent.close() }
-        try? parent.removeTree(String(target[target.index(after: slash)...]), display: target)
-    }
 }
 
 struct StagingError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
 }
-
-private func chmod_(_ path: String, _ mode: mode_t) -> Int32 { chmod(path, mode) }

@@ -166,10 +166,8 @@ public final class LayerWriter {
                 if st.st_nlink > 1 { seen[key] = path }
                 try writeFile(tar, dir: dir, name: name, path: path, display: shown, st: st)
             case S_IFLNK:
-                var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-                let n = readlinkat(dir.rawValue, name, &buffer, buffer.count - 1)
-                guard n >= 0 else { throw .system(SystemError("readlink", path: shown, errno: errno), entry: path) }
-                let target = String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                let target: String
+                do { target = try dir.readLink(name, display: shown) } catch { throw .system(error, entry: path) }
                 try writeEntry(tar, name: path, type: S_IFLNK, st: st, symlink: target)
             case S_IFIFO, S_IFCHR, S_IFBLK:
                 try writeEntry(tar, name: path, type: type, st: st)

@@ -183,8 +183,7 @@ public final class Store {
         defer { names.close() }
         let host = Self.hostName()
         for name in (try? names.entryNames(display: tmpDirectory)) ?? [] {
-            let parts = name.split(separator: ".", maxSplits: 3)
-            if parts.count == 4, parts[0] == host, let pid = Int32(parts[1]), kill(pid, 0) != 0 && errno != EPERM { continue }
+            if Self.isLeftover(name, host: host) { continue }
             guard let bytes = try? FileSystem.read(tmpDirectory + "/" + name + "/pins") else { continue }
             for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
                 if let digest = try? Digest(parsing: String(line)) { out.insert(digest) }
@@ -227,12 +226,18 @@ public final class Store {
         guard let names = try? FileDescriptor.open(tmpDirectory, O_RDONLY | O_DIRECTORY) else { return }
         defer { names.close() }
         let host = Self.hostName()
-        for name in (try? names.entryNames(display: tmpDirectory)) ?? [] {
-            let parts = name.split(separator: ".", maxSplits: 3)
-            guard parts.count == 4, parts[0] == host, let pid = Int32(parts[1]) else { continue }
-            if kill(pid, 0) == 0 || errno == EPERM { continue }
+        for name in (try? names.entryNames(display: tmpDirectory)) ?? [] where Self.isLeftover(name, host: host) {
             try? names.removeTree(name, display: tmpDirectory + "/" + name)
         }
+    }
+
+    /// Whether a scratch entry (`HOST.PID.RANDOM.LABEL`, see `scratchPath`) belongs to a process
+    /// of this host that no longer exists. Other hosts' entries never count: their processes
+    /// cannot be seen from here.
+    static func isLeftover(_ name: String, host: String) -> Bool {
+        let parts = name.split(separator: ".", maxSplits: 3)
+        guard parts.count == 4, parts[0] == host, let pid = Int32(parts[1]) else { return false }
+        return kill(pid, 0) != 0 && errno != EPERM
     }
 
     // MARK: blobs
@@ -356,12 +361,7 @@ public final class Store {
 
     public func hasLayer(_ diffID: Digest) -> Bool { FileSystem.exists(layerRootfs(diffID)) }
 
-    func removeTree(_ path: String) {
-        guard let slash = path.lastIndex(of: "/") else { return }
-        guard let parent = try? FileDescriptor.open(String(path[..<slash]), O_RDONLY | O_DIRECTORY) else { return }
-        defer { parent.close() }
-        try? parent.removeTree(String(path[path.index(after: slash)...]), display: path)
-    }
+    func removeTree(_ path: String) { FileSystem.removeTree(path) }
 
     // MARK: images
 

@@ -28,6 +28,15 @@ extension FileDescriptor {
         try syscallChecked("mkfifo", path: display) { mkfifoat(rawValue, name, mode) }
     }
 
+    /// The target of the symlink `name` in this directory (AT_FDCWD: relative to the current
+    /// directory, or an absolute path).
+    public func readLink(_ name: String, display: String) throws(SystemError) -> String {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let n = readlinkat(rawValue, name, &buffer, buffer.count - 1)
+        guard n >= 0 else { throw SystemError("readlink", path: display, errno: errno) }
+        return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
     /// An overlayfs whiteout: a character device 0/0, which unprivileged users may create
     /// (Linux ≥ 5.8, "vfs: allow unprivileged whiteout creation").
     public func makeWhiteout(_ name: String, display: String) throws(SystemError) {

@@ -153,6 +153,24 @@ public enum FileSystem {
         try syscallChecked("cd", path: path) { chdir(path) }
     }
 
+    /// Removes `path` and everything below it (never following symlinks), if it exists;
+    /// failures are ignored (callers use it for scratch space).
+    public static func removeTree(_ path: String) {
+        guard let slash = path.lastIndex(of: "/") else { return }
+        let parentPath = slash == path.startIndex ? "/" : String(path[..<slash])
+        guard let parent = try? FileDescriptor.open(parentPath, O_RDONLY | O_DIRECTORY) else { return }
+        defer { parent.close() }
+        try? parent.removeTree(String(path[path.index(after: slash)...]), display: path)
+    }
+
+    public static func readLink(_ path: String) throws(SystemError) -> String {
+        try FileDescriptor(rawValue: AT_FDCWD).readLink(path, display: path)
+    }
+
+    public static func changeMode(_ path: String, _ mode: mode_t) throws(SystemError) {
+        try syscallChecked("chmod", path: path) { chmod(path, mode) }
+    }
+
     public static func makeDirectory(_ path: String, mode: mode_t = 0o755) throws(SystemError) {
         try syscallChecked("mkdir", path: path) { mkdir(path, mode) }
     }
