@@ -74,11 +74,20 @@ public enum NodeContainer {
     }
 
     /// A SquashFS file as a store image: unpacked once per node (FUSE is not required, and not
-    /// available to users here), found again while the file is unchanged.
+    /// available to users here), found again while the file is unchanged. A file on a shared
+    /// filesystem is asked for by every node and by concurrent steps on a node at once: a lock
+    /// per file identity in the node's store makes one of them unpack it and the others wait
+    /// for that, then find it.
     static func squashfsImage(_ path: String, store: Store) throws(SpankError) -> String {
         do {
             let name = try Store.squashfsImageName(path)
             if (try? store.image(named: name)) != nil { return name }
+            let lock = try store.exclusiveLock(name)
+            defer { lock.close() }
+            if (try? store.image(named: name)) != nil { return name }
+            // On the task's stderr, i.e. in srun's output: why this step takes longer.
+            let line = "zeroroot: \(Store.hostName()): unpacking \(path) into this node's store (once per file)\n"
+            try? FileDescriptor(rawValue: 2).write(Array(line.utf8), path: "stderr")
             guard let unsquashfs = ["/usr/bin/unsquashfs", "/usr/sbin/unsquashfs", "/usr/local/bin/unsquashfs"]
                 .first(where: FileSystem.isExecutableFile) else {
                 throw SpankError.image("image \(path) is a SquashFS file and unsquashfs is not installed on this node (squashfs-tools)")

@@ -71,14 +71,14 @@ struct Bcast: ParsableCommand {
         let remote = "\(destination)/zr-bcast-\(getuid())-\(job)-\(id.encoded.prefix(16)).tar"
         let sent = try runProgram([sbcast, "--force", archive, remote])
         guard sent == .exited(0) else {
-            throw ValidationError("sbcast of \(formatSize(size)) to \(remote) on the job's nodes failed (\(sent)); is \(destination) writable on every node?")
+            throw Failure("sbcast of \(formatSize(size)) to \(remote) on the job's nodes failed (\(sent)); is \(destination) writable on every node?")
         }
         let broadcast = monotonicSeconds()
         note("bcast: sent to \(nodes) node(s) with sbcast in \(String(format: "%.1f", broadcast - exported)) s")
 
         let received = try runProgram(perNode + [remote, record.name, id.description])
         guard received == .exited(0) else {
-            throw ValidationError("importing \(record.name) on the job's nodes failed (\(received)); the lines above name the node")
+            throw Failure("importing \(record.name) on the job's nodes failed (\(received)); the lines above name the node")
         }
         note("bcast: \(record.name) is on all \(nodes) node(s), \(String(format: "%.1f", monotonicSeconds() - started)) s in all")
     }
@@ -111,10 +111,10 @@ struct BcastReceive: ParsableCommand {
         do {
             records = try Import.importAny(store, file, name: name)
         } catch {
-            throw ValidationError("\(host): import of \(file) failed: \(error)")
+            throw Failure("\(host): import of \(file) failed: \(error)")
         }
         guard let record = records.first, record.config == expected else {
-            throw ValidationError("\(host): the imported image is not \(id) (the transfer was damaged?)")
+            throw Failure("\(host): the imported image is not \(id) (the transfer was damaged?)")
         }
         note("bcast: \(host): imported \(name) in \(String(format: "%.1f", monotonicSeconds() - started)) s")
     }

@@ -49,6 +49,13 @@ struct ZR: ParsableCommand {
     }
 }
 
+/// A command that was used correctly but could not do its work (a full disk, a failed
+/// transfer): reported as "zr: MESSAGE", without the usage hint of a validation error.
+struct Failure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
 /// Options every store command takes.
 struct StoreOptions: ParsableArguments {
     @Option(name: .customLong("storage"), help: ArgumentHelp("The store directory (default: $ZR_STORAGE, else /var/tmp/$USER/zeroroot).", valueName: "DIR"))
@@ -147,7 +154,8 @@ struct Import: ParsableCommand {
                 defer { input.close() }
                 let root = try FileDescriptor.open(scratch, O_RDONLY | O_DIRECTORY)
                 defer { root.close() }
-                _ = try LayerApplier.apply(archive: input, to: root, rootPath: file)
+                // Errors name where the bytes were going (a full disk is the store's, not FILE's).
+                _ = try LayerApplier.apply(archive: input, to: root, rootPath: scratch)
                 records = try importDirectory(store, scratch, name: name)
             } else {
                 let input = try FileDescriptor.open(file, O_RDONLY)

@@ -50,14 +50,16 @@ static void zr_pass_env(spank_t sp, const char *name, char **env, int *count, in
     env[(*count)++] = item;
 }
 
-/// Runs `zr ARGS...` as the task's user with the job's environment (proxies, credentials'
-/// HOME) and ZR_STORAGE, its output on the task's stderr (or nowhere, `quiet`). Returns the
+/// Runs `zr ARGS...` and waits. In a task (`sp` set): as the task's user with the job's
+/// environment (proxies, credentials' HOME) and ZR_STORAGE. In srun (`sp` NULL): with srun's
+/// own environment and ZR_STORAGE. Output goes to stderr (or nowhere, `quiet`). Returns the
 /// wait status, or -1 with a reason in `message`.
 static int zr_run_zr(spank_t sp, const char *storage, char **args, int quiet, char *message, size_t msize) {
+    extern char **environ;
     char zr[PATH_MAX], storage_env[PATH_MAX + 16];
-    char *env[20] = {0};
     char *argv[16] = {0};
-    int envc = 0, status = -1;
+    char **env = NULL;
+    int envc = 0, status = -1, owned_from = 1;
     if (zr_find_zr(sp, zr, sizeof zr) != 0) {
         snprintf(message, msize, "no zr program (install it in /usr/local/bin or on PATH, or set plugstack zr=PATH)");
         return -1;
@@ -65,11 +67,25 @@ static int zr_run_zr(spank_t sp, const char *storage, char **args, int quiet, ch
     argv[0] = zr;
     for (int i = 0; args[i] != NULL && i < 14; i++) argv[i + 1] = args[i];
     snprintf(storage_env, sizeof storage_env, "ZR_STORAGE=%s", storage);
+    size_t outer = 0;
+    if (sp == NULL) while (environ[outer] != NULL) outer++;
+    env = calloc(outer + 24, sizeof *env);
+    if (env == NULL) {
+        snprintf(message, msize, "out of memory");
+        return -1;
+    }
     env[envc++] = storage_env;
-    const char *passed[] = {"PATH", "HOME", "USER", "LANG", "TMPDIR", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY",
-                            "http_proxy", "https_proxy", "no_proxy", "SSL_CERT_FILE", "DOCKER_CONFIG",
-                            "ZR_INSECURE_REGISTRIES"};
-    for (size_t i = 0; i < sizeof passed / sizeof passed[0]; i++) zr_pass_env(sp, passed[i], env, &envc, 19);
+    if (sp == NULL) {
+        /* srun's environment is the user's own: pass it on (not ours to free) */
+        for (size_t i = 0; i < outer; i++)
+            if (strncmp(environ[i], "ZR_STORAGE=", 11) != 0) env[envc++] = environ[i];
+        owned_from = envc;
+    } else {
+        const char *passed[] = {"PATH", "HOME", "USER", "LANG", "TMPDIR", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY",
+                                "http_proxy", "https_proxy", "no_proxy", "SSL_CERT_FILE", "DOCKER_CONFIG",
+                                "ZR_INSECURE_REGISTRIES"};
+        for (size_t i = 0; i < sizeof passed / sizeof passed[0]; i++) zr_pass_env(sp, passed[i], env, &envc, 23);
+    }
     pid_t child = fork();
     if (child < 0) {
         snprintf(message, msize, "fork: %s", strerror(errno));
@@ -80,14 +96,15 @@ static int zr_run_zr(spank_t sp, const char *storage, char **args, int quiet, ch
             int null = open("/dev/null", O_RDWR);
             if (null >= 0) { dup2(null, 1); dup2(null, 2); }
         } else {
-            dup2(2, 1); /* all output on the task's stderr */
+            dup2(2, 1); /* all output on stderr */
         }
         execve(zr, argv, env);
         _exit(127);
     }
     while (waitpid(child, &status, 0) < 0 && errno == EINTR) {}
 out:
-    for (int i = 1; i < envc; i++) free(env[i]);
+    for (int i = owned_from; i < envc; i++) free(env[i]);
+    free(env);
     return status;
 }
 
@@ -96,64 +113,131 @@ static void zr_status_text(int status, char *out, size_t size) {
     else snprintf(out, size, "signal %d", WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 }
 
-int zr_build_image(spank_t sp, const char *spec, const char *storage, uint32_t job, uint32_t step,
-                   char *image, size_t isize, char *message, size_t msize) {
-    char context[PATH_MAX], file[PATH_MAX], how[64];
-    if (!zr_conf.builds) {
-        snprintf(message, msize, "--container-build: builds are disabled on this cluster (plugstack builds=no)");
-        return -1;
-    }
-    struct stat st;
-    if (realpath(spec, context) == NULL || stat(context, &st) != 0) {
-        snprintf(message, msize, "--container-build %s: %s", spec, strerror(errno));
-        return -1;
-    }
-    file[0] = '\0';
-    if (S_ISREG(st.st_mode)) {
-        snprintf(file, sizeof file, "%s", context);
-        char *dir = dirname(context); /* modifies context in place */
-        memmove(context, dir, strlen(dir) + 1);
-    } else if (!S_ISDIR(st.st_mode)) {
-        snprintf(message, msize, "--container-build %s: neither a Dockerfile nor a directory", spec);
-        return -1;
-    }
-    snprintf(image, isize, "srun-build:%u.%u", (unsigned)job, (unsigned)step);
-    char *args[] = {"build", "--progress=plain", "-t", image, file[0] ? "-f" : context, file[0] ? file : NULL,
-                    file[0] ? context : NULL, NULL};
-    fprintf(stderr, "zeroroot: building %s on this node (zr build -t %s)\n", spec, image);
-    fflush(stderr);
-    int status = zr_run_zr(sp, storage, args, 0, message, msize);
+/// Runs zr; 0 if it exited 0, else -1 with "WHAT: zr ... failed (status; its output is above)".
+static int zr_run_checked(spank_t sp, const char *storage, char **args, const char *what, char *message, size_t msize) {
+    char how[64], reason[ZR_MESSAGE_SIZE];
+    int status = zr_run_zr(sp, storage, args, 0, reason, sizeof reason);
     if (status == -1) {
-        char reason[ZR_MESSAGE_SIZE];
-        snprintf(reason, sizeof reason, "%s", message);
-        snprintf(message, msize, "--container-build: %s", reason);
+        snprintf(message, msize, "%s: %s", what, reason);
         return -1;
     }
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return 0;
     zr_status_text(status, how, sizeof how);
-    snprintf(message, msize, "--container-build %s: zr build failed (%s; its output is above)", spec, how);
+    snprintf(message, msize, "%s: zr %s failed (%s; its output is above)", what, args[0], how);
     return -1;
 }
 
-void zr_autobcast(void) {
-    const char *job = getenv("SLURM_JOB_ID"), *nodes = getenv("SLURM_JOB_NUM_NODES");
-    if (!zr_conf.bcast || zr_opt.image == NULL || job == NULL || nodes == NULL || atoi(nodes) < 2) return;
-    if (getenv("ZR_BCAST_ACTIVE") != NULL) return; /* zr bcast's own steps */
-    if (zr_opt.image[0] == '/' || zr_opt.image[0] == '.') return; /* files: handled on each node */
-    char zr[PATH_MAX];
-    if (zr_find_zr(NULL, zr, sizeof zr) != 0) return; /* no zr here: each node must have the image */
-    pid_t child = fork();
-    if (child < 0) return;
-    if (child == 0) {
-        setenv("ZR_BCAST_ACTIVE", "1", 1);
-        char *argv[] = {zr, "bcast", "--if-present", zr_opt.image, NULL};
-        execv(zr, argv);
-        _exit(127);
+/// What --container-build SPEC builds: the context directory, the Dockerfile if SPEC names
+/// one, and the image name `srun-build:JOB-HASH`. The name depends only on the job and the
+/// spec's real paths, so srun (which may build it once for every node) and each node's first
+/// task agree on it without talking to each other.
+struct zr_build_spec {
+    char context[PATH_MAX], file[PATH_MAX], image[128];
+};
+
+static int zr_build_resolve(const char *spec, const char *job, struct zr_build_spec *b, char *message, size_t msize) {
+    struct stat st;
+    if (realpath(spec, b->context) == NULL || stat(b->context, &st) != 0) {
+        snprintf(message, msize, "--container-build %s: %s", spec, strerror(errno));
+        return -1;
     }
-    int status;
-    while (waitpid(child, &status, 0) < 0 && errno == EINTR) {}
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        slurm_error("zeroroot: zr bcast %s failed; nodes without the image will refuse the step", zr_opt.image);
+    b->file[0] = '\0';
+    if (S_ISREG(st.st_mode)) {
+        snprintf(b->file, sizeof b->file, "%s", b->context);
+        char *dir = dirname(b->context); /* modifies context in place */
+        memmove(b->context, dir, strlen(dir) + 1);
+    } else if (!S_ISDIR(st.st_mode)) {
+        snprintf(message, msize, "--container-build %s: neither a Dockerfile nor a directory", spec);
+        return -1;
+    }
+    uint64_t hash = 1469598103934665603ULL; /* FNV-1a: a short, stable tag, not a security check */
+    for (const char *parts[] = {b->context, "\n", b->file, NULL}, **p = parts; *p != NULL; p++)
+        for (const unsigned char *c = (const unsigned char *)*p; *c != '\0'; c++) hash = (hash ^ *c) * 1099511628211ULL;
+    snprintf(b->image, sizeof b->image, "srun-build:%s-%012llx", job, (unsigned long long)(hash & 0xffffffffffffULL));
+    return 0;
+}
+
+static int zr_build_run(spank_t sp, const char *spec, const struct zr_build_spec *b, const char *storage,
+                        char *message, size_t msize) {
+    char *args[] = {"build", "--progress=plain", "-t", (char *)b->image, b->file[0] ? "-f" : (char *)b->context,
+                    b->file[0] ? (char *)b->file : NULL, b->file[0] ? (char *)b->context : NULL, NULL};
+    char what[PATH_MAX + 32];
+    snprintf(what, sizeof what, "--container-build %s", spec);
+    return zr_run_checked(sp, storage, args, what, message, msize);
+}
+
+int zr_build_image(spank_t sp, const char *spec, const char *storage, uint32_t job,
+                   char *image, size_t isize, char *message, size_t msize) {
+    char job_text[16], built[128];
+    struct zr_build_spec b;
+    if (!zr_conf.builds) {
+        snprintf(message, msize, "--container-build: builds are disabled on this cluster (plugstack builds=no)");
+        return -1;
+    }
+    snprintf(job_text, sizeof job_text, "%u", (unsigned)job);
+    if (zr_build_resolve(spec, job_text, &b, message, msize) != 0) return -1;
+    snprintf(image, isize, "%s", b.image);
+    // srun built it once and broadcast it to every node (zr_local_prepare): use that copy.
+    if (spank_getenv(sp, "ZR_BUILT_IMAGE", built, sizeof built) == ESPANK_SUCCESS && strcmp(built, b.image) == 0) {
+        char *inspect[] = {"inspect", b.image, NULL};
+        int status = zr_run_zr(sp, storage, inspect, 1, message, msize);
+        if (status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0) return 0;
+    }
+    fprintf(stderr, "zeroroot: building %s on this node (zr build -t %s)\n", spec, b.image);
+    fflush(stderr);
+    return zr_build_run(sp, spec, &b, storage, message, msize);
+}
+
+/// srun, inside an allocation of two or more nodes: the step's image is made ready on this
+/// node once (built, or pulled from its registry) and copied to the allocation's nodes with
+/// `zr bcast` (sbcast's tree fan-out), so the nodes neither build nor pull it N times. An image
+/// in no store here (a name only the nodes have) is left to the nodes. -1 with a reason.
+int zr_local_prepare(char *message, size_t msize) {
+    const char *job = getenv("SLURM_JOB_ID"), *nodes = getenv("SLURM_JOB_NUM_NODES");
+    unsetenv("ZR_BUILT_IMAGE"); /* only this srun's own build counts (a nested srun inherits it) */
+    if (!zr_conf.bcast || job == NULL || nodes == NULL || atoi(nodes) < 2) return 0;
+    if (getenv("ZR_BCAST_ACTIVE") != NULL) return 0; /* zr bcast's own steps */
+    const char *image = zr_opt.image;
+    if (zr_opt.build == NULL && (image == NULL || image[0] == '/' || image[0] == '.'))
+        return 0; /* a directory or SquashFS file: each node reads it (once per node per file) */
+    char zr[PATH_MAX], storage[PATH_MAX];
+    if (zr_find_zr(NULL, zr, sizeof zr) != 0) return 0; /* no zr here: each node fends for itself */
+    const char *template = getenv("ZR_STORAGE");
+    if (template == NULL || template[0] == '\0') template = zr_conf.storage;
+    if (zr_storage_path(template, storage, sizeof storage, message, msize) != 0) return -1;
+    setenv("ZR_BCAST_ACTIVE", "1", 1); /* zr bcast's helper sruns skip this plugin's preparation */
+    int rc = -1;
+    struct zr_build_spec b;
+    if (zr_opt.build != NULL) {
+        if (!zr_conf.builds) return 0; /* zr_check_local has said so */
+        if (zr_build_resolve(zr_opt.build, job, &b, message, msize) != 0) goto out;
+        fprintf(stderr, "zeroroot: building %s once for the job's %s nodes (zr build -t %s), then zr bcast\n",
+                zr_opt.build, nodes, b.image);
+        fflush(stderr);
+        if (zr_build_run(NULL, zr_opt.build, &b, storage, message, msize) != 0) goto out;
+        image = b.image;
+    } else if (zr_image_is_reference(image)) {
+        char *inspect[] = {"inspect", (char *)image, NULL};
+        int status = zr_run_zr(NULL, storage, inspect, 1, message, msize);
+        if (status == -1) goto out;
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+            fprintf(stderr, "zeroroot: pulling %s once for the job's %s nodes (zr pull), then zr bcast\n", image, nodes);
+            fflush(stderr);
+            char *pull[] = {"pull", "--quiet", (char *)image, NULL};
+            char what[512];
+            snprintf(what, sizeof what, "--container-image %s", image);
+            if (zr_run_checked(NULL, storage, pull, what, message, msize) != 0) goto out;
+        }
+    }
+    char *bcast[] = {"bcast", "--if-present", (char *)image, NULL};
+    char what[512];
+    snprintf(what, sizeof what, "copying %s to the job's %s nodes", image, nodes);
+    if (zr_run_checked(NULL, storage, bcast, what, message, msize) != 0) goto out;
+    if (zr_opt.build != NULL) setenv("ZR_BUILT_IMAGE", image, 1); /* the tasks' environment: use it */
+    rc = 0;
+out:
+    unsetenv("ZR_BCAST_ACTIVE");
+    return rc;
 }
 
 int zr_image_is_reference(const char *image) {
@@ -166,7 +250,6 @@ int zr_image_is_reference(const char *image) {
 }
 
 int zr_pull_image(spank_t sp, const char *image, const char *storage, char *message, size_t msize) {
-    char how[64];
     char *inspect[] = {"inspect", (char *)image, NULL};
     int status = zr_run_zr(sp, storage, inspect, 1, message, msize);
     if (status == -1) {
@@ -175,15 +258,12 @@ int zr_pull_image(spank_t sp, const char *image, const char *storage, char *mess
         snprintf(message, msize, "--container-image %s is a registry reference, but %s", image, reason);
         return -1;
     }
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return 0; /* already here */
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return 0; /* already here (or broadcast by srun) */
     fprintf(stderr, "zeroroot: pulling %s on this node (zr pull)\n", image);
     fflush(stderr);
     char *pull[] = {"pull", "--quiet", (char *)image, NULL};
-    status = zr_run_zr(sp, storage, pull, 0, message, msize);
-    if (status == -1) return -1;
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return 0;
-    zr_status_text(status, how, sizeof how);
-    snprintf(message, msize, "--container-image %s: zr pull failed (%s; its output is above)", image, how);
-    return -1;
+    char what[512];
+    snprintf(what, sizeof what, "--container-image %s", image);
+    return zr_run_checked(sp, storage, pull, what, message, msize);
 }
 #endif

@@ -62,13 +62,15 @@ int zr_config_parse(int ac, char **av, struct zr_config *conf);
 int zr_storage_path(const char *template, char *out, size_t size, char *message, size_t msize);
 
 /// --container-build: builds `spec` with `zr build -t NAME` as the task's user (output on the
-/// task's stderr) and writes NAME into `image`; -1 with a reason in `message`.
-int zr_build_image(spank_t sp, const char *spec, const char *storage, uint32_t job, uint32_t step,
+/// task's stderr) unless srun built and broadcast it already, and writes NAME into `image`;
+/// -1 with a reason in `message`.
+int zr_build_image(spank_t sp, const char *spec, const char *storage, uint32_t job,
                    char *image, size_t isize, char *message, size_t msize);
 
-/// srun inside a multi-node allocation, image in this node's store: `zr bcast --if-present`
-/// it to the allocation's nodes first (an image built in the batch step is on one node only).
-void zr_autobcast(void);
+/// srun inside a multi-node allocation: the image is made ready on this node once (built,
+/// pulled, or already in its store) and `zr bcast` copies it to the allocation's nodes, so they
+/// neither build nor pull it N times; -1 with a reason in `message` (the step must not start).
+int zr_local_prepare(char *message, size_t msize);
 int zr_find_zr(spank_t sp, char *out, size_t size);
 
 /// Whether --container-image names a registry reference (registry.example.org/app:1,

@@ -3,7 +3,9 @@
 //
 // Where each callback runs (spank(8)):
 //   slurm_spank_init            everywhere: registers the options, parses plugstack arguments
-//   slurm_spank_init_post_opt   srun: checks the option values (through Swift);
+//   slurm_spank_init_post_opt   srun: checks the option values (through Swift), and in a
+//                               multi-node allocation builds/pulls the image once and
+//                               broadcasts it (zr bcast);
 //                               slurmstepd (root, before the tasks fork): the shared node state
 //   slurm_spank_task_init       each task, as the user, single-threaded, before exec: the first
 //                               creates the container, the others join it (setns)
@@ -34,7 +36,7 @@ SPANK_PLUGIN(zeroroot, 1)
 static struct zr_node *zr_node = NULL;
 static int zr_watch[2] = {-1, -1};
 static uid_t zr_job_uid = (uid_t)-1;
-static uint32_t zr_job_id = 0, zr_step_id = 0;
+static uint32_t zr_job_id = 0;
 
 static int zr_check_env_names(const char *list, char *message, size_t size);
 
@@ -109,7 +111,11 @@ int slurm_spank_init_post_opt(spank_t sp, int ac, char **av) {
     }
     if (spank_context() == S_CTX_LOCAL) {
         if (zr_check_local() != 0) return -1;
-        zr_autobcast();
+        char message[ZR_MESSAGE_SIZE] = "";
+        if (zr_local_prepare(message, sizeof message) != 0) {
+            slurm_error("zeroroot: %s; the step does not start", message);
+            return -1;
+        }
         return 0;
     }
     if (!spank_remote(sp)) return 0;
@@ -122,7 +128,6 @@ int slurm_spank_init_post_opt(spank_t sp, int ac, char **av) {
     // The batch step's task_init would pivot the batch shell into the container and its
     // script in the spool dir would vanish; the extern step has no user command.
     if (step == SLURM_BATCH_SCRIPT || step == SLURM_EXTERN_CONT) return 0;
-    zr_step_id = step;
     if (zr_opt.conflict[0] != '\0') {
         slurm_error("zeroroot: %s", zr_opt.conflict);
         return -1;
@@ -219,7 +224,7 @@ static int zr_create(spank_t sp, char *message, size_t size) {
     char built[256];
     const char *image = zr_opt.image;
     if (zr_opt.build != NULL) {
-        if (zr_build_image(sp, zr_opt.build, storage, zr_job_id, zr_step_id, built, sizeof built, message, size) != 0)
+        if (zr_build_image(sp, zr_opt.build, storage, zr_job_id, built, sizeof built, message, size) != 0)
             goto fail;
         image = built;
     } else if (zr_image_is_reference(image) && zr_pull_image(sp, image, storage, message, size) != 0) {
