@@ -85,6 +85,8 @@ ssize_t zr_fgetxattr(int fd, const char *name, void *value, size_t size) {
 
 ssize_t zr_flistxattr(int fd, char *list, size_t size) { return flistxattr(fd, list, size); }
 
+int zr_fremovexattr(int fd, const char *name) { return fremovexattr(fd, name); }
+
 int zr_install_filter(const struct sock_filter *filter, unsigned short len, int self_check) {
     // no_new_privs is required for an unprivileged filter install and keeps setuid programs in
     // the image from gaining anything on exec.

@@ -51,9 +51,10 @@ public enum LayerError: Error, CustomStringConvertible, Sendable, Equatable {
 /// refused outright. The entry itself is created with *at calls relative to that parent and
 /// O_NOFOLLOW/AT_SYMLINK_NOFOLLOW, so nothing is ever written through a symlink. Hard links
 /// must name an existing non-directory inside the root. OCI whiteouts (`.wh.NAME`,
-/// `.wh..wh..opq`) remove lower content. Device nodes are recorded, not created. Owners are not
-/// set (files belong to the user applying the layer); modes including setuid/setgid, mtimes and
-/// the xattrs the filesystem accepts are kept.
+/// `.wh..wh..opq`) remove lower content. Device nodes are recorded, not created. Owners cannot
+/// be set (files belong to the user applying the layer): a file's or directory's non-root
+/// owner goes into the `OwnerLedger` attribute instead; modes including setuid/setgid, mtimes
+/// and the xattrs the filesystem accepts are kept.
 public struct LayerApplier {
     /// What OCI whiteouts do.
     public enum WhiteoutMode: Sendable {
@@ -222,16 +223,19 @@ public struct LayerApplier {
                     defer { file.close() }
                     try writeData(a, to: file, size: archive_entry_size(entry), entry: name, display: path)
                     try setAttributes(entry, on: file, display: path)
+                    try recordOwner(entry, on: file, replacing: false, display: path)
                     try file.changeMode(mode & 0o7777, display: path)
                     try parent.setTimes(last, seconds: mtime.0, nanoseconds: mtime.1, display: path)
                 case S_IFDIR:
-                    if try parent.statusAt(last, display: path) == nil {
+                    let merged = try parent.statusAt(last, display: path) != nil
+                    if !merged {
                         try parent.makeDirectory(last, mode: 0o700, display: path)
                     }
                     let dir = try parent.openAt(last, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, display: path)
                     defer { dir.close() }
                     try dir.changeMode((mode & 0o7777) | 0o700, display: path)
                     try setAttributes(entry, on: dir, display: path)
+                    try recordOwner(entry, on: dir, replacing: merged, display: path)
                     deferredDirectories.append((parts, mode & 0o7777, mtime))
                 case S_IFLNK:
                     let target = (archive_entry_symlink_utf8(entry) ?? archive_entry_symlink(entry)).map { String(cString: $0) } ?? ""
@@ -328,8 +332,9 @@ public struct LayerApplier {
             guard let name else { continue }
             // overlayfs reads its own bookkeeping from these names (opaque, redirect, origin…):
             // a layer must not be able to forge it in a directory the store stacks.
+            // Nor zeroroot's owner ledger: owners come from the tar header, as for any layer.
             let attribute = String(cString: name)
-            if attribute.hasPrefix("user.overlay.") || attribute.hasPrefix("trusted.overlay.") {
+            if attribute.hasPrefix("user.overlay.") || attribute.hasPrefix("trusted.overlay.") || OwnerLedger.isReserved(attribute) {
                 report.skippedAttributes += 1
                 continue
             }
@@ -338,6 +343,25 @@ public struct LayerApplier {
             } catch where [EPERM, ENOTSUP, EACCES, EINVAL].contains(error.errno) {
                 report.skippedAttributes += 1
             }
+        }
+    }
+
+    /// A non-root owner from the tar header, recorded in the owner ledger (root is the default
+    /// and needs no record). A directory merged with a lower one (`replacing`) takes this
+    /// layer's owner, so a record the lower one left is removed.
+    mutating func recordOwner(_ entry: OpaquePointer, on fd: FileDescriptor, replacing: Bool, display: String) throws(SystemError) {
+        let uid = Int64(archive_entry_uid(entry)), gid = Int64(archive_entry_gid(entry))
+        if uid == 0 && gid == 0 && !replacing { return }
+        do throws(SystemError) {
+            if uid == 0 && gid == 0 {
+                try fd.removeExtendedAttribute(OwnerLedger.attribute, display: display)
+            } else {
+                try OwnerLedger.encode(uid: uid, gid: gid).withUnsafeBytes { value in
+                    Result { () throws(SystemError) in try fd.setExtendedAttribute(OwnerLedger.attribute, value: value, display: display) }
+                }.get()
+            }
+        } catch where [ENODATA, EPERM, ENOTSUP, EACCES].contains(error.errno) {
+            if error.errno != ENODATA { report.skippedAttributes += 1 }
         }
     }
 

@@ -25,11 +25,12 @@ public struct LayerCreateOptions: Sendable {
     /// directories marked opaque (user.overlay.opaque or trusted.overlay.opaque = "y") hide
     /// their lower contents; both become OCI whiteout entries (image-spec layer.md).
     public var overlayUpper: Bool
-    /// Owner written for every entry. In a single-id namespace every file is the user's, so
-    /// images carry root (0:0) as a root build would give for system files.
+    /// Owner written for every entry that has no other: in a single-id namespace every file is
+    /// the user's, so images carry root (0:0) as a root build would give for system files.
+    /// A file's or directory's `OwnerLedger` attribute comes before it.
     public var owner: (uid: Int64, gid: Int64)
-    /// Owners by entry path (relative, no leading `./`, no trailing `/`) that differ from
-    /// `owner`: the ownership ledger, e.g. what `COPY --chown` asked for.
+    /// Owners by entry path (relative, no leading `./`, no trailing `/`) that come before both,
+    /// e.g. what `COPY --chown` asked for.
     public var owners: [String: (uid: Int64, gid: Int64)]
 
     public init(compression: LayerCompression = .gzip, fixedModificationTime: Int? = nil,
@@ -54,7 +55,8 @@ public struct CreatedLayer: Sendable, Equatable {
 }
 
 /// Writes a directory tree as a deterministic tar layer: entries in byte order of their
-/// names, fixed owners, optional fixed mtimes, no user or group names, devices kept as entries.
+/// names, owners from the options and the owner ledger, optional fixed mtimes, no user or group
+/// names, devices kept as entries.
 /// Two libarchive writers are chained so that each stream is hashed as it passes: a pax writer
 /// whose output is the diff_id stream, feeding a raw writer that compresses into the blob.
 public final class LayerWriter {
@@ -152,7 +154,8 @@ public final class LayerWriter {
                     throw .system(error, entry: path)
                 }
                 defer { child.close() }
-                try writeEntry(tar, name: path + "/", type: S_IFDIR, st: st, xattrs: attributes(child, display: shown))
+                let (xattrs, recorded) = attributes(child, display: shown)
+                try writeEntry(tar, name: path + "/", type: S_IFDIR, st: st, xattrs: xattrs, recorded: recorded)
                 if options.overlayUpper && isOpaque(child, display: shown) {
                     try writeEntry(tar, name: path + "/.wh..wh..opq", type: S_IFREG, st: st, size: 0)
                 }
@@ -189,19 +192,26 @@ public final class LayerWriter {
     }
 
     /// Extended attributes for the layer (user.*, security.capability…), except overlayfs's own
-    /// bookkeeping, which describes this directory, not the image. Unreadable ones are left out.
-    private func attributes(_ fd: FileDescriptor, display: String) -> [(String, [UInt8])] {
-        guard let names = try? fd.extendedAttributeNames(display: display) else { return [] }
+    /// bookkeeping, which describes this directory, not the image, and zeroroot's owner ledger,
+    /// whose owner is returned separately. Unreadable ones are left out.
+    private func attributes(_ fd: FileDescriptor, display: String) -> ([(String, [UInt8])], (uid: Int64, gid: Int64)?) {
+        guard let names = try? fd.extendedAttributeNames(display: display) else { return ([], nil) }
         var out: [(String, [UInt8])] = []
+        var recorded: (uid: Int64, gid: Int64)?
         for name in names.sorted() where !name.hasPrefix("user.overlay.") && !name.hasPrefix("trusted.overlay.") {
-            if let value = try? fd.extendedAttribute(name, display: display) { out.append((name, value)) }
+            guard let value = try? fd.extendedAttribute(name, display: display) else { continue }
+            if name == OwnerLedger.attribute {
+                recorded = OwnerLedger.decode(value)
+            } else if !OwnerLedger.isReserved(name) {
+                out.append((name, value))
+            }
         }
-        return out
+        return (out, recorded)
     }
 
     private func writeEntry(_ tar: OpaquePointer, name: String, type: mode_t, st: stat, size: Int64 = 0,
                             symlink: String? = nil, hardlink: String? = nil,
-                            xattrs: [(String, [UInt8])] = []) throws(LayerError) {
+                            xattrs: [(String, [UInt8])] = [], recorded: (uid: Int64, gid: Int64)? = nil) throws(LayerError) {
         let entry = archive_entry_new()
         defer { archive_entry_free(entry) }
         for (key, value) in xattrs {
@@ -211,7 +221,7 @@ public final class LayerWriter {
         archive_entry_set_filetype(entry, UInt32(type))
         archive_entry_set_perm(entry, UInt32(st.st_mode & 0o7777))
         let key = name.hasSuffix("/") ? String(name.dropLast()) : name
-        let owner = options.owners.isEmpty ? options.owner : options.owners[key] ?? options.owner
+        let owner = (options.owners.isEmpty ? nil : options.owners[key]) ?? recorded ?? options.owner
         archive_entry_set_uid(entry, owner.uid)
         archive_entry_set_gid(entry, owner.gid)
         if let fixed = options.fixedModificationTime {
@@ -235,7 +245,8 @@ public final class LayerWriter {
         let file: FileDescriptor
         do { file = try dir.openAt(name, O_RDONLY | O_NOFOLLOW, display: display) } catch { throw .system(error, entry: path) }
         defer { file.close() }
-        try writeEntry(tar, name: path, type: S_IFREG, st: st, size: Int64(st.st_size), xattrs: attributes(file, display: display))
+        let (xattrs, recorded) = attributes(file, display: display)
+        try writeEntry(tar, name: path, type: S_IFREG, st: st, size: Int64(st.st_size), xattrs: xattrs, recorded: recorded)
         try copyData(of: file, size: Int64(st.st_size), into: tar, entry: path, display: display) { error(tar, entry: path) }
     }
 }

@@ -92,6 +92,10 @@ extension FileDescriptor {
         try syscallChecked("setxattr \(name)", path: display) { zr_fsetxattr(rawValue, name, value.baseAddress, value.count, 0) }
     }
 
+    public func removeExtendedAttribute(_ name: String, display: String) throws(SystemError) {
+        try syscallChecked("removexattr \(name)", path: display) { zr_fremovexattr(rawValue, name) }
+    }
+
     /// The value of one extended attribute (at most 64 KiB, the kernel's limit).
     public func extendedAttribute(_ name: String, display: String) throws(SystemError) -> [UInt8] {
         var buffer = [UInt8](repeating: 0, count: 65536)

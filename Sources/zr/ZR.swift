@@ -201,7 +201,7 @@ struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write an image out: OCI layout, docker save archive, root filesystem tar or directory, or SquashFS.",
         discussion: """
-            oci: an OCI image layout directory (skopeo, umoci, podman read it). docker-archive: a `docker load` archive. tar and dir: the flattened root filesystem (owners 0:0 in the tar). squashfs: the flattened root filesystem as a SquashFS file (mksquashfs from squashfs-tools, zstd, owners 0:0, device nodes the image recorded put back).
+            oci: an OCI image layout directory (skopeo, umoci, podman read it). docker-archive: a `docker load` archive. tar and dir: the flattened root filesystem (in the tar, owners as the image's layers give them: root, and e.g. root:shadow for /etc/shadow). squashfs: the flattened root filesystem as a SquashFS file (mksquashfs from squashfs-tools, zstd, owners 0:0, device nodes the image recorded put back, no extended attributes).
 
             Examples:
               zr export app:1 --format oci -o app-layout
@@ -254,13 +254,16 @@ struct Export: ParsableCommand {
         note("exported \(record.name) to \(output) (\(format.rawValue))")
     }
 
-    /// mksquashfs with every file owned by root (as in the image) and the recorded device
-    /// nodes added as pseudo files, since they never existed on disk.
+    /// mksquashfs with every file owned by root and the recorded device nodes added as pseudo
+    /// files, since they never existed on disk. The owner ledger is not applied: mksquashfs
+    /// 4.5's "modify" definitions lose to -all-root, and without it every other file would be
+    /// the user's. No extended attributes: 4.5 cannot leave out the ledger's own, and
+    /// unprivileged trees hold no security.* ones to keep.
     func squash(_ directory: String, to output: String, devices: [DeviceRecord]) throws {
         guard let mksquashfs = findProgram("mksquashfs") else {
             throw ValidationError("mksquashfs not found (Debian: apt-get install squashfs-tools)")
         }
-        var args = [mksquashfs, directory, output, "-noappend", "-comp", "zstd", "-all-root", "-quiet", "-no-progress"]
+        var args = [mksquashfs, directory, output, "-noappend", "-comp", "zstd", "-all-root", "-no-xattrs", "-quiet", "-no-progress"]
         for d in devices {
             let kind = d.kind == .character ? "c" : "b"
             args += ["-p", "\(d.path) \(kind) \(String(d.mode, radix: 8)) \(d.uid) \(d.gid) \(d.major) \(d.minor)"]

@@ -467,3 +467,41 @@ struct LayerSemanticsTests {
         #expect(value.map { String(decoding: $0, as: UTF8.self) } == "value" || report.skippedAttributes == 1)
     }
 }
+
+struct OwnerLedgerTests {
+    func ledger(_ path: String) -> String? {
+        guard let fd = try? FileDescriptor.open(path, O_RDONLY | O_NOFOLLOW) else { return nil }
+        defer { fd.close() }
+        return (try? fd.extendedAttribute(OwnerLedger.attribute, display: path)).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    @Test func nonRootOwnersFromTarHeadersAreRecordedOnTheInode() throws {
+        let s = try Scene()
+        try s.apply([
+            .init("etc/", .directory, mode: 0o755),
+            .init("etc/shadow", .file("root:*::"), mode: 0o640, owner: (0, 42)),
+            .init("etc/passwd", .file("root:x:0:0"), mode: 0o644),
+            .init("home/alice/", .directory, mode: 0o750, owner: (1000, 1000)),
+            .init("etc/shadow-", .hardlink("etc/shadow")),
+            // A layer cannot write the ledger itself: the header's owner wins.
+            .init("forged", .file("x"), mode: 0o644, xattrs: [(OwnerLedger.attribute, "0:0")], owner: (7, 8)),
+            .init("plain", .file("x"), mode: 0o644, xattrs: [(OwnerLedger.attribute, "1:1")]),
+        ])
+        #expect(ledger(s.root + "/etc/shadow") == "0:42")
+        #expect(ledger(s.root + "/etc/shadow-") == "0:42", "hard links share the inode's record")
+        #expect(ledger(s.root + "/etc/passwd") == nil, "root needs no record")
+        #expect(ledger(s.root + "/home/alice") == "1000:1000")
+        #expect(ledger(s.root + "/forged") == "7:8")
+        #expect(ledger(s.root + "/plain") == nil)
+        // A later layer giving the directory to root replaces the record.
+        try s.apply([.init("home/alice/", .directory, mode: 0o755)])
+        #expect(ledger(s.root + "/home/alice") == nil)
+    }
+
+    @Test func malformedRecordsAreIgnored() {
+        #expect(OwnerLedger.decode(Array("1000:42".utf8))! == (1000, 42))
+        for bad in ["", "1000", "a:b", "1:2:3", "-1:0", "4294967295:0", String(repeating: "9", count: 40) + ":0"] {
+            #expect(OwnerLedger.decode(Array(bad.utf8)) == nil, "\(bad)")
+        }
+    }
+}

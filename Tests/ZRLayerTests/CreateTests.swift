@@ -160,6 +160,38 @@ struct LayerCreateTests {
     }
 }
 
+extension LayerCreateTests {
+    @Test func ledgerOwnersBecomeTarOwnersAndTheRecordStaysOutOfTheImage() throws {
+        defer { cleanup() }
+        let tree = base + "/tree"
+        try FileManager.default.createDirectory(atPath: tree + "/home/alice", withIntermediateDirectories: true)
+        for f in ["home/alice/notes", "etc-shadow", "plain", "chowned"] {
+            try "x".write(toFile: tree + "/" + f, atomically: false, encoding: .utf8)
+        }
+        func record(_ path: String, _ value: String) throws {
+            let fd = try FileDescriptor.open(tree + "/" + path, O_RDONLY)
+            defer { fd.close() }
+            try Array(value.utf8).withUnsafeBytes { try fd.setExtendedAttribute(OwnerLedger.attribute, value: $0, display: path) }
+        }
+        try record("home/alice", "1000:1000")
+        try record("home/alice/notes", "1000:1000")
+        try record("etc-shadow", "0:42")
+        try record("chowned", "5:5")
+        try record("plain", "garbage")
+        _ = try LayerWriter.create(from: tree, to: base + "/layer",
+                                   options: .init(compression: .none, owners: ["chowned": (6, 6)]))
+        let owners = Dictionary(uniqueKeysWithValues: try tarListing(base + "/layer").map { ($0.name, "\($0.uid):\($0.gid)") })
+        #expect(owners["home/alice/"] == "1000:1000")
+        #expect(owners["home/alice/notes"] == "1000:1000")
+        #expect(owners["etc-shadow"] == "0:42")
+        #expect(owners["chowned"] == "6:6", "an explicit owner (COPY --chown) comes first")
+        #expect(owners["plain"] == "0:0", "a malformed record is ignored")
+        #expect(owners["home/"] == "0:0")
+        let attributes = try tarAttributeNames(base + "/layer")
+        #expect(!attributes.values.joined().contains(OwnerLedger.attribute), "\(attributes)")
+    }
+}
+
 struct ListedEntry { var name: String; var uid: Int64; var gid: Int64 }
 
 /// The entries of a tar file, through libarchive.

@@ -22,13 +22,16 @@ struct TarEntry {
     var mode: UInt32 = 0
     var mtime: Int = 1_500_000_000
     var xattrs: [(String, String)] = []
+    var owner: (uid: Int64, gid: Int64) = (0, 0)
 
-    init(_ name: String, _ kind: Kind, mode: UInt32 = 0, mtime: Int = 1_500_000_000, xattrs: [(String, String)] = []) {
+    init(_ name: String, _ kind: Kind, mode: UInt32 = 0, mtime: Int = 1_500_000_000, xattrs: [(String, String)] = [],
+         owner: (uid: Int64, gid: Int64) = (0, 0)) {
         self.name = name
         self.kind = kind
         self.mode = mode
         self.mtime = mtime
         self.xattrs = xattrs
+        self.owner = owner
     }
 
     static func file(_ name: String, _ content: String, mode: UInt32 = 0o644) -> TarEntry { .init(name, .file(content), mode: mode) }
@@ -56,8 +59,8 @@ func writeTar(_ entries: [TarEntry], to path: String, compression: Compression =
         defer { archive_entry_free(entry) }
         archive_entry_set_pathname(entry, e.name)
         archive_entry_set_mtime(entry, e.mtime, 0)
-        archive_entry_set_uid(entry, 0)
-        archive_entry_set_gid(entry, 0)
+        archive_entry_set_uid(entry, e.owner.uid)
+        archive_entry_set_gid(entry, e.owner.gid)
         var data = ""
         switch e.kind {
         case .file(let content):
@@ -109,4 +112,28 @@ func writeTar(_ entries: [TarEntry], to path: String, compression: Compression =
         }
     }
     archive_write_close(a)
+}
+
+/// Each entry's extended attribute names, read back with libarchive.
+func tarAttributeNames(_ path: String) throws -> [String: [String]] {
+    guard let a = archive_read_new() else { throw CocoaError(.fileReadUnknown) }
+    defer { archive_read_free(a) }
+    archive_read_support_filter_all(a)
+    archive_read_support_format_all(a)
+    guard archive_read_open_filename(a, path, 1 << 16) == ARCHIVE_OK else { throw CocoaError(.fileReadUnknown) }
+    var out: [String: [String]] = [:]
+    var entry: OpaquePointer?
+    while archive_read_next_header(a, &entry) == ARCHIVE_OK, let entry {
+        var names: [String] = []
+        if archive_entry_xattr_reset(entry) > 0 {
+            var name: UnsafePointer<CChar>?
+            var value: UnsafeRawPointer?
+            var size = 0
+            while archive_entry_xattr_next(entry, &name, &value, &size) == ARCHIVE_OK {
+                if let name { names.append(String(cString: name)) }
+            }
+        }
+        out[String(cString: archive_entry_pathname(entry))] = names
+    }
+    return out
 }

@@ -153,7 +153,7 @@ struct BuildTests {
                 COPY <<EOF $APP/hello.txt
                 hello $WHO
                 EOF
-                RUN rm /etc/issue && rm -rf /etc/cron.d && mkdir /etc/cron.d && echo fresh > /etc/cron.d/only
+                RUN rm /etc/issue && rm -rf /etc/cron.d && mkdir /etc/cron.d && echo fresh > /etc/cron.d/only && echo "zr:*:1:0:99999:7:::" >> /etc/shadow
                 RUN echo "$WHO at $APP" > /who && test "$(id -u)" = 0
                 USER nobody
                 RUN echo "HOME=$HOME USER=$USER" > /who-env
@@ -211,7 +211,8 @@ struct BuildTests {
         #expect(childBuilt.stderr.contains("| triggered"), "\(childBuilt.stderr)")
         #expect(!(try Self.zr(["inspect", "semantics-child"]).stdout.contains("OnBuild\":[")))
 
-        // Exported layers: root-owned, except what COPY --chown asked for.
+        // Exported layers: root-owned, except what COPY --chown asked for and what the base
+        // layer's owners were (the RUN layer's copy of /etc/shadow keeps group shadow, 42).
         let export = dir + "/oci"
         let exported = try Self.zr(["export", "semantics", "--format", "oci", "-o", export])
         try #require(exported.status == 0, "\(exported.summary)")
@@ -225,6 +226,8 @@ struct BuildTests {
         let who = lines.filter { $0.hasSuffix(" who") || $0.hasSuffix(" ./who") }
         #expect(!who.isEmpty && who.allSatisfy { $0.contains("0/0") }, "\(who)")
         #expect(lines.contains { $0.hasSuffix("etc/.wh.issue") }, "the deletion is a whiteout in the layer")
+        let shadow = lines.filter { $0.hasSuffix(" etc/shadow") || $0.hasSuffix(" ./etc/shadow") }
+        #expect(shadow.count == 2 && shadow.allSatisfy { $0.contains(" 0/42 ") }, "base and RUN layer: \(shadow)")
         #expect(lines.contains { $0.hasSuffix("etc/cron.d/.wh..wh..opq") }, "the recreated directory is opaque")
     }
 

@@ -39,6 +39,7 @@ int zr_memfd_create(const char *name, unsigned int flags);
 int zr_fsetxattr(int fd, const char *name, const void *value, size_t size, int flags);
 ssize_t zr_fgetxattr(int fd, const char *name, void *value, size_t size);
 ssize_t zr_flistxattr(int fd, char *list, size_t size);
+int zr_fremovexattr(int fd, const char *name);
 
 /// Resolve flags re-exported so Swift need not import linux/openat2.h.
 extern const uint64_t ZR_RESOLVE_IN_ROOT;
