@@ -25,7 +25,9 @@ let package = Package(
         // openat2) and the code that runs between fork and exec.
         .target(
             name: "CZeroRoot",
-            cSettings: [.define("_GNU_SOURCE"), .unsafeFlags(["-Wall", "-Wextra", "-Werror"])]
+            cSettings: [.define("_GNU_SOURCE"), .unsafeFlags(["-Wall", "-Wextra", "-Werror"])],
+            // The creds supervisor's notification loop (creds.c) uses libseccomp's notify API.
+            linkerSettings: [.linkedLibrary("seccomp")]
         ),
         .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp",
                        providers: [.apt(["libseccomp-dev"])]),

@@ -1,3 +1,8 @@
+import ZRSeccomp
+
+/// zr-run's `--consistency` (the type lives with the policy it selects).
+public typealias Consistency = ZRSeccomp.Consistency
+
 /// Everything `zr-run` needs to start one container. Codable so that higher layers (the
 /// builder, the Slurm bridge) can hand a whole spec over without re-parsing command lines.
 public struct ContainerSpec: Codable, Sendable, Equatable {
@@ -39,8 +44,10 @@ public struct ContainerSpec: Codable, Sendable, Equatable {
     public var command: [String]
     /// Map the user to uid/gid 0 instead of to themselves.
     public var mapToRoot: Bool
-    /// Install the zero-consistency seccomp filter (implies `mapToRoot`).
+    /// Install the root-emulation seccomp filter (implies `mapToRoot`).
     public var rootEmulation: Bool
+    /// How faithfully root is emulated when `rootEmulation` is on.
+    public var consistency: Consistency = .zero
     public var writable: Bool
     /// What /tmp is inside.
     public enum Tmp: String, Codable, Sendable, Equatable {
@@ -63,7 +70,9 @@ public struct ContainerSpec: Codable, Sendable, Equatable {
 
     public init(rootfs: String, command: [String], mapToRoot: Bool = false, rootEmulation: Bool = false,
                 writable: Bool = false, tmp: Tmp = .host, home: String? = nil, binds: [Bind] = [],
-                workingDirectory: String? = nil, environment: [String] = [], layers: [String] = []) {
+                workingDirectory: String? = nil, environment: [String] = [], layers: [String] = [],
+                consistency: Consistency = .zero) {
+        self.consistency = consistency
         self.rootfs = rootfs
         self.layers = layers
         self.command = command

@@ -1,0 +1,684 @@
+// The creds-tier supervisor (zr_creds.h). Everything after setup runs without allocation:
+// the credential table and the tid index are mapped once, notifications are received into
+// buffers allocated once, /proc files are read into stack buffers.
+//
+// Kernel rules followed here are those of kernel/sys.c (setuid, setreuid, setresuid, setfsuid
+// and their gid twins) and kernel/groups.c (setgroups sorts, getgroups EINVAL when too
+// small). "Privileged" stands for CAP_SETUID/CAP_SETGID in the effective set; without capset
+// (faked, not emulated) that is exactly "effective uid 0", because the kernel clears effective
+// capabilities when euid leaves 0 and restores them from the permitted set when it returns
+// (capabilities(7), "Effect of user ID changes on capabilities").
+#include "zr_creds.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/seccomp.h>
+#include <poll.h>
+#include <seccomp.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+// Linux 6.6 (seccomp_unotify(2)): the supervisor's reply wakes the caller on the replying CPU
+// and the caller's next notification is delivered synchronously, which roughly halves the
+// round trip. Not in glibc 2.36's kernel headers.
+#ifndef SECCOMP_IOCTL_NOTIF_SET_FLAGS
+#define SECCOMP_IOCTL_NOTIF_SET_FLAGS SECCOMP_IOW(4, __u64)
+#endif
+#ifndef SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP
+#define SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (1UL << 0)
+#endif
+// pidfd_open(2) flag (Linux 6.9): a pidfd for one thread, readable when that thread exits.
+#ifndef PIDFD_THREAD
+#define PIDFD_THREAD O_EXCL
+#endif
+
+#define NO_ID ((uint32_t)-1)
+// PID_MAX_LIMIT on 64-bit kernels: no tid is larger.
+#define TID_LIMIT (4 * 1024 * 1024)
+// Threads with credentials known at once. A full table is swept of exited threads first.
+#define SLOTS 16384
+
+struct ids {
+    uint32_t r, e, s, fs;
+};
+
+struct creds {
+    struct ids uid, gid;
+    uint32_t ngroups;
+    uint32_t groups[ZR_CREDS_MAX_GROUPS];
+};
+
+// One thread's credentials. A slot belongs to a task, not to a number: `pidfd` refers to the
+// task itself, so a recycled tid is recognised (its old pidfd reports the exit) instead of
+// inheriting a dead thread's ids.
+struct slot {
+    int pidfd;     // -1: free
+    pid_t tid, tgid;
+    struct creds c;
+};
+
+static struct {
+    const struct zr_creds_config *config;
+    int proc;                  // fresh /proc of the supervisor's PID namespace
+    int listener;
+    struct slot *slots;        // SLOTS entries
+    int32_t *by_tid;           // TID_LIMIT entries: slot index + 1, 0 for none
+    unsigned used;             // slots [0, used) have been handed out at least once
+    int32_t free_head;         // free list through slot.tid, -1 empty
+    struct seccomp_notif *req;
+    struct seccomp_notif_resp *resp;
+    size_t req_size, resp_size;   // the kernel's sizes (SECCOMP_GET_NOTIF_SIZES)
+} S;
+
+static void report(int up, int stage, int err, pid_t pid, int fd) {
+    int msg[3] = {stage, err, pid};
+    (void)zr_send_fd(up, fd, msg, sizeof msg);
+}
+
+// ---- /proc -----------------------------------------------------------------------------
+
+// Reads the Tgid: and PPid: lines of /proc/TID/status. 0 on success.
+static int read_status(pid_t tid, pid_t *tgid, pid_t *ppid) {
+    char path[32], buf[2048];
+    int n = 0;
+    // snprintf is async-signal-unsafe but allocation-free; build the path by hand anyway.
+    char digits[16];
+    unsigned v = (unsigned)tid;
+    do {
+        digits[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0 && n < (int)sizeof digits);
+    int p = 0;
+    while (n > 0) path[p++] = digits[--n];
+    memcpy(path + p, "/status", 8);
+    int fd = openat(S.proc, path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t len;
+    do {
+        len = read(fd, buf, sizeof buf - 1);
+    } while (len < 0 && errno == EINTR);
+    close(fd);
+    if (len <= 0) return -1;
+    buf[len] = 0;
+    *tgid = *ppid = -1;
+    for (char *line = buf; line != NULL && *line != 0;) {
+        if (strncmp(line, "Tgid:", 5) == 0) *tgid = (pid_t)strtol(line + 5, NULL, 10);
+        else if (strncmp(line, "PPid:", 5) == 0) *ppid = (pid_t)strtol(line + 5, NULL, 10);
+        char *nl = strchr(line, '\n');
+        line = nl ? nl + 1 : NULL;
+    }
+    return (*tgid > 0 && *ppid >= 0) ? 0 : -1;
+}
+
+// ---- the credential table ----------------------------------------------------------------
+
+static int alive(const struct slot *s) {
+    struct pollfd p = {.fd = s->pidfd, .events = POLLIN};
+    int r;
+    do {
+        r = poll(&p, 1, 0);
+    } while (r < 0 && errno == EINTR);
+    return r == 0;   // readable (or error): the task has exited
+}
+
+static void release(int32_t index) {
+    struct slot *s = &S.slots[index];
+    if (s->tid > 0 && s->tid < TID_LIMIT && S.by_tid[s->tid] == index + 1) S.by_tid[s->tid] = 0;
+    close(s->pidfd);
+    s->pidfd = -1;
+    s->tid = S.free_head;
+    S.free_head = index;
+}
+
+static int32_t take(void) {
+    if (S.free_head < 0 && S.used < SLOTS) {
+        S.slots[S.used].pidfd = -1;
+        S.slots[S.used].tid = -1;
+        S.free_head = (int32_t)S.used++;
+    }
+    if (S.free_head < 0) {
+        // Full: forget threads that have exited.
+        for (unsigned i = 0; i < S.used; i++)
+            if (S.slots[i].pidfd >= 0 && !alive(&S.slots[i])) release((int32_t)i);
+    }
+    if (S.free_head < 0) return -1;
+    int32_t index = S.free_head;
+    S.free_head = S.slots[index].tid;
+    return index;
+}
+
+// The live slot of `tid`, or NULL; a slot whose task has exited is released on the way.
+static struct slot *find(pid_t tid) {
+    if (tid <= 0 || tid >= TID_LIMIT || S.by_tid[tid] == 0) return NULL;
+    int32_t index = S.by_tid[tid] - 1;
+    if (alive(&S.slots[index])) return &S.slots[index];
+    release(index);
+    return NULL;
+}
+
+static void seed(struct creds *c) {
+    const struct zr_creds_config *k = S.config;
+    c->uid = (struct ids){k->uid, k->uid, k->uid, k->uid};
+    c->gid = (struct ids){k->gid, k->gid, k->gid, k->gid};
+    c->ngroups = k->ngroups;
+    memcpy(c->groups, k->groups, sizeof c->groups);
+}
+
+// The credentials a task without a slot has: those of the nearest ancestor that has one
+// (credentials are copied at fork and clone and kept across execve), else the seed. A new
+// thread takes its thread group leader's. The supervisor (pid 1) ends the walk.
+static void inherit(pid_t tid, pid_t tgid, pid_t ppid, struct creds *out) {
+    struct slot *p;
+    if (tgid != tid && (p = find(tgid)) != NULL) {
+        *out = p->c;
+        return;
+    }
+    for (int depth = 0; depth < 256 && ppid > 1; depth++) {
+        if ((p = find(ppid)) != NULL) {
+            *out = p->c;
+            return;
+        }
+        // The parent forked from a thread other than its leader, which may be the one with
+        // credentials.
+        for (unsigned i = 0; i < S.used; i++) {
+            struct slot *s = &S.slots[i];
+            if (s->pidfd >= 0 && s->tgid == ppid && alive(s)) {
+                *out = s->c;
+                return;
+            }
+        }
+        pid_t ptgid, pppid;
+        if (read_status(ppid, &ptgid, &pppid) != 0) break;
+        ppid = pppid;
+    }
+    seed(out);
+}
+
+// The slot of the thread behind notification `id`, made (and its credentials inherited) if it
+// has none. NULL when the table is full or the thread is gone.
+static struct slot *lookup(pid_t tid, uint64_t id) {
+    struct slot *s = find(tid);
+    if (s != NULL) return s;
+    if (tid <= 0 || tid >= TID_LIMIT) return NULL;
+    pid_t tgid, ppid;
+    if (read_status(tid, &tgid, &ppid) != 0) return NULL;
+    int pidfd = (int)syscall(SYS_pidfd_open, tid, PIDFD_THREAD);
+    // Before 6.9 only thread group leaders have pidfds.
+    if (pidfd < 0 && tid == tgid) pidfd = (int)syscall(SYS_pidfd_open, tid, 0);
+    if (pidfd < 0) return NULL;
+    // The notification still being pending proves that `tid` named its caller when the pidfd
+    // was opened and the status read (seccomp_unotify(2), "Caveats").
+    if (seccomp_notify_id_valid(S.listener, id) != 0) {
+        close(pidfd);
+        return NULL;
+    }
+    int32_t index = take();
+    if (index < 0) {
+        close(pidfd);
+        return NULL;
+    }
+    s = &S.slots[index];
+    s->pidfd = pidfd;
+    s->tid = tid;
+    s->tgid = tgid;
+    inherit(tid, tgid, ppid, &s->c);
+    S.by_tid[tid] = index + 1;
+    return s;
+}
+
+// ---- the kernel's rules --------------------------------------------------------------------
+
+static int is_one_of(uint32_t id, const struct ids *o) { return id == o->r || id == o->e || id == o->s; }
+
+// setuid(2) / setgid(2).
+static int set_one(struct ids *ids, uint32_t id, int privileged) {
+    if (id == NO_ID) return -EINVAL;
+    if (privileged) {
+        ids->r = ids->s = id;
+    } else if (id != ids->r && id != ids->s) {
+        return -EPERM;
+    }
+    ids->e = ids->fs = id;
+    return 0;
+}
+
+// setreuid(2) / setregid(2).
+static int set_re(struct ids *ids, uint32_t r, uint32_t e, int privileged) {
+    struct ids n = *ids;
+    if (r != NO_ID) {
+        if (!(r == ids->r || r == ids->e || privileged)) return -EPERM;
+        n.r = r;
+    }
+    if (e != NO_ID) {
+        if (!(is_one_of(e, ids) || privileged)) return -EPERM;
+        n.e = e;
+    }
+    if (r != NO_ID || (e != NO_ID && e != ids->r)) n.s = n.e;
+    n.fs = n.e;
+    *ids = n;
+    return 0;
+}
+
+// setresuid(2) / setresgid(2).
+static int set_res(struct ids *ids, uint32_t r, uint32_t e, uint32_t s, int privileged) {
+    if (!privileged) {
+        if ((r != NO_ID && !is_one_of(r, ids)) || (e != NO_ID && !is_one_of(e, ids)) ||
+            (s != NO_ID && !is_one_of(s, ids)))
+            return -EPERM;
+    }
+    if (r != NO_ID) ids->r = r;
+    if (e != NO_ID) ids->e = e;
+    if (s != NO_ID) ids->s = s;
+    ids->fs = ids->e;
+    return 0;
+}
+
+// setfsuid(2) / setfsgid(2): never fails, returns the previous fs id.
+static uint32_t set_fs(struct ids *ids, uint32_t id, int privileged) {
+    uint32_t old = ids->fs;
+    if (id != NO_ID && (is_one_of(id, ids) || id == ids->fs || privileged)) ids->fs = id;
+    return old;
+}
+
+// ---- tracee memory -------------------------------------------------------------------------
+
+static int read_memory(pid_t tid, uint64_t addr, void *buf, size_t len) {
+    struct iovec local = {.iov_base = buf, .iov_len = len};
+    struct iovec remote = {.iov_base = (void *)(uintptr_t)addr, .iov_len = len};
+    ssize_t n = process_vm_readv(tid, &local, 1, &remote, 1, 0);
+    return n == (ssize_t)len ? 0 : -EFAULT;
+}
+
+static int write_memory(pid_t tid, const struct iovec *local, const struct iovec *remote, unsigned long count,
+                        size_t total) {
+    ssize_t n = process_vm_writev(tid, local, count, remote, count, 0);
+    return n == (ssize_t)total ? 0 : -EFAULT;
+}
+
+// ---- one notification ----------------------------------------------------------------------
+
+static uint32_t arg_id(uint64_t raw, int id16) {
+    if (id16) {
+        uint32_t v = (uint32_t)raw & 0xffff;
+        return v == 0xffff ? NO_ID : v;   // low2highuid
+    }
+    return (uint32_t)raw;
+}
+
+static uint32_t result_id(uint32_t id, int id16) {
+    // high2lowuid: ids that do not fit answer the overflow id, 65534.
+    if (id16) return id > 0xffff ? 65534 : id;
+    return id;
+}
+
+static const struct zr_creds_syscall *classify(const struct seccomp_data *d) {
+    const struct zr_creds_config *k = S.config;
+    for (unsigned i = 0; i < k->table_len; i++)
+        if (k->table[i].arch == d->arch && k->table[i].nr == d->nr) return &k->table[i];
+    return NULL;
+}
+
+static int64_t getresid(pid_t tid, const struct ids *ids, const __u64 *args, int id16) {
+    uint32_t v32[3] = {ids->r, ids->e, ids->s};
+    uint16_t v16[3] = {(uint16_t)result_id(ids->r, 1), (uint16_t)result_id(ids->e, 1), (uint16_t)result_id(ids->s, 1)};
+    size_t size = id16 ? 2 : 4;
+    struct iovec local[3], remote[3];
+    for (int i = 0; i < 3; i++) {
+        local[i].iov_base = id16 ? (void *)&v16[i] : (void *)&v32[i];
+        local[i].iov_len = size;
+        remote[i].iov_base = (void *)(uintptr_t)args[i];
+        remote[i].iov_len = size;
+    }
+    return write_memory(tid, local, remote, 3, 3 * size);
+}
+
+static int64_t getgroups_call(pid_t tid, const struct creds *c, const __u64 *args, int id16) {
+    int size = (int)args[0];
+    if (size < 0) return -EINVAL;
+    if (size == 0) return c->ngroups;
+    if ((uint32_t)size < c->ngroups) return -EINVAL;
+    if (c->ngroups == 0) return 0;
+    uint16_t g16[ZR_CREDS_MAX_GROUPS];
+    for (uint32_t i = 0; i < c->ngroups; i++) g16[i] = (uint16_t)result_id(c->groups[i], 1);
+    size_t len = c->ngroups * (id16 ? 2 : 4);
+    struct iovec local = {.iov_base = id16 ? (void *)g16 : (void *)c->groups, .iov_len = len};
+    struct iovec remote = {.iov_base = (void *)(uintptr_t)args[1], .iov_len = len};
+    int rc = write_memory(tid, &local, &remote, 1, len);
+    return rc != 0 ? rc : c->ngroups;
+}
+
+static int64_t setgroups_call(pid_t tid, struct creds *c, const __u64 *args, int id16, uint64_t id) {
+    if (c->uid.e != 0) return -EPERM;
+    int size = (int)args[0];
+    if (size < 0 || size > ZR_CREDS_MAX_GROUPS) return -EINVAL;
+    uint32_t groups[ZR_CREDS_MAX_GROUPS];
+    if (size > 0) {
+        if (id16) {
+            uint16_t g16[ZR_CREDS_MAX_GROUPS];
+            int rc = read_memory(tid, args[1], g16, (size_t)size * 2);
+            if (rc != 0) return rc;
+            for (int i = 0; i < size; i++) groups[i] = arg_id(g16[i], 1);
+        } else {
+            int rc = read_memory(tid, args[1], groups, (size_t)size * 4);
+            if (rc != 0) return rc;
+        }
+    }
+    // What was read came from the caller only if it is still waiting (a recycled tid would
+    // have given another process's memory).
+    if (seccomp_notify_id_valid(S.listener, id) != 0) return -ESRCH;
+    // The kernel keeps groups sorted (groups_sort), and getgroups returns them so.
+    for (int i = 1; i < size; i++) {
+        uint32_t g = groups[i];
+        int j = i - 1;
+        while (j >= 0 && groups[j] > g) {
+            groups[j + 1] = groups[j];
+            j--;
+        }
+        groups[j + 1] = g;
+    }
+    memcpy(c->groups, groups, (size_t)size * 4);
+    c->ngroups = (uint32_t)size;
+    return 0;
+}
+
+// SO_PEERCRED: the kernel's answer, with the peer's fake uid and gid (PostgreSQL's peer
+// authentication compares them with the server's).
+static int64_t peercred(pid_t tid, const __u64 *args, uint64_t id) {
+    int fd = (int)args[0];
+    int pidfd = (int)syscall(SYS_pidfd_open, tid, PIDFD_THREAD);
+    if (pidfd < 0) return -ESRCH;
+    int sock = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+    close(pidfd);
+    if (sock < 0) return errno == EBADF ? -EBADF : -ENOTSOCK;
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+    int rc = getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len);
+    int saved = errno;
+    close(sock);
+    if (rc != 0) return -saved;
+    socklen_t user_len;
+    rc = read_memory(tid, args[4], &user_len, sizeof user_len);
+    if (rc != 0) return rc;
+    if ((int)user_len < 0) return -EINVAL;
+    // The peer's pid is in this PID namespace's numbering, as the caller's is.
+    if (cred.pid > 0) {
+        struct slot *peer = find(cred.pid);
+        struct creds c;
+        if (peer != NULL) {
+            c = peer->c;
+        } else {
+            pid_t ptgid, pppid;
+            if (read_status(cred.pid, &ptgid, &pppid) == 0) inherit(cred.pid, ptgid, pppid, &c);
+            else seed(&c);
+        }
+        cred.uid = c.uid.e;
+        cred.gid = c.gid.e;
+    }
+    if (user_len > sizeof cred) user_len = sizeof cred;
+    if (seccomp_notify_id_valid(S.listener, id) != 0) return -ESRCH;
+    struct iovec local[2] = {{.iov_base = &cred, .iov_len = user_len}, {.iov_base = &user_len, .iov_len = sizeof user_len}};
+    struct iovec remote[2] = {{.iov_base = (void *)(uintptr_t)args[3], .iov_len = user_len},
+                              {.iov_base = (void *)(uintptr_t)args[4], .iov_len = sizeof user_len}};
+    return write_memory(tid, local, remote, 2, user_len + sizeof user_len);
+}
+
+static int64_t answer(const struct zr_creds_syscall *call, struct slot *s, uint64_t id) {
+    const __u64 *a = S.req->data.args;
+    pid_t tid = (pid_t)S.req->pid;
+    int id16 = call->id16;
+    struct creds *c = &s->c;
+    int privileged = c->uid.e == 0;
+    switch (call->op) {
+    case ZR_CREDS_OP_GETUID: return result_id(c->uid.r, id16);
+    case ZR_CREDS_OP_GETEUID: return result_id(c->uid.e, id16);
+    case ZR_CREDS_OP_GETGID: return result_id(c->gid.r, id16);
+    case ZR_CREDS_OP_GETEGID: return result_id(c->gid.e, id16);
+    case ZR_CREDS_OP_GETRESUID:
+    case ZR_CREDS_OP_GETRESGID:
+        if (seccomp_notify_id_valid(S.listener, id) != 0) return -ESRCH;
+        return getresid(tid, call->op == ZR_CREDS_OP_GETRESUID ? &c->uid : &c->gid, a, id16);
+    case ZR_CREDS_OP_GETGROUPS:
+        if (seccomp_notify_id_valid(S.listener, id) != 0) return -ESRCH;
+        return getgroups_call(tid, c, a, id16);
+    case ZR_CREDS_OP_SETUID: return set_one(&c->uid, arg_id(a[0], id16), privileged);
+    case ZR_CREDS_OP_SETGID: return set_one(&c->gid, arg_id(a[0], id16), privileged);
+    case ZR_CREDS_OP_SETREUID: return set_re(&c->uid, arg_id(a[0], id16), arg_id(a[1], id16), privileged);
+    case ZR_CREDS_OP_SETREGID: return set_re(&c->gid, arg_id(a[0], id16), arg_id(a[1], id16), privileged);
+    case ZR_CREDS_OP_SETRESUID:
+        return set_res(&c->uid, arg_id(a[0], id16), arg_id(a[1], id16), arg_id(a[2], id16), privileged);
+    case ZR_CREDS_OP_SETRESGID:
+        return set_res(&c->gid, arg_id(a[0], id16), arg_id(a[1], id16), arg_id(a[2], id16), privileged);
+    case ZR_CREDS_OP_SETFSUID: return result_id(set_fs(&c->uid, arg_id(a[0], id16), privileged), id16);
+    case ZR_CREDS_OP_SETFSGID: return result_id(set_fs(&c->gid, arg_id(a[0], id16), privileged), id16);
+    case ZR_CREDS_OP_SETGROUPS: return setgroups_call(tid, c, a, id16, id);
+    case ZR_CREDS_OP_PEERCRED: return peercred(tid, a, id);
+    default: return -ENOSYS;
+    }
+}
+
+static void handle(void) {
+    struct seccomp_notif *req = S.req;
+    struct seccomp_notif_resp *resp = S.resp;
+    memset(resp, 0, S.resp_size);
+    resp->id = req->id;
+    const struct zr_creds_syscall *call = classify(&req->data);
+    int64_t rc;
+    if (call == NULL) {
+        // Not ours (cannot happen with a filter built from the same table): run it.
+        resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+        (void)seccomp_notify_respond(S.listener, resp);
+        return;
+    }
+    struct slot *s = lookup((pid_t)req->pid, req->id);
+    if (s == NULL) {
+        // The caller is gone, or the table is full of live threads: setuid(2) documents
+        // EAGAIN for a temporary failure to change credentials; a get*id answers the seed.
+        if (call->op >= ZR_CREDS_OP_SETUID && call->op != ZR_CREDS_OP_PEERCRED) {
+            rc = -EAGAIN;
+        } else {
+            struct slot tmp = {.pidfd = -1, .tid = (pid_t)req->pid};
+            seed(&tmp.c);
+            rc = answer(call, &tmp, req->id);
+        }
+    } else {
+        rc = answer(call, s, req->id);
+    }
+    if (rc < 0) {
+        resp->error = (int32_t)rc;
+    } else {
+        resp->val = rc;
+    }
+    // ENOENT: the caller died or was interrupted before we received it; nothing to do.
+    (void)seccomp_notify_respond(S.listener, resp);
+}
+
+// ---- the supervisor ------------------------------------------------------------------------
+
+static int shell_status(int status) {
+    if (WIFEXITED(status)) return WEXITSTATUS(status);
+    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+    return 125;
+}
+
+static int supervise(int sigfd, pid_t main_pid) {
+    struct pollfd fds[2] = {{.fd = S.listener, .events = POLLIN}, {.fd = sigfd, .events = POLLIN}};
+    for (;;) {
+        int n = poll(fds, 2, -1);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return 125;
+        }
+        if (fds[1].revents & POLLIN) {
+            struct signalfd_siginfo si;
+            while (read(sigfd, &si, sizeof si) == (ssize_t)sizeof si) {
+                if (si.ssi_signo != SIGCHLD) {
+                    // zr-run passes signals on to us; we pass them on to the command.
+                    kill(main_pid, (int)si.ssi_signo);
+                    continue;
+                }
+                // pid 1 reaps every orphan of the namespace.
+                int status;
+                pid_t pid;
+                while ((pid = waitpid(-1, &status, WNOHANG | __WALL)) > 0)
+                    if (pid == main_pid) return shell_status(status);
+            }
+        }
+        if (fds[0].revents & POLLIN) {
+            // The kernel refuses a receive buffer that is not zeroed (EINVAL), and libseccomp
+            // 2.5.4 does not clear it.
+            memset(S.req, 0, S.req_size);
+            if (seccomp_notify_receive(S.listener, S.req) == 0) handle();
+        } else if (fds[0].revents & (POLLHUP | POLLERR | POLLNVAL)) {
+            // No task uses the filter any more; only the exit is left to collect.
+            fds[0].fd = -1;
+        }
+    }
+}
+
+static void supervisor(int up, const struct zr_spawn_args *spawn, const struct zr_creds_config *config) {
+    // zr-run dying must take the whole step with it: pid 1's death kills the namespace. Our
+    // parent is outside the namespace, so getppid() is 0 and cannot show an early death; the
+    // socket to it can (POLLHUP once its end is closed).
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    struct pollfd p = {.fd = up, .events = 0};
+    if (poll(&p, 1, 0) == 1 && (p.revents & POLLHUP)) _exit(137);
+
+    // A fresh /proc, so that pids in /proc, in notifications and in SO_PEERCRED answers are
+    // this namespace's, and the tracees see only their own processes.
+    if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0) {
+        report(up, ZR_CREDS_PROC, errno, 0, -1);
+        _exit(125);
+    }
+    S.proc = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (S.proc < 0) {
+        report(up, ZR_CREDS_PROC, errno, 0, -1);
+        _exit(125);
+    }
+    // API level 5: user notification supported by libseccomp and the kernel; this also makes
+    // libseccomp's notify calls usable in this process.
+    if (seccomp_api_get() < 5 || seccomp_notify_alloc(&S.req, &S.resp) != 0) {
+        report(up, ZR_CREDS_NOTIFY, EOPNOTSUPP, 0, -1);
+        _exit(125);
+    }
+    struct seccomp_notif_sizes sizes;
+    if (syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sizes) != 0) {
+        report(up, ZR_CREDS_NOTIFY, errno, 0, -1);
+        _exit(125);
+    }
+    // What seccomp_notify_alloc allocated.
+    S.req_size = sizes.seccomp_notif;
+    S.resp_size = sizes.seccomp_notif_resp;
+    S.config = config;
+    S.free_head = -1;
+    S.slots = mmap(NULL, SLOTS * sizeof(struct slot), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    S.by_tid = mmap(NULL, TID_LIMIT * sizeof(int32_t), PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (S.slots == MAP_FAILED || S.by_tid == MAP_FAILED) {
+        report(up, ZR_CREDS_MEMORY, errno, 0, -1);
+        _exit(125);
+    }
+    // One pidfd per thread with credentials: raise the descriptor limit as far as allowed.
+    struct rlimit nofile;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+        nofile.rlim_cur = nofile.rlim_max;
+        (void)setrlimit(RLIMIT_NOFILE, &nofile);
+    }
+
+    // Every signal is taken through a signalfd: pid 1 of a namespace receives only signals it
+    // handles (or blocks), and forwarding them needs no handler. The command unblocks all
+    // before exec (zr_spawn).
+    sigset_t all;
+    sigfillset(&all);
+    sigprocmask(SIG_BLOCK, &all, NULL);
+    int sigfd = signalfd(-1, &all, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (sigfd < 0) {
+        report(up, ZR_CREDS_SOCKET, errno, 0, -1);
+        _exit(125);
+    }
+
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+        report(up, ZR_CREDS_SOCKET, errno, 0, -1);
+        _exit(125);
+    }
+    struct zr_spawn_args args = *spawn;
+    args.listener_socket = sv[1];
+    int stage = 0, err = 0;
+    pid_t child = zr_spawn(&args, &stage, &err);
+    close(sv[1]);
+    if (child < 0) {
+        report(up, stage, err, 0, -1);
+        _exit(125);
+    }
+    char tag;
+    int listener = -1;
+    if (zr_recv_fd(sv[0], &listener, &tag, 1) != 1 || listener < 0) {
+        int e = errno;
+        kill(child, SIGKILL);
+        report(up, ZR_CREDS_SOCKET, e != 0 ? e : EPROTO, 0, -1);
+        _exit(125);
+    }
+    close(sv[0]);
+    S.listener = listener;
+    uint64_t flags = SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP;
+    // An optimisation only (Linux 6.6); older kernels answer EINVAL and work as well.
+    (void)ioctl(listener, SECCOMP_IOCTL_NOTIF_SET_FLAGS, flags);
+
+    report(up, ZR_SPAWN_OK, 0, child, listener);
+    close(up);
+    _exit(supervise(sigfd, child));
+}
+
+pid_t zr_creds_start(const struct zr_spawn_args *spawn, const struct zr_creds_config *config,
+                     int *listener, int *stage, int *err) {
+    int up[2];
+    *listener = -1;
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, up) != 0) {
+        *stage = ZR_CREDS_SOCKET;
+        *err = errno;
+        return -1;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        *stage = ZR_SPAWN_FORK;
+        *err = errno;
+        close(up[0]);
+        close(up[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        close(up[0]);
+        supervisor(up[1], spawn, config);
+    }
+    close(up[1]);
+    int msg[3] = {ZR_CREDS_SOCKET, EPROTO, 0};
+    int fd = -1;
+    ssize_t n = zr_recv_fd(up[0], &fd, msg, sizeof msg);
+    int saved = errno;
+    close(up[0]);
+    if (n != (ssize_t)sizeof msg || msg[0] != ZR_SPAWN_OK || fd < 0) {
+        if (fd >= 0) close(fd);
+        int status;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+        *stage = n == (ssize_t)sizeof msg ? msg[0] : ZR_CREDS_SOCKET;
+        *err = n == (ssize_t)sizeof msg ? msg[1] : (n < 0 ? saved : EPROTO);
+        return -1;
+    }
+    *listener = fd;
+    *stage = ZR_SPAWN_OK;
+    *err = 0;
+    return pid;
+}
