@@ -90,12 +90,10 @@ static void report(int up, int stage, int err, pid_t pid, int fd) {
 
 // ---- /proc -----------------------------------------------------------------------------
 
-// Reads the Tgid: and PPid: lines of /proc/TID/status. 0 on success.
-static int read_status(pid_t tid, pid_t *tgid, pid_t *ppid) {
-    char path[32], buf[2048];
-    int n = 0;
-    // snprintf is async-signal-unsafe but allocation-free; build the path by hand anyway.
+// Writes "TID" + suffix into path (at least 48 bytes); snprintf would do, this cannot allocate.
+static void proc_path(char *path, pid_t tid, const char *suffix) {
     char digits[16];
+    int n = 0;
     unsigned v = (unsigned)tid;
     do {
         digits[n++] = (char)('0' + v % 10);
@@ -103,7 +101,14 @@ static int read_status(pid_t tid, pid_t *tgid, pid_t *ppid) {
     } while (v != 0 && n < (int)sizeof digits);
     int p = 0;
     while (n > 0) path[p++] = digits[--n];
-    memcpy(path + p, "/status", 8);
+    size_t len = strlen(suffix);
+    memcpy(path + p, suffix, len + 1);
+}
+
+// Reads the Tgid: and PPid: lines of /proc/TID/status. 0 on success.
+static int read_status(pid_t tid, pid_t *tgid, pid_t *ppid) {
+    char path[48], buf[2048];
+    proc_path(path, tid, "/status");
     int fd = openat(S.proc, path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return -1;
     ssize_t len;
@@ -238,6 +243,72 @@ static struct slot *lookup(pid_t tid, uint64_t id) {
     S.by_tid[tid] = index + 1;
     return s;
 }
+
+// Gives `tid` a slot holding the credentials it has now by inheritance. Used before a
+// credential change: a thread or child that has not been seen yet took its credentials from
+// its creator when it was created, and must not take the changed ones later.
+static void materialize(pid_t tid) {
+    if (tid <= 1 || tid >= TID_LIMIT || find(tid) != NULL) return;
+    pid_t tgid, ppid;
+    if (read_status(tid, &tgid, &ppid) != 0) return;
+    int pidfd = (int)syscall(SYS_pidfd_open, tid, PIDFD_THREAD);
+    if (pidfd < 0 && tid == tgid) pidfd = (int)syscall(SYS_pidfd_open, tid, 0);
+    if (pidfd < 0) return;
+    struct creds c;
+    inherit(tid, tgid, ppid, &c);
+    int32_t index = take();
+    if (index < 0) {
+        close(pidfd);
+        return;
+    }
+    // A task that exited between the status read and pidfd_open and whose tid was reused got
+    // the same answer: any task created before the change inherits the same credentials.
+    struct slot *s = &S.slots[index];
+    s->pidfd = pidfd;
+    s->tid = tid;
+    s->tgid = tgid;
+    s->c = c;
+    S.by_tid[tid] = index + 1;
+}
+
+// Calls `each` for every numeric entry of the /proc directory `dir` (relative to S.proc).
+static void each_pid(const char *dir, void (*each)(pid_t)) {
+    int fd = openat(S.proc, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return;
+    char buf[4096] __attribute__((aligned(8)));
+    for (;;) {
+        long n = syscall(SYS_getdents64, fd, buf, sizeof buf);
+        if (n <= 0) break;
+        for (long off = 0; off < n;) {
+            struct {
+                uint64_t ino;
+                int64_t off;
+                unsigned short reclen;
+                unsigned char type;
+                char name[];
+            } *d = (void *)(buf + off);
+            off += d->reclen;
+            pid_t pid = 0;
+            const char *c = d->name;
+            if (*c < '1' || *c > '9') continue;
+            for (; *c >= '0' && *c <= '9'; c++) pid = pid * 10 + (*c - '0');
+            if (*c == 0) each(pid);
+        }
+    }
+    close(fd);
+}
+
+static void materialize_group(pid_t tgid) {
+    if (tgid <= 1) return;
+    char path[48];
+    proc_path(path, tgid, "/task");
+    each_pid(path, materialize);
+}
+
+// Before the credentials of one thread change, every task of the namespace without a slot
+// gets one with what it has now. Set*id calls are rare (a few per package install), tasks
+// few; the walk costs nothing on the get*id path.
+static void materialize_all(void) { each_pid(".", materialize_group); }
 
 // ---- the kernel's rules --------------------------------------------------------------------
 
@@ -492,6 +563,16 @@ static void handle(void) {
             struct slot tmp = {.pidfd = -1, .tid = (pid_t)req->pid};
             seed(&tmp.c);
             rc = answer(call, &tmp, req->id);
+        }
+    } else if (call->op >= ZR_CREDS_OP_SETUID && call->op <= ZR_CREDS_OP_SETGROUPS) {
+        struct creds before = s->c;
+        rc = answer(call, s, req->id);
+        if (rc >= 0 && memcmp(&before, &s->c, sizeof before) != 0) {
+            // Others must inherit what this thread had, not what it now has.
+            struct creds after = s->c;
+            s->c = before;
+            materialize_all();
+            s->c = after;
         }
     } else {
         rc = answer(call, s, req->id);
