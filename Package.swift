@@ -107,7 +107,7 @@ let package = Package(
         .testTarget(name: "ZRRegistryTests", dependencies: ["ZRRegistry", "ZROCI"], swiftSettings: strict),
         .testTarget(name: "ZRDockerfileTests", dependencies: ["ZRDockerfile"], exclude: ["Corpus"], swiftSettings: strict),
         .testTarget(name: "ZRBuilderTests", dependencies: ["ZRBuilder", "ZRDockerfile", "ZRSystem"], swiftSettings: strict),
-        .testTarget(name: "ZRSeccompTests", dependencies: ["ZRSeccomp", "CSeccomp"], swiftSettings: strict),
+        .testTarget(name: "ZRSeccompTests", dependencies: ["ZRSeccomp", "ZRSystem", "CSeccomp"], swiftSettings: strict),
         // Runs the built zr-run as an unprivileged user inside a Debian root filesystem.
         .testTarget(name: "ZRRunIntegrationTests", dependencies: ["zr-run"], exclude: ["Fixtures"],
                     swiftSettings: strict),
