@@ -4,10 +4,10 @@
 //
 // Kernel rules followed here are those of kernel/sys.c (setuid, setreuid, setresuid, setfsuid
 // and their gid twins) and kernel/groups.c (setgroups sorts, getgroups EINVAL when too
-// small). "Privileged" stands for CAP_SETUID/CAP_SETGID in the effective set; without capset
-// (faked, not emulated) that is exactly "effective uid 0", because the kernel clears effective
-// capabilities when euid leaves 0 and restores them from the permitted set when it returns
-// (capabilities(7), "Effect of user ID changes on capabilities").
+// small). "Privileged" is CAP_SETUID/CAP_SETGID in the fake effective capability set, which
+// follows the uid changes as the kernel's does (capabilities(7), "Effect of user ID changes on
+// capabilities"; security/commoncap.c cap_emulate_setxuid), PR_SET_KEEPCAPS and capset
+// (cap_capset's subset rules): setpriv keeps capabilities across its setresuid that way.
 #include "zr_creds.h"
 
 #include <errno.h>
@@ -57,9 +57,22 @@ struct ids {
 
 struct creds {
     struct ids uid, gid;
+    uint64_t cap_permitted, cap_effective, cap_inheritable;
+    uint32_t keepcaps;
+    // Capabilities that an execve would change (keepcaps, or sets other than the ones execve
+    // derives from the uids): the stack address of the image they were set in, to notice an
+    // execve we are not notified of. 0 when execve would change nothing.
+    uint64_t exec_stamp;
     uint32_t ngroups;
     uint32_t groups[ZR_CREDS_MAX_GROUPS];
 };
+
+// CAP_LAST_CAP is 40 (CAP_CHECKPOINT_RESTORE) since Linux 5.9.
+#define CAPS_ALL ((1ULL << 41) - 1)
+#define CAP_BIT(n) (1ULL << (n))
+#define CAP_SETGID_BIT CAP_BIT(6)
+#define CAP_SETUID_BIT CAP_BIT(7)
+#define CAP_SETPCAP_BIT CAP_BIT(8)
 
 // One thread's credentials. A slot belongs to a task, not to a number: `pidfd` refers to the
 // task itself, so a recycled tid is recognised (its old pidfd reports the exit) instead of
@@ -128,6 +141,29 @@ static int read_status(pid_t tid, pid_t *tgid, pid_t *ppid) {
     return (*tgid > 0 && *ppid >= 0) ? 0 : -1;
 }
 
+// The startstack field of /proc/TID/stat: a new value for each execve (a new stack, placed at
+// random). 0 if unreadable.
+static uint64_t read_exec_stamp(pid_t tid) {
+    char path[48], buf[1024];
+    proc_path(path, tid, "/stat");
+    int fd = openat(S.proc, path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    ssize_t len;
+    do {
+        len = read(fd, buf, sizeof buf - 1);
+    } while (len < 0 && errno == EINTR);
+    close(fd);
+    if (len <= 0) return 0;
+    buf[len] = 0;
+    // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
+    char *p = strrchr(buf, ')');
+    if (p == NULL) return 0;
+    int field = 2;
+    for (; *p != 0 && field < 28; p++)
+        if (*p == ' ') field++;
+    return field == 28 ? strtoull(p, NULL, 10) : 0;
+}
+
 // ---- the credential table ----------------------------------------------------------------
 
 static int alive(const struct slot *s) {
@@ -180,6 +216,10 @@ static void seed(struct creds *c) {
     c->gid = (struct ids){k->gid, k->gid, k->gid, k->gid};
     c->ngroups = k->ngroups;
     memcpy(c->groups, k->groups, sizeof c->groups);
+    c->cap_permitted = c->cap_effective = k->uid == 0 ? CAPS_ALL : 0;
+    c->cap_inheritable = 0;
+    c->keepcaps = 0;
+    c->exec_stamp = 0;
 }
 
 // The credentials a task without a slot has: those of the nearest ancestor that has one
@@ -364,6 +404,41 @@ static uint32_t set_fs(struct ids *ids, uint32_t id, int privileged) {
     return old;
 }
 
+// What execve leaves (capabilities(7), "Transformation of capabilities during execve()",
+// files without capabilities): root (real or effective uid 0) gets the full permitted set,
+// effective only with euid 0; anyone else none. Keepcaps is cleared.
+static void exec_caps(struct creds *c) {
+    int root = c->uid.e == 0 || c->uid.r == 0;
+    c->cap_permitted = root ? CAPS_ALL : 0;
+    c->cap_effective = c->uid.e == 0 ? c->cap_permitted : 0;
+    c->keepcaps = 0;
+    c->exec_stamp = 0;
+}
+
+static int caps_as_exec_leaves(const struct creds *c) {
+    struct creds d = *c;
+    exec_caps(&d);
+    return c->keepcaps == 0 && d.cap_permitted == c->cap_permitted && d.cap_effective == c->cap_effective;
+}
+
+// After a change to the capability state: remember the image it happened in if an execve
+// would undo it.
+static void stamp_caps(struct creds *c, pid_t tid) {
+    c->exec_stamp = caps_as_exec_leaves(c) ? 0 : read_exec_stamp(tid);
+}
+
+// cap_emulate_setxuid: leaving uid 0 entirely drops every capability (unless keepcaps),
+// euid leaving 0 clears the effective set, euid returning to 0 restores it from permitted.
+static void fix_caps(struct creds *c, struct ids old) {
+    const struct ids *n = &c->uid;
+    if ((old.r == 0 || old.e == 0 || old.s == 0) && n->r != 0 && n->e != 0 && n->s != 0 && !c->keepcaps) {
+        c->cap_permitted = 0;
+        c->cap_effective = 0;
+    }
+    if (old.e == 0 && n->e != 0) c->cap_effective = 0;
+    if (old.e != 0 && n->e == 0) c->cap_effective = c->cap_permitted;
+}
+
 // ---- tracee memory -------------------------------------------------------------------------
 
 static int read_memory(pid_t tid, uint64_t addr, void *buf, size_t len) {
@@ -431,8 +506,8 @@ static int64_t getgroups_call(pid_t tid, const struct creds *c, const __u64 *arg
     return rc != 0 ? rc : c->ngroups;
 }
 
-static int64_t setgroups_call(pid_t tid, struct creds *c, const __u64 *args, int id16, uint64_t id) {
-    if (c->uid.e != 0) return -EPERM;
+static int64_t setgroups_call(pid_t tid, struct creds *c, const __u64 *args, int id16, uint64_t id, int privileged) {
+    if (!privileged) return -EPERM;
     int size = (int)args[0];
     if (size < 0 || size > ZR_CREDS_MAX_GROUPS) return -EINVAL;
     uint32_t groups[ZR_CREDS_MAX_GROUPS];
@@ -506,12 +581,111 @@ static int64_t peercred(pid_t tid, const __u64 *args, uint64_t id) {
     return write_memory(tid, local, remote, 2, user_len + sizeof user_len);
 }
 
+// ---- capabilities ----------------------------------------------------------------------
+
+// <linux/capability.h>: header versions and how many 32-bit words of each set they carry.
+#define CAP_V1 0x19980330u
+#define CAP_V2 0x20071026u
+#define CAP_V3 0x20080522u
+
+struct cap_header {
+    uint32_t version;
+    int32_t pid;
+};
+
+struct cap_data {
+    uint32_t effective, permitted, inheritable;
+};
+
+static int cap_words(uint32_t version) { return version == CAP_V1 ? 1 : (version == CAP_V2 || version == CAP_V3) ? 2 : 0; }
+
+// An unknown version: the kernel writes the one it prefers into the header and fails
+// (cap_validate_magic); libcap probes that way.
+static int64_t cap_bad_version(pid_t tid, uint64_t header) {
+    uint32_t v = CAP_V3;
+    struct iovec local = {.iov_base = &v, .iov_len = sizeof v};
+    struct iovec remote = {.iov_base = (void *)(uintptr_t)header, .iov_len = sizeof v};
+    int rc = write_memory(tid, &local, &remote, 1, sizeof v);
+    return rc != 0 ? rc : -EINVAL;
+}
+
+static int64_t capget_call(pid_t tid, const struct creds *c, const __u64 *a, uint64_t id) {
+    struct cap_header h;
+    int rc = read_memory(tid, a[0], &h, sizeof h);
+    if (rc != 0) return rc;
+    int words = cap_words(h.version);
+    if (seccomp_notify_id_valid(S.listener, id) != 0) return -ESRCH;
+    if (words == 0) return cap_bad_version(tid, a[0]);
+    if (h.pid < 0) return -EINVAL;
+    struct creds target = *c;
+    if (h.pid != 0 && h.pid != tid) {
+        struct slot *p = find(h.pid);
+        pid_t tgid, ppid;
+        if (p != NULL) target = p->c;
+        else if (read_status(h.pid, &tgid, &ppid) == 0) inherit(h.pid, tgid, ppid, &target);
+        else return -ESRCH;
+    }
+    if (a[1] == 0) return 0;
+    struct cap_data d[2];
+    for (int i = 0; i < 2; i++) {
+        d[i].effective = (uint32_t)(target.cap_effective >> (32 * i));
+        d[i].permitted = (uint32_t)(target.cap_permitted >> (32 * i));
+        d[i].inheritable = (uint32_t)(target.cap_inheritable >> (32 * i));
+    }
+    size_t len = (size_t)words * sizeof d[0];
+    struct iovec local = {.iov_base = d, .iov_len = len};
+    struct iovec remote = {.iov_base = (void *)(uintptr_t)a[1], .iov_len = len};
+    return write_memory(tid, &local, &remote, 1, len);
+}
+
+// cap_capset: the new permitted set within the old one, effective within the new permitted,
+// inheritable within old inheritable + permitted unless CAP_SETPCAP is effective.
+static int64_t capset_call(pid_t tid, struct creds *c, const __u64 *a, uint64_t id) {
+    struct cap_header h;
+    int rc = read_memory(tid, a[0], &h, sizeof h);
+    if (rc != 0) return rc;
+    int words = cap_words(h.version);
+    if (words == 0) {
+        if (seccomp_notify_id_valid(S.listener, id) != 0) return -ESRCH;
+        return cap_bad_version(tid, a[0]);
+    }
+    if (h.pid != 0 && h.pid != tid) return -EPERM;
+    struct cap_data d[2];
+    memset(d, 0, sizeof d);
+    rc = read_memory(tid, a[1], d, (size_t)words * sizeof d[0]);
+    if (rc != 0) return rc;
+    if (seccomp_notify_id_valid(S.listener, id) != 0) return -ESRCH;
+    uint64_t e = ((uint64_t)d[1].effective << 32 | d[0].effective) & CAPS_ALL;
+    uint64_t p = ((uint64_t)d[1].permitted << 32 | d[0].permitted) & CAPS_ALL;
+    uint64_t i = ((uint64_t)d[1].inheritable << 32 | d[0].inheritable) & CAPS_ALL;
+    if (!(c->cap_effective & CAP_SETPCAP_BIT) && (i & ~(c->cap_inheritable | c->cap_permitted))) return -EPERM;
+    if (p & ~c->cap_permitted) return -EPERM;
+    if (e & ~p) return -EPERM;
+    c->cap_effective = e;
+    c->cap_permitted = p;
+    c->cap_inheritable = i;
+    stamp_caps(c, tid);
+    return 0;
+}
+
+// prctl(PR_GET_KEEPCAPS) = 7, prctl(PR_SET_KEEPCAPS, 0|1) = 8.
+static int64_t keepcaps_call(pid_t tid, struct creds *c, const __u64 *a) {
+    if (a[0] == 7) return c->keepcaps;
+    if (a[1] > 1) return -EINVAL;
+    c->keepcaps = (uint32_t)a[1];
+    stamp_caps(c, tid);
+    return 0;
+}
+
 static int64_t answer(const struct zr_creds_syscall *call, struct slot *s, uint64_t id) {
     const __u64 *a = S.req->data.args;
     pid_t tid = (pid_t)S.req->pid;
     int id16 = call->id16;
     struct creds *c = &s->c;
-    int privileged = c->uid.e == 0;
+    int setuid_ok = (c->cap_effective & CAP_SETUID_BIT) != 0;
+    int setgid_ok = (c->cap_effective & CAP_SETGID_BIT) != 0;
+    struct ids old = c->uid;
+    int64_t rc;
     switch (call->op) {
     case ZR_CREDS_OP_GETUID: return result_id(c->uid.r, id16);
     case ZR_CREDS_OP_GETEUID: return result_id(c->uid.e, id16);
@@ -524,20 +698,34 @@ static int64_t answer(const struct zr_creds_syscall *call, struct slot *s, uint6
     case ZR_CREDS_OP_GETGROUPS:
         if (seccomp_notify_id_valid(S.listener, id) != 0) return -ESRCH;
         return getgroups_call(tid, c, a, id16);
-    case ZR_CREDS_OP_SETUID: return set_one(&c->uid, arg_id(a[0], id16), privileged);
-    case ZR_CREDS_OP_SETGID: return set_one(&c->gid, arg_id(a[0], id16), privileged);
-    case ZR_CREDS_OP_SETREUID: return set_re(&c->uid, arg_id(a[0], id16), arg_id(a[1], id16), privileged);
-    case ZR_CREDS_OP_SETREGID: return set_re(&c->gid, arg_id(a[0], id16), arg_id(a[1], id16), privileged);
+    case ZR_CREDS_OP_SETUID:
+        rc = set_one(&c->uid, arg_id(a[0], id16), setuid_ok);
+        break;
+    case ZR_CREDS_OP_SETGID: return set_one(&c->gid, arg_id(a[0], id16), setgid_ok);
+    case ZR_CREDS_OP_SETREUID:
+        rc = set_re(&c->uid, arg_id(a[0], id16), arg_id(a[1], id16), setuid_ok);
+        break;
+    case ZR_CREDS_OP_SETREGID: return set_re(&c->gid, arg_id(a[0], id16), arg_id(a[1], id16), setgid_ok);
     case ZR_CREDS_OP_SETRESUID:
-        return set_res(&c->uid, arg_id(a[0], id16), arg_id(a[1], id16), arg_id(a[2], id16), privileged);
+        rc = set_res(&c->uid, arg_id(a[0], id16), arg_id(a[1], id16), arg_id(a[2], id16), setuid_ok);
+        break;
     case ZR_CREDS_OP_SETRESGID:
-        return set_res(&c->gid, arg_id(a[0], id16), arg_id(a[1], id16), arg_id(a[2], id16), privileged);
-    case ZR_CREDS_OP_SETFSUID: return result_id(set_fs(&c->uid, arg_id(a[0], id16), privileged), id16);
-    case ZR_CREDS_OP_SETFSGID: return result_id(set_fs(&c->gid, arg_id(a[0], id16), privileged), id16);
-    case ZR_CREDS_OP_SETGROUPS: return setgroups_call(tid, c, a, id16, id);
+        return set_res(&c->gid, arg_id(a[0], id16), arg_id(a[1], id16), arg_id(a[2], id16), setgid_ok);
+    case ZR_CREDS_OP_SETFSUID: return result_id(set_fs(&c->uid, arg_id(a[0], id16), setuid_ok), id16);
+    case ZR_CREDS_OP_SETFSGID: return result_id(set_fs(&c->gid, arg_id(a[0], id16), setgid_ok), id16);
+    case ZR_CREDS_OP_SETGROUPS: return setgroups_call(tid, c, a, id16, id, setgid_ok);
+    case ZR_CREDS_OP_CAPGET: return capget_call(tid, c, a, id);
+    case ZR_CREDS_OP_CAPSET: return capset_call(tid, c, a, id);
+    case ZR_CREDS_OP_KEEPCAPS: return keepcaps_call(tid, c, a);
     case ZR_CREDS_OP_PEERCRED: return peercred(tid, a, id);
     default: return -ENOSYS;
     }
+    // A uid change: capabilities follow (only the uid calls reach here).
+    if (rc == 0) {
+        fix_caps(c, old);
+        stamp_caps(c, tid);
+    }
+    return rc;
 }
 
 static void handle(void) {
@@ -554,17 +742,21 @@ static void handle(void) {
         return;
     }
     struct slot *s = lookup((pid_t)req->pid, req->id);
+    // Capabilities kept across a uid change (keepcaps, capset) last until the next execve,
+    // which we are not told of: a new stack address says one happened.
+    if (s != NULL && s->c.exec_stamp != 0 && read_exec_stamp((pid_t)req->pid) != s->c.exec_stamp)
+        exec_caps(&s->c);
     if (s == NULL) {
         // The caller is gone, or the table is full of live threads: setuid(2) documents
         // EAGAIN for a temporary failure to change credentials; a get*id answers the seed.
-        if (call->op >= ZR_CREDS_OP_SETUID && call->op != ZR_CREDS_OP_PEERCRED) {
+        if (call->op >= ZR_CREDS_OP_SETUID && call->op != ZR_CREDS_OP_PEERCRED && call->op != ZR_CREDS_OP_CAPGET) {
             rc = -EAGAIN;
         } else {
             struct slot tmp = {.pidfd = -1, .tid = (pid_t)req->pid};
             seed(&tmp.c);
             rc = answer(call, &tmp, req->id);
         }
-    } else if (call->op >= ZR_CREDS_OP_SETUID && call->op <= ZR_CREDS_OP_SETGROUPS) {
+    } else if (call->op >= ZR_CREDS_OP_SETUID && call->op <= ZR_CREDS_OP_KEEPCAPS) {
         struct creds before = s->c;
         rc = answer(call, s, req->id);
         if (rc >= 0 && memcmp(&before, &s->c, sizeof before) != 0) {

@@ -164,6 +164,11 @@ extension Builder {
         for item in command + ["--env--"] + environment + ["--user--", state.config.config?.user ?? ""] {
             digester.update(Array("\(item)\0".utf8))
         }
+        // A step run with other root emulation may have made other files; zero keeps the keys
+        // it always had, so existing caches stay valid.
+        if request.consistency != .zero {
+            digester.update(Array("--consistency--\0\(request.consistency.rawValue)\0".utf8))
+        }
         let key = digester.finalize()
         let createdBy = "RUN " + command.joined(separator: " ")
         var state = state
@@ -187,7 +192,8 @@ extension Builder {
         let image = view(state)
         var invocation = RunInvocation(
             zrRun: request.zrRunPath, layers: state.layers.map { store.layerRootfs($0.diffID) },
-            mountPoint: mountPoint, workingDirectory: state.workdir, environment: environment, binds: binds, command: command)
+            mountPoint: mountPoint, workingDirectory: state.workdir, environment: environment, binds: binds, command: command,
+            consistency: request.consistency)
         var snapshot = request.snapshot || overlayRefused
         var changes = ""  // the directory the step's changes are read from
         var end: Termination = .exited(0), tail: [String] = []

@@ -15,10 +15,12 @@ struct RunInvocation {
     /// `SRC:DST[:ro]`.
     var binds: [String]
     var command: [String]
+    var consistency: Consistency = .zero
 
     var arguments: [String] {
         var argv = [zrRun, "--root-emulation", "--write", "--image-tmp", "--no-home", "--clear-env",
                     "--cd", workingDirectory]
+        if consistency != .zero { argv.append("--consistency=\(consistency.rawValue)") }
         for item in environment { argv += ["--env", item] }
         for bind in binds { argv += ["--bind", bind] }
         for layer in layers { argv += ["--layer", layer] }

@@ -110,6 +110,9 @@ public enum Filter {
                         scmp_arg_cmp(arg: 2, op: SCMP_CMP_EQ, datum_a: Policy.soPeerCred, datum_b: 0),
                     ]
                     try check("add rule \(rule.syscall)", seccomp_rule_add_array(ctx, action, nr, 2, &cmps))
+                case .argument(let index, let value):
+                    var cmp = scmp_arg_cmp(arg: UInt32(index), op: SCMP_CMP_EQ, datum_a: value, datum_b: 0)
+                    try check("add rule \(rule.syscall)", seccomp_rule_add_array(ctx, action, nr, 1, &cmp))
                 }
             }
         } catch {

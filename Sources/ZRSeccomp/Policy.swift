@@ -42,6 +42,8 @@ public struct Rule: Sendable, Equatable {
         case deviceMode(argument: Int)
         /// Only getsockopt(fd, SOL_SOCKET, SO_PEERCRED, ...): every other socket option runs.
         case peerCredentials
+        /// Argument `argument` equals `value` (prctl's option).
+        case argument(Int, equals: UInt64)
     }
 
     /// What happens to a matching call.
@@ -152,9 +154,16 @@ public enum Policy {
     /// 64-bit ABIs only: on i386 and arm it may arrive through socketcall(2), whose arguments
     /// are in memory where a filter cannot compare them.
     public static let credsConsistency: [Rule] = {
-        let faked: Set<String> = ["chown", "lchown", "fchown", "fchownat", "capset", "mknod", "mknodat",
+        let faked: Set<String> = ["chown", "lchown", "fchown", "fchownat", "mknod", "mknodat",
                                   "chown32", "lchown32", "fchown32"]
         var rules = zeroConsistency.filter { faked.contains($0.syscall) }
+        // The set*id rules check CAP_SETUID/CAP_SETGID; setpriv keeps them across its
+        // setresuid with PR_SET_KEEPCAPS and capset, so those are emulated too.
+        rules.append(Rule("capset", on: all, effect: .emulate(.capset)))
+        rules.append(Rule("capget", on: all, effect: .emulate(.capget)))
+        for option in [prGetKeepCaps, prSetKeepCaps] {
+            rules.append(Rule("prctl", on: all, when: .argument(0, equals: option), effect: .emulate(.keepCapabilities)))
+        }
         for (name, call) in credentialCalls {
             rules.append(Rule(name, on: all, effect: .emulate(call)))
         }
@@ -165,6 +174,10 @@ public enum Policy {
                           effect: .emulate(.peerCredentials)))
         return rules
     }()
+
+    // <linux/prctl.h>.
+    public static let prGetKeepCaps: UInt64 = 7
+    public static let prSetKeepCaps: UInt64 = 8
 
     // <sys/socket.h>, fixed by the Linux ABI on every architecture we cover.
     public static let solSocket: UInt64 = 1
@@ -191,6 +204,8 @@ public enum Policy {
                 matches = type == characterDevice || type == blockDevice
             case .peerCredentials:
                 matches = arguments.count > 2 && arguments[1] == solSocket && arguments[2] == soPeerCred
+            case .argument(let index, let value):
+                matches = index < arguments.count && arguments[index] == value
             }
             guard matches else { continue }
             switch rule.effect {

@@ -166,6 +166,10 @@ func withCStringArray<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutab
 public enum CredentialCall: Sendable, Equatable, CaseIterable {
     case getuid, geteuid, getgid, getegid, getresuid, getresgid, getgroups
     case setuid, setgid, setreuid, setregid, setresuid, setresgid, setfsuid, setfsgid, setgroups
+    /// capset/capget: the fake capability sets the set*id rules check.
+    case capset, capget
+    /// prctl(PR_SET_KEEPCAPS) and prctl(PR_GET_KEEPCAPS).
+    case keepCapabilities
     /// getsockopt(SOL_SOCKET, SO_PEERCRED).
     case peerCredentials
 
@@ -187,6 +191,9 @@ public enum CredentialCall: Sendable, Equatable, CaseIterable {
         case .setfsuid: ZR_CREDS_OP_SETFSUID
         case .setfsgid: ZR_CREDS_OP_SETFSGID
         case .setgroups: ZR_CREDS_OP_SETGROUPS
+        case .capset: ZR_CREDS_OP_CAPSET
+        case .capget: ZR_CREDS_OP_CAPGET
+        case .keepCapabilities: ZR_CREDS_OP_KEEPCAPS
         case .peerCredentials: ZR_CREDS_OP_PEERCRED
         }
     }

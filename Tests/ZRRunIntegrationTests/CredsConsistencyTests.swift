@@ -23,7 +23,7 @@ struct CredsConsistencyTests {
     }
 
     static let checks = ["saved-ids", "irreversible-drop", "groups", "threads", "fork-inherits", "exec-keeps",
-                         "signals-restart", "peercred"]
+                         "signals-restart", "peercred", "capabilities", "caps-dropped", "exec-clears-caps"]
 
     /// The kernel's rules, check by check (credcheck.c says what each one does); under zero
     /// consistency the same checks fail, so they test the emulation and not the program.
@@ -40,7 +40,7 @@ struct CredsConsistencyTests {
 
         let zero = try Harness.zr(["--root-emulation"] + args)
         #expect(zero.status != 0)
-        for check in ["saved-ids", "irreversible-drop", "threads", "fork-inherits", "peercred"] {
+        for check in ["saved-ids", "irreversible-drop", "threads", "fork-inherits", "peercred", "capabilities"] {
             #expect(zero.stdout.contains("\(check)=FAIL"), "zero consistency passed \(check): \(zero.summary)")
         }
     }
@@ -138,5 +138,34 @@ struct CredsConsistencyTests {
             usleep(50_000)
         }
         #expect(gone, "command \(command) outlived its supervisor")
+    }
+
+    /// zr build --consistency=creds: a RUN that switches users sees the switch, zr run passes
+    /// the flag to zr-run, and the step is cached apart from a zero-consistency one.
+    @Test func buildAndRunPassTheFlagThrough() throws {
+        let dockerfile = """
+            FROM debian:12
+            RUN su nobody -s /bin/sh -c 'id -un' > /who && setpriv --reuid=42 --regid=42 --clear-groups sh -c 'id -u; id -g' >> /who
+            """
+        let ctx = try BuildTests.context(nil, files: ["Dockerfile": dockerfile])
+        defer { Harness.remove((ctx as NSString).deletingLastPathComponent) }
+        let built = try BuildTests.zr(["build", "--consistency=creds", "-t", "creds-who", "--progress=plain", ctx])
+        try #require(built.status == 0, "\(built.summary)")
+        let who = try BuildTests.zr(["run", "creds-who", "--", "cat", "/who"])
+        #expect(who.stdout.lines == ["nobody", "42", "42"], "\(who.summary)")
+
+        let zero = try BuildTests.zr(["build", "-t", "creds-who-zero", "--progress=plain", ctx])
+        try #require(zero.status == 0, "\(zero.summary)")
+        #expect(BuildTests.counts(zero)?.run == 1, "zero must not reuse the creds step: \(zero.stderr)")
+        let whoZero = try BuildTests.zr(["run", "creds-who-zero", "--", "cat", "/who"])
+        #expect(whoZero.stdout.lines == ["root", "0", "0"], "\(whoZero.summary)")
+
+        let run = try BuildTests.zr(["run", "creds-who", "--root-emulation", "--consistency=creds", "--",
+                                     "su", "nobody", "-s", "/bin/sh", "-c", "id -u"])
+        #expect(run.stdout.trimmed == "65534", "\(run.summary)")
+
+        let bad = try BuildTests.zr(["build", "--consistency=full", "-t", "x", ctx])
+        #expect(bad.status != 0)
+        #expect(bad.stderr.contains("--consistency: expected zero or creds, got \"full\""), "\(bad.summary)")
     }
 }

@@ -158,10 +158,12 @@ struct CredsPolicyTests {
         }
     }
 
-    @Test func ownershipAndDevicesStayFaked() {
+    @Test func ownershipAndDevicesStayFakedCapabilitiesAreEmulated() {
         let rules = Policy.credsConsistency
         #expect(Policy.action(for: "fchownat", on: .x86_64, arguments: [0, 0, 42, 42], rules: rules) == .fakeSuccess)
-        #expect(Policy.action(for: "capset", on: .aarch64, rules: rules) == .fakeSuccess)
+        #expect(Policy.action(for: "capset", on: .aarch64, rules: rules) == .emulate(.capset), "capabilities are emulated")
+        #expect(Policy.action(for: "prctl", on: .x86_64, arguments: [8, 1], rules: rules) == .emulate(.keepCapabilities))
+        #expect(Policy.action(for: "prctl", on: .x86_64, arguments: [38, 1], rules: rules) == .allow, "PR_SET_NO_NEW_PRIVS runs")
         #expect(Policy.action(for: "mknodat", on: .x86_64, arguments: [0, 0, 0o020644, 0], rules: rules) == .fakeSuccess)
         #expect(Policy.action(for: "mknodat", on: .x86_64, arguments: [0, 0, 0o010644, 0], rules: rules) == .allow)
     }

@@ -19,6 +19,11 @@ enum zr_creds_op {
     ZR_CREDS_OP_SETUID, ZR_CREDS_OP_SETGID, ZR_CREDS_OP_SETREUID, ZR_CREDS_OP_SETREGID,
     ZR_CREDS_OP_SETRESUID, ZR_CREDS_OP_SETRESGID, ZR_CREDS_OP_SETFSUID, ZR_CREDS_OP_SETFSGID,
     ZR_CREDS_OP_SETGROUPS,
+    /// capset/capget: the fake capability sets (the privilege the set*id rules check).
+    ZR_CREDS_OP_CAPSET,
+    ZR_CREDS_OP_CAPGET,
+    /// prctl(PR_SET_KEEPCAPS) and prctl(PR_GET_KEEPCAPS).
+    ZR_CREDS_OP_KEEPCAPS,
     /// getsockopt(fd, SOL_SOCKET, SO_PEERCRED, ...): the peer's fake ids.
     ZR_CREDS_OP_PEERCRED,
 };

@@ -6,10 +6,13 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <grp.h>
+#include <linux/capability.h>
+#include <sys/prctl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -218,6 +221,76 @@ static void signals(void) {
     EXPECT(wrong == 0, "%d wrong getuid answers under signals", wrong);
 }
 
+static int caps(uint32_t *effective, uint32_t *permitted) {
+    struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+    struct __user_cap_data_struct d[2];
+    if (syscall(SYS_capget, &h, d) != 0) return -1;
+    *effective = d[0].effective;
+    *permitted = d[0].permitted;
+    return 0;
+}
+
+static int set_caps(uint32_t effective, uint32_t permitted) {
+    struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+    struct __user_cap_data_struct d[2] = {{effective, permitted, 0}, {0, 0, 0}};
+    return (int)syscall(SYS_capset, &h, d);
+}
+
+/* Capabilities follow uid changes (capabilities(7)); PR_SET_KEEPCAPS keeps the permitted set
+ * across a drop, and capset can then make them effective again: how setpriv switches uid
+ * first and gid second. */
+static void capabilities(void) {
+    uint32_t e, p;
+    EXPECT(caps(&e, &p) == 0 && (e & (1u << CAP_SETUID)) && (p & (1u << CAP_SETGID)), "root has caps: %x %x", e, p);
+    EXPECT(seteuid(1000) == 0 && caps(&e, &p) == 0 && e == 0 && (p & (1u << CAP_SETUID)), "euid!=0 clears effective: %x %x", e, p);
+    EXPECT(seteuid(0) == 0 && caps(&e, &p) == 0 && (e & (1u << CAP_SETUID)), "euid 0 restores effective: %x", e);
+    EXPECT(prctl(PR_SET_KEEPCAPS, 1) == 0 && prctl(PR_GET_KEEPCAPS) == 1, "keepcaps");
+    EXPECT(setresuid(1000, 1000, 1000) == 0, "drop with keepcaps");
+    EXPECT(caps(&e, &p) == 0 && e == 0 && (p & (1u << CAP_SETGID)), "permitted kept: %x %x", e, p);
+    errno = 0;
+    EXPECT(setresgid(5, 5, 5) == -1 && errno == EPERM, "setresgid without effective caps");
+    EXPECT(set_caps(p, p) == 0, "capset effective=permitted: %s", strerror(errno));
+    EXPECT(setresgid(5, 5, 5) == 0 && getgid() == 5, "setresgid with CAP_SETGID: %s", strerror(errno));
+    EXPECT(set_caps(0, 0) == 0, "capset drop all");
+    errno = 0;
+    EXPECT(set_caps(1u << CAP_SETUID, 1u << CAP_SETUID) == -1 && errno == EPERM, "capset cannot raise permitted");
+    errno = 0;
+    EXPECT(setuid(0) == -1 && errno == EPERM, "no caps, no root");
+}
+
+/* Kept capabilities last until execve, which recomputes them from the uids (no file
+ * capabilities): a non-root program starts with none. */
+static void exec_clears_caps(const char *self) {
+    uint32_t e, p;
+    EXPECT(prctl(PR_SET_KEEPCAPS, 1) == 0 && setresuid(1000, 1000, 1000) == 0 && caps(&e, &p) == 0 &&
+           set_caps(p, p) == 0, "keep caps across the drop");
+    pid_t pid = fork();
+    if (pid == 0) {
+        execl(self, self, "nocaps", (char *)NULL);
+        _exit(127);
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    EXPECT(WIFEXITED(status) && WEXITSTATUS(status) == 0, "capabilities survived execve (status %d)", status);
+}
+
+static int nocaps(void) {
+    uint32_t e = 1, p = 1;
+    if (caps(&e, &p) != 0 || e != 0 || p != 0 || prctl(PR_GET_KEEPCAPS) != 0 || setuid(0) == 0) {
+        fprintf(stderr, "after exec: effective %x permitted %x keepcaps %d\n", e, p, prctl(PR_GET_KEEPCAPS));
+        return 1;
+    }
+    return 0;
+}
+
+static void caps_without_keepcaps(void) {
+    uint32_t e, p;
+    EXPECT(setresuid(1000, 1000, 1000) == 0, "drop");
+    EXPECT(caps(&e, &p) == 0 && e == 0 && p == 0, "a full drop clears every set: %x %x", e, p);
+    errno = 0;
+    EXPECT(set_caps(1u << CAP_SETUID, 1u << CAP_SETUID) == -1 && errno == EPERM, "capset after drop");
+}
+
 /* PostgreSQL's peer authentication: the server asks SO_PEERCRED who connected. */
 static void peercred(void) {
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
@@ -271,11 +344,13 @@ struct check {
 
 int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "ids") == 0) return ids();
+    if (argc > 1 && strcmp(argv[1], "nocaps") == 0) return nocaps();
     if (argc > 2 && strcmp(argv[1], "spin") == 0) return spin(argv[2]);
     static const struct check checks[] = {
         {"saved-ids", saved_ids}, {"irreversible-drop", irreversible}, {"groups", groups},
         {"threads", threads}, {"fork-inherits", fork_inherits}, {"exec-keeps", NULL},
-        {"signals-restart", signals}, {"peercred", peercred},
+        {"signals-restart", signals}, {"peercred", peercred}, {"capabilities", capabilities},
+        {"caps-dropped", caps_without_keepcaps}, {"exec-clears-caps", NULL},
     };
     int bad = 0;
     for (size_t i = 0; i < sizeof checks / sizeof checks[0]; i++) {
@@ -283,7 +358,8 @@ int main(int argc, char **argv) {
         pid_t pid = fork();
         if (pid == 0) {
             if (checks[i].run != NULL) checks[i].run();
-            else exec_keeps(argv[0]);
+            else if (strcmp(checks[i].name, "exec-keeps") == 0) exec_keeps(argv[0]);
+            else exec_clears_caps(argv[0]);
             fflush(stdout);
             _exit(failed);
         }
