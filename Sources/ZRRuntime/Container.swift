@@ -183,7 +183,11 @@ public enum Container {
                 // The supervisor is pid 1 of a new PID namespace: if it dies, the kernel kills
                 // the whole step instead of leaving it unsupervised.
                 try Namespace.unsharePID()
-                let started = try Process.spawnSupervised(request, calls: notified, seed: CredentialSeed())
+                // ZR_CREDS_STATS=1 (zr-run's own environment): the count of notifications on
+                // stderr at the end, for benchmarks.
+                let stats = getenv("ZR_CREDS_STATS").map { String(cString: $0) == "1" } ?? false
+                let seed = CredentialSeed(statistics: stats ? FileDescriptor(rawValue: 2) : nil)
+                let started = try Process.spawnSupervised(request, calls: notified, seed: seed)
                 child = started.supervisor
                 listener = started.listener
             } else {

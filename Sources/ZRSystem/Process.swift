@@ -221,7 +221,10 @@ public struct CredentialSeed: Sendable, Equatable {
     public var uid: UInt32
     public var gid: UInt32
     public var groups: [UInt32]
-    public init(uid: UInt32 = 0, gid: UInt32 = 0, groups: [UInt32] = [0]) {
+    /// Where the supervisor reports its notification count at exit; nil: nowhere.
+    public var statistics: FileDescriptor?
+    public init(uid: UInt32 = 0, gid: UInt32 = 0, groups: [UInt32] = [0], statistics: FileDescriptor? = nil) {
+        self.statistics = statistics
         self.uid = uid
         self.gid = gid
         self.groups = groups
@@ -254,6 +257,7 @@ extension Process {
         config.uid = seed.uid
         config.gid = seed.gid
         config.ngroups = UInt32(seed.groups.count)
+        config.stats_fd = seed.statistics?.rawValue ?? -1
         withUnsafeMutableBytes(of: &config.groups) { raw in
             let groups = raw.bindMemory(to: UInt32.self)
             for (i, g) in seed.groups.enumerated() { groups[i] = g }

@@ -47,6 +47,8 @@ struct zr_creds_config {
     uint32_t uid, gid;
     uint32_t groups[ZR_CREDS_MAX_GROUPS];
     unsigned ngroups;
+    /// >= 0: at exit, the supervisor writes how many notifications it answered here.
+    int stats_fd;
 };
 
 /// Stages beyond enum zr_spawn_stage that the supervisor can fail at.
