@@ -23,7 +23,7 @@ struct CredsConsistencyTests {
     }
 
     static let checks = ["saved-ids", "irreversible-drop", "groups", "threads", "fork-inherits", "exec-keeps",
-                         "signals-restart", "peercred", "capabilities", "caps-dropped", "exec-clears-caps"]
+                         "signals-restart", "signals-no-restart", "peercred", "capabilities", "caps-dropped", "exec-clears-caps"]
 
     /// The kernel's rules, check by check (credcheck.c says what each one does); under zero
     /// consistency the same checks fail, so they test the emulation and not the program.

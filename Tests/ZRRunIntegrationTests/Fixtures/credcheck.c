@@ -321,6 +321,33 @@ static void peercred(void) {
     waitpid(pid, &status, 0);
 }
 
+/* Without SA_RESTART a signal that lands before the supervisor has received the notification
+ * fails the call with EINTR (the kernel's interruptible wait; WAIT_KILLABLE_RECV covers only
+ * the time after receipt). What must never happen is a wrong answer. */
+static void signals_no_restart(void) {
+    EXPECT(setresuid(77, 77, 77) == 0, "drop");
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGUSR1, &sa, NULL);
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid == 0) {
+        for (int i = 0; i < 20000 && kill(parent, SIGUSR1) == 0; i++) {}
+        _exit(0);
+    }
+    int wrong = 0, eintr = 0;
+    for (int i = 0; i < 50000; i++) {
+        long r = syscall(SYS_getuid);
+        if (r == -1 && errno == EINTR) eintr++;
+        else if (r != 77) wrong++;
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    EXPECT(wrong == 0, "%d wrong getuid answers under signals (%d EINTR)", wrong, eintr);
+    fprintf(stderr, "signals-no-restart: %d EINTR in 50000 calls\n", eintr);
+}
+
 static int spin(const char *file) {
     FILE *f = fopen(file, "w");
     if (f == NULL) return 2;
@@ -349,7 +376,7 @@ int main(int argc, char **argv) {
     static const struct check checks[] = {
         {"saved-ids", saved_ids}, {"irreversible-drop", irreversible}, {"groups", groups},
         {"threads", threads}, {"fork-inherits", fork_inherits}, {"exec-keeps", NULL},
-        {"signals-restart", signals}, {"peercred", peercred}, {"capabilities", capabilities},
+        {"signals-restart", signals}, {"signals-no-restart", signals_no_restart}, {"peercred", peercred}, {"capabilities", capabilities},
         {"caps-dropped", caps_without_keepcaps}, {"exec-clears-caps", NULL},
     };
     int bad = 0;
