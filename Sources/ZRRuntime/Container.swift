@@ -186,7 +186,9 @@ public enum Container {
                 // ZR_CREDS_STATS=1 (zr-run's own environment): the count of notifications on
                 // stderr at the end, for benchmarks.
                 let stats = getenv("ZR_CREDS_STATS").map { String(cString: $0) == "1" } ?? false
-                let seed = CredentialSeed(statistics: stats ? FileDescriptor(rawValue: 2) : nil)
+                let statistics = stats ? FileDescriptor(rawValue: 2) : nil
+                let seed = spec.user.map { CredentialSeed(uid: $0.uid, gid: $0.gid, groups: [$0.gid], statistics: statistics) }
+                    ?? CredentialSeed(statistics: statistics)
                 let started = try Process.spawnSupervised(request, calls: notified, seed: seed)
                 child = started.supervisor
                 listener = started.listener

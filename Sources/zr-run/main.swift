@@ -43,6 +43,10 @@ struct ZRRun: ParsableCommand {
             help: ArgumentHelp("With --root-emulation: zero fakes set*id/get*id (nothing changes); creds emulates them per thread with the kernel's rules (su, setpriv, apt's _apt drop work).", valueName: "zero|creds"))
     var consistency: String = Consistency.zero.rawValue
 
+    @Option(name: .customLong("user"),
+            help: ArgumentHelp("With --consistency=creds: start the command as this fake user (numeric; GID defaults to UID), as a Dockerfile USER does.", valueName: "UID[:GID]"))
+    var user: String?
+
     @Flag(name: [.customLong("write"), .customShort("w")], help: "Mount the image read-write.")
     var writable = false
 
@@ -100,6 +104,12 @@ struct ZRRun: ParsableCommand {
         if level != .zero && !rootEmulation {
             throw ValidationError("--consistency=\(consistency) needs --root-emulation")
         }
+        if let user {
+            guard level == .creds else { throw ValidationError("--user needs --consistency=creds") }
+            guard ContainerSpec.User(parsing: user) != nil else {
+                throw ValidationError("--user: expected UID[:GID] (numbers), got \"\(user)\"")
+            }
+        }
     }
 
     func makeSpec() throws -> ContainerSpec {
@@ -136,7 +146,8 @@ struct ZRRun: ParsableCommand {
             binds: try binds.map { try ContainerSpec.Bind(parsing: $0) },
             workingDirectory: workingDirectory ?? config?.workingDir.flatMap { $0.isEmpty ? nil : $0 },
             environment: environment.list, layers: layers,
-            consistency: Consistency(rawValue: consistency) ?? .zero)
+            consistency: Consistency(rawValue: consistency) ?? .zero,
+            user: user.flatMap { ContainerSpec.User(parsing: $0) })
     }
 }
 

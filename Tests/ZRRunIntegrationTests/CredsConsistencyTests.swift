@@ -72,6 +72,12 @@ struct CredsConsistencyTests {
         let refused = try Harness.zr(["--consistency=creds", root, "--", "true"])
         #expect(refused.status == 125)
         #expect(refused.stderr.contains("--consistency=creds needs --root-emulation"), "\(refused.summary)")
+
+        // --user starts the command as a fake user (what zr build does for USER).
+        let user = try Harness.zr(Self.creds + ["--user", "65534:65534", root, "--", "sh", "-c", "id; setpriv --reuid=0 true || echo refused"])
+        #expect(user.stdout.lines == ["uid=65534(nobody) gid=65534(nogroup) groups=65534(nogroup)", "refused"], "\(user.summary)")
+        let userZero = try Harness.zr(["--root-emulation", "--user", "1", root, "--", "true"])
+        #expect(userZero.status == 125 && userZero.stderr.contains("--user needs --consistency=creds"), "\(userZero.summary)")
     }
 
     /// The supervisor is pid 1 of the step's own PID namespace with a fresh /proc: the command
@@ -140,25 +146,31 @@ struct CredsConsistencyTests {
         #expect(gone, "command \(command) outlived its supervisor")
     }
 
-    /// zr build --consistency=creds: a RUN that switches users sees the switch, zr run passes
-    /// the flag to zr-run, and the step is cached apart from a zero-consistency one.
+    /// zr build --consistency=creds: a RUN that switches users sees the switch, a RUN after
+    /// USER starts as that user (and cannot become root), zr run passes the flag to zr-run, and
+    /// the steps are cached apart from zero-consistency ones.
     @Test func buildAndRunPassTheFlagThrough() throws {
         let dockerfile = """
             FROM debian:12
             RUN su nobody -s /bin/sh -c 'id -un' > /who && setpriv --reuid=42 --regid=42 --clear-groups sh -c 'id -u; id -g' >> /who
+            USER nobody
+            RUN id >> /who && (su root -c true </dev/null 2>/dev/null || echo no-way-back >> /who)
+            USER root
+            RUN id -u >> /who
             """
         let ctx = try BuildTests.context(nil, files: ["Dockerfile": dockerfile])
         defer { Harness.remove((ctx as NSString).deletingLastPathComponent) }
         let built = try BuildTests.zr(["build", "--consistency=creds", "-t", "creds-who", "--progress=plain", ctx])
         try #require(built.status == 0, "\(built.summary)")
         let who = try BuildTests.zr(["run", "creds-who", "--", "cat", "/who"])
-        #expect(who.stdout.lines == ["nobody", "42", "42"], "\(who.summary)")
+        #expect(who.stdout.lines == ["nobody", "42", "42", "uid=65534(nobody) gid=65534(nogroup) groups=65534(nogroup)",
+                                     "no-way-back", "0"], "\(who.summary)")
 
         let zero = try BuildTests.zr(["build", "-t", "creds-who-zero", "--progress=plain", ctx])
         try #require(zero.status == 0, "\(zero.summary)")
-        #expect(BuildTests.counts(zero)?.run == 1, "zero must not reuse the creds step: \(zero.stderr)")
+        #expect(BuildTests.counts(zero)?.run == 3, "zero must not reuse the creds steps: \(zero.stderr)")
         let whoZero = try BuildTests.zr(["run", "creds-who-zero", "--", "cat", "/who"])
-        #expect(whoZero.stdout.lines == ["root", "0", "0"], "\(whoZero.summary)")
+        #expect(whoZero.stdout.lines == ["root", "0", "0", "uid=0(root) gid=0(root) groups=0(root)", "0"], "\(whoZero.summary)")
 
         let run = try BuildTests.zr(["run", "creds-who", "--root-emulation", "--consistency=creds", "--",
                                      "su", "nobody", "-s", "/bin/sh", "-c", "id -u"])
