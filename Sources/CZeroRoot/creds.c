@@ -26,6 +26,7 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -59,10 +60,11 @@ struct creds {
     struct ids uid, gid;
     uint64_t cap_permitted, cap_effective, cap_inheritable;
     uint32_t keepcaps;
-    // Capabilities that an execve would change (keepcaps, or sets other than the ones execve
-    // derives from the uids): the stack address of the image they were set in, to notice an
-    // execve we are not notified of. 0 when execve would change nothing.
+    // An execve in progress: the stack address of the image that called it (0: none), and the
+    // owner of a set-user-ID / set-group-ID file it runs (NO_ID: not set-id). We learn of
+    // the call, not of its success: the next notification from a new image applies it.
     uint64_t exec_stamp;
+    uint32_t exec_uid, exec_gid;
     uint32_t ngroups;
     uint32_t groups[ZR_CREDS_MAX_GROUPS];
 };
@@ -203,10 +205,15 @@ static int32_t take(void) {
 }
 
 // The live slot of `tid`, or NULL; a slot whose task has exited is released on the way.
+static void settle(struct slot *s);
+
 static struct slot *find(pid_t tid) {
     if (tid <= 0 || tid >= TID_LIMIT || S.by_tid[tid] == 0) return NULL;
     int32_t index = S.by_tid[tid] - 1;
-    if (alive(&S.slots[index])) return &S.slots[index];
+    if (alive(&S.slots[index])) {
+        settle(&S.slots[index]);
+        return &S.slots[index];
+    }
     release(index);
     return NULL;
 }
@@ -221,12 +228,23 @@ static void seed(struct creds *c) {
     c->cap_inheritable = 0;
     c->keepcaps = 0;
     c->exec_stamp = 0;
+    c->exec_uid = c->exec_gid = NO_ID;
 }
 
 // The credentials a task without a slot has: those of the nearest ancestor that has one
 // (credentials are copied at fork and clone and kept across execve), else the seed. A new
 // thread takes its thread group leader's. The supervisor (pid 1) ends the walk.
+static void inherit_from(pid_t tid, pid_t tgid, pid_t ppid, struct creds *out);
+
+// A new task starts with its creator's credentials, not with an execve its creator has
+// called but not completed.
 static void inherit(pid_t tid, pid_t tgid, pid_t ppid, struct creds *out) {
+    inherit_from(tid, tgid, ppid, out);
+    out->exec_stamp = 0;
+    out->exec_uid = out->exec_gid = NO_ID;
+}
+
+static void inherit_from(pid_t tid, pid_t tgid, pid_t ppid, struct creds *out) {
     struct slot *p;
     if (tgid != tid && (p = find(tgid)) != NULL) {
         *out = p->c;
@@ -413,19 +431,23 @@ static void exec_caps(struct creds *c) {
     c->cap_permitted = root ? CAPS_ALL : 0;
     c->cap_effective = c->uid.e == 0 ? c->cap_permitted : 0;
     c->keepcaps = 0;
+}
+
+// Applies a completed execve (execve(2)): the owner of a set-user-ID (set-group-ID) file
+// becomes the effective uid (gid), the saved ids copy the effective ones, capabilities are
+// recomputed. An execve that failed left the caller's image, and so its stack, in place.
+static void settle(struct slot *s) {
+    struct creds *c = &s->c;
+    if (c->exec_stamp == 0) return;
+    uint64_t now = read_exec_stamp(s->tid);
+    if (now == 0 || now == c->exec_stamp) return;
+    if (c->exec_uid != NO_ID) c->uid.e = c->exec_uid;
+    if (c->exec_gid != NO_ID) c->gid.e = c->exec_gid;
+    c->uid.s = c->uid.fs = c->uid.e;
+    c->gid.s = c->gid.fs = c->gid.e;
+    exec_caps(c);
     c->exec_stamp = 0;
-}
-
-static int caps_as_exec_leaves(const struct creds *c) {
-    struct creds d = *c;
-    exec_caps(&d);
-    return c->keepcaps == 0 && d.cap_permitted == c->cap_permitted && d.cap_effective == c->cap_effective;
-}
-
-// After a change to the capability state: remember the image it happened in if an execve
-// would undo it.
-static void stamp_caps(struct creds *c, pid_t tid) {
-    c->exec_stamp = caps_as_exec_leaves(c) ? 0 : read_exec_stamp(tid);
+    c->exec_uid = c->exec_gid = NO_ID;
 }
 
 // cap_emulate_setxuid: leaving uid 0 entirely drops every capability (unless keepcaps),
@@ -665,17 +687,71 @@ static int64_t capset_call(pid_t tid, struct creds *c, const __u64 *a, uint64_t 
     c->cap_effective = e;
     c->cap_permitted = p;
     c->cap_inheritable = i;
-    stamp_caps(c, tid);
     return 0;
 }
 
 // prctl(PR_GET_KEEPCAPS) = 7, prctl(PR_SET_KEEPCAPS, 0|1) = 8.
-static int64_t keepcaps_call(pid_t tid, struct creds *c, const __u64 *a) {
+static int64_t keepcaps_call(struct creds *c, const __u64 *a) {
     if (a[0] == 7) return c->keepcaps;
     if (a[1] > 1) return -EINVAL;
     c->keepcaps = (uint32_t)a[1];
-    stamp_caps(c, tid);
     return 0;
+}
+
+// Reads a NUL-terminated string from the tracee, a page at a time (a longer read could cross
+// into an unmapped page). 0, or -EFAULT / -ENAMETOOLONG.
+static int read_string(pid_t tid, uint64_t addr, char *buf, size_t size) {
+    size_t got = 0;
+    while (got < size) {
+        size_t chunk = 4096 - (size_t)((addr + got) & 4095);
+        if (chunk > size - got) chunk = size - got;
+        int rc = read_memory(tid, addr + got, buf + got, chunk);
+        if (rc != 0) return rc;
+        if (memchr(buf + got, 0, chunk) != NULL) return 0;
+        got += chunk;
+    }
+    return -ENAMETOOLONG;
+}
+
+// execve/execveat: notes which image called it and whether the file is set-user/group-ID,
+// then lets the call run (SECCOMP_USER_NOTIF_FLAG_CONTINUE: the kernel execs as usual). The
+// path is resolved as the caller would: relative to its cwd or dirfd, via /proc.
+#define CONTINUE_CALL INT64_MIN
+static int64_t exec_call(pid_t tid, struct creds *c, const __u64 *a, int at, uint64_t id) {
+    char path[4096];
+    int dirfd = at ? (int)a[0] : AT_FDCWD;
+    int rc = read_string(tid, at ? a[1] : a[0], path, sizeof path);
+    if (rc != 0) return CONTINUE_CALL;   // the kernel reports the bad address itself
+    int flags = at ? (int)a[4] : 0;
+    char where[48];
+    if (dirfd == AT_FDCWD) {
+        proc_path(where, tid, "/cwd");
+    } else {
+        char fd[24];
+        char *p = fd + sizeof fd;
+        *--p = 0;
+        unsigned v = (unsigned)dirfd;
+        do {
+            *--p = (char)('0' + v % 10);
+            v /= 10;
+        } while (v != 0);
+        proc_path(where, tid, "/fd/");
+        strcat(where, p);
+    }
+    int dir = openat(S.proc, where, O_PATH | O_CLOEXEC);
+    struct stat st;
+    int stat_flags = (flags & AT_SYMLINK_NOFOLLOW) | (path[0] == 0 ? AT_EMPTY_PATH : 0);
+    int found = dir >= 0 && fstatat(dir, path, &st, stat_flags) == 0;
+    if (dir >= 0) close(dir);
+    if (seccomp_notify_id_valid(S.listener, id) != 0) return -ESRCH;
+    c->exec_stamp = read_exec_stamp(tid);
+    c->exec_uid = c->exec_gid = NO_ID;
+    if (found && S_ISREG(st.st_mode)) {
+        if (st.st_mode & S_ISUID) c->exec_uid = st.st_uid;
+        // A set-group-ID file without group execute is mandatory locking, not set-gid.
+        if ((st.st_mode & S_ISGID) && (st.st_mode & S_IXGRP)) c->exec_gid = st.st_gid;
+    }
+    return CONTINUE_CALL;
 }
 
 static int64_t answer(const struct zr_creds_syscall *call, struct slot *s, uint64_t id) {
@@ -717,15 +793,14 @@ static int64_t answer(const struct zr_creds_syscall *call, struct slot *s, uint6
     case ZR_CREDS_OP_SETGROUPS: return setgroups_call(tid, c, a, id16, id, setgid_ok);
     case ZR_CREDS_OP_CAPGET: return capget_call(tid, c, a, id);
     case ZR_CREDS_OP_CAPSET: return capset_call(tid, c, a, id);
-    case ZR_CREDS_OP_KEEPCAPS: return keepcaps_call(tid, c, a);
+    case ZR_CREDS_OP_KEEPCAPS: return keepcaps_call(c, a);
+    case ZR_CREDS_OP_EXECVE: return exec_call(tid, c, a, 0, id);
+    case ZR_CREDS_OP_EXECVEAT: return exec_call(tid, c, a, 1, id);
     case ZR_CREDS_OP_PEERCRED: return peercred(tid, a, id);
     default: return -ENOSYS;
     }
     // A uid change: capabilities follow (only the uid calls reach here).
-    if (rc == 0) {
-        fix_caps(c, old);
-        stamp_caps(c, tid);
-    }
+    if (rc == 0) fix_caps(c, old);
     return rc;
 }
 
@@ -742,15 +817,14 @@ static void handle(void) {
         (void)seccomp_notify_respond(S.listener, resp);
         return;
     }
+    // find (through lookup) applies an execve the caller completed since its last call.
     struct slot *s = lookup((pid_t)req->pid, req->id);
-    // Capabilities kept across a uid change (keepcaps, capset) last until the next execve,
-    // which we are not told of: a new stack address says one happened.
-    if (s != NULL && s->c.exec_stamp != 0 && read_exec_stamp((pid_t)req->pid) != s->c.exec_stamp)
-        exec_caps(&s->c);
     if (s == NULL) {
         // The caller is gone, or the table is full of live threads: setuid(2) documents
         // EAGAIN for a temporary failure to change credentials; a get*id answers the seed.
-        if (call->op >= ZR_CREDS_OP_SETUID && call->op != ZR_CREDS_OP_PEERCRED && call->op != ZR_CREDS_OP_CAPGET) {
+        if (call->op == ZR_CREDS_OP_EXECVE || call->op == ZR_CREDS_OP_EXECVEAT) {
+            rc = CONTINUE_CALL;
+        } else if (call->op >= ZR_CREDS_OP_SETUID && call->op != ZR_CREDS_OP_PEERCRED && call->op != ZR_CREDS_OP_CAPGET) {
             rc = -EAGAIN;
         } else {
             struct slot tmp = {.pidfd = -1, .tid = (pid_t)req->pid};
@@ -771,7 +845,9 @@ static void handle(void) {
     } else {
         rc = answer(call, s, req->id);
     }
-    if (rc < 0) {
+    if (rc == CONTINUE_CALL) {
+        resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+    } else if (rc < 0) {
         resp->error = (int32_t)rc;
     } else {
         resp->val = rc;
@@ -922,26 +998,49 @@ static void supervisor(int up, const struct zr_spawn_args *spawn, const struct z
     }
     struct zr_spawn_args args = *spawn;
     args.listener_socket = sv[1];
-    int stage = 0, err = 0;
-    pid_t child = zr_spawn(&args, &stage, &err);
+    int stage = 0, err = 0, exec_report = -1;
+    pid_t child = zr_spawn_start(&args, &exec_report, &stage, &err);
     close(sv[1]);
     if (child < 0) {
         report(up, stage, err, 0, -1);
         _exit(125);
     }
+    // The child sends its listener before its execve, and that execve is itself notified:
+    // answer notifications until the exec report (or a failure) arrives. A child that fails
+    // before installing its filter sends nothing: the socket reads end-of-file.
     char tag;
     int listener = -1;
-    if (zr_recv_fd(sv[0], &listener, &tag, 1) != 1 || listener < 0) {
-        int e = errno;
-        kill(child, SIGKILL);
-        report(up, ZR_CREDS_SOCKET, e != 0 ? e : EPROTO, 0, -1);
+    ssize_t got = zr_recv_fd(sv[0], &listener, &tag, 1);
+    close(sv[0]);
+    if (got != 1 || listener < 0) {
+        if (zr_spawn_finish(child, exec_report, &stage, &err) != 0) {
+            report(up, stage, err, 0, -1);
+        } else {
+            kill(child, SIGKILL);
+            report(up, ZR_CREDS_SOCKET, EPROTO, 0, -1);
+        }
         _exit(125);
     }
-    close(sv[0]);
     S.listener = listener;
     uint64_t flags = SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP;
     // An optimisation only (Linux 6.6); older kernels answer EINVAL and work as well.
     (void)ioctl(listener, SECCOMP_IOCTL_NOTIF_SET_FLAGS, flags);
+    for (;;) {
+        struct pollfd fds[2] = {{.fd = listener, .events = POLLIN}, {.fd = exec_report, .events = POLLIN}};
+        if (poll(fds, 2, -1) < 0) {
+            if (errno == EINTR) continue;
+            break;
+        }
+        if (fds[1].revents != 0) break;
+        if (fds[0].revents & POLLIN) {
+            memset(S.req, 0, S.req_size);
+            if (seccomp_notify_receive(listener, S.req) == 0) handle();
+        }
+    }
+    if (zr_spawn_finish(child, exec_report, &stage, &err) != 0) {
+        report(up, stage, err, 0, -1);
+        _exit(125);
+    }
 
     report(up, ZR_SPAWN_OK, 0, child, listener);
     close(up);

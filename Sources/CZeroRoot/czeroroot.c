@@ -189,7 +189,7 @@ static void child_fail(int fd, int stage) {
     _exit(127);
 }
 
-pid_t zr_spawn(const struct zr_spawn_args *a, int *stage, int *err) {
+pid_t zr_spawn_start(const struct zr_spawn_args *a, int *report_fd, int *stage, int *err) {
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0) {
         *stage = ZR_SPAWN_PIPE;
@@ -229,12 +229,19 @@ pid_t zr_spawn(const struct zr_spawn_args *a, int *stage, int *err) {
         child_fail(fds[1], ZR_SPAWN_EXEC);
     }
     close(fds[1]);
+    *report_fd = fds[0];
+    *stage = ZR_SPAWN_OK;
+    *err = 0;
+    return pid;
+}
+
+int zr_spawn_finish(pid_t pid, int report_fd, int *stage, int *err) {
     int report[2] = {0, 0};
     ssize_t n;
     do {
-        n = read(fds[0], report, sizeof report);
+        n = read(report_fd, report, sizeof report);
     } while (n < 0 && errno == EINTR);
-    close(fds[0]);
+    close(report_fd);
     if (n == (ssize_t)sizeof report) {
         int status;
         while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
@@ -244,7 +251,14 @@ pid_t zr_spawn(const struct zr_spawn_args *a, int *stage, int *err) {
     }
     *stage = ZR_SPAWN_OK;
     *err = 0;
-    return pid;
+    return 0;
+}
+
+pid_t zr_spawn(const struct zr_spawn_args *a, int *stage, int *err) {
+    int report_fd;
+    pid_t pid = zr_spawn_start(a, &report_fd, stage, err);
+    if (pid < 0) return -1;
+    return zr_spawn_finish(pid, report_fd, stage, err) == 0 ? pid : -1;
 }
 
 // GNU extensions, declared only with _GNU_SOURCE, which Swift's Glibc module does not define.

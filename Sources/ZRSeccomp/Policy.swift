@@ -148,9 +148,10 @@ public enum Policy {
     /// get*id families emulated, so that a process that drops to a user sees that user and
     /// cannot get root back (apt's `_apt` check, su, setpriv, runuser).
     ///
-    /// fork, clone and execve are never notified: a signal that arrives before the supervisor
-    /// has received a notification restarts the call or fails it with EINTR, and dash in dpkg
-    /// maintainer scripts then reports "Cannot fork" (issue 9). getsockopt is notified on the
+    /// fork and clone are never notified: a signal that arrives before the supervisor has
+    /// received a notification restarts the call or fails it with EINTR, and dash in dpkg
+    /// maintainer scripts then reports "Cannot fork" (issue 9). execve and execveat are
+    /// notified and let through: execve sets the saved ids and honours set-user-ID files. getsockopt is notified on the
     /// 64-bit ABIs only: on i386 and arm it may arrive through socketcall(2), whose arguments
     /// are in memory where a filter cannot compare them.
     public static let credsConsistency: [Rule] = {
@@ -170,6 +171,8 @@ public enum Policy {
         for (name, call) in credentialCalls {
             rules.append(Rule(name + "32", on: uid16, effect: .emulate(call)))
         }
+        rules.append(Rule("execve", on: all, effect: .emulate(.execve)))
+        rules.append(Rule("execveat", on: all, effect: .emulate(.execveat)))
         rules.append(Rule("getsockopt", on: [.x86_64, .x32, .aarch64], when: .peerCredentials,
                           effect: .emulate(.peerCredentials)))
         return rules

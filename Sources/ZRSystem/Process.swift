@@ -172,6 +172,8 @@ public enum CredentialCall: Sendable, Equatable, CaseIterable {
     case keepCapabilities
     /// getsockopt(SOL_SOCKET, SO_PEERCRED).
     case peerCredentials
+    /// execve/execveat: noted (set-user-ID files, saved ids) and let through.
+    case execve, execveat
 
     var operation: zr_creds_op {
         switch self {
@@ -195,6 +197,8 @@ public enum CredentialCall: Sendable, Equatable, CaseIterable {
         case .capget: ZR_CREDS_OP_CAPGET
         case .keepCapabilities: ZR_CREDS_OP_KEEPCAPS
         case .peerCredentials: ZR_CREDS_OP_PEERCRED
+        case .execve: ZR_CREDS_OP_EXECVE
+        case .execveat: ZR_CREDS_OP_EXECVEAT
         }
     }
 }

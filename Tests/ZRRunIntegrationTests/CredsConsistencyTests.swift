@@ -38,6 +38,14 @@ struct CredsConsistencyTests {
         let lines = out.stdout.lines.map(String.init).filter { !$0.hasPrefix("FAIL") }
         #expect(lines == Self.checks.map { "\($0)=ok" }, "\(out.summary)")
 
+        // A set-user-ID root file run after a full drop: euid and saved uid 0, real uid kept.
+        let suid = try Harness.zr(Self.creds + ["--private-tmp", "-b", "\(dir):/mnt:ro", root, "--", "sh", "-c",
+                                                "cp /mnt/credcheck /tmp/suid && chmod 4755 /tmp/suid && /mnt/credcheck suidexec /tmp/suid"])
+        #expect(suid.stdout.trimmed == "suid-exec=ok", "\(suid.summary)")
+        let plain = try Harness.zr(Self.creds + ["--private-tmp", "-b", "\(dir):/mnt:ro", root, "--", "sh", "-c",
+                                                 "cp /mnt/credcheck /tmp/plain && /mnt/credcheck suidexec /tmp/plain"])
+        #expect(plain.stdout.hasPrefix("suid-exec=FAIL: resuid 1000 1000 1000"), "no set-user-ID bit, no root: \(plain.summary)")
+
         let zero = try Harness.zr(["--root-emulation"] + args)
         #expect(zero.status != 0)
         for check in ["saved-ids", "irreversible-drop", "threads", "fork-inherits", "peercred", "capabilities"] {

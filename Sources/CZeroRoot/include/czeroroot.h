@@ -98,6 +98,13 @@ ssize_t zr_recv_fd(int socket, int *fd, void *data, size_t len);
 /// after fork the child has already been reaped.
 pid_t zr_spawn(const struct zr_spawn_args *args, int *stage, int *err);
 
+/// zr_spawn in two halves, for a parent that must do other work (answer the child's seccomp
+/// notifications, its execve among them) before the exec report arrives: start returns the
+/// pid and the report pipe; finish reads it (0 once exec succeeded; -1 with *stage and *err,
+/// the child reaped, if it failed) and closes it.
+pid_t zr_spawn_start(const struct zr_spawn_args *args, int *report_fd, int *stage, int *err);
+int zr_spawn_finish(pid_t pid, int report_fd, int *stage, int *err);
+
 /// pipe2(2) and copy_file_range(2) (at the current offsets): GNU extensions.
 int zr_pipe2(int fds[2], int flags);
 ssize_t zr_copy_file_range(int in, int out, size_t length);

@@ -26,6 +26,10 @@ enum zr_creds_op {
     ZR_CREDS_OP_KEEPCAPS,
     /// getsockopt(fd, SOL_SOCKET, SO_PEERCRED, ...): the peer's fake ids.
     ZR_CREDS_OP_PEERCRED,
+    /// execve/execveat: noted (set-user-ID and set-group-ID files, saved ids, capabilities)
+    /// and let through.
+    ZR_CREDS_OP_EXECVE,
+    ZR_CREDS_OP_EXECVEAT,
 };
 
 /// One notified system call: on ABI `arch` (AUDIT_ARCH_*), number `nr` means `op`; `id16`

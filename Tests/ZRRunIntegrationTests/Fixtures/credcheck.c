@@ -192,8 +192,34 @@ static int ids(void) {
     gid_t rg, eg, sg;
     getresuid(&r, &e, &s);
     getresgid(&rg, &eg, &sg);
-    if (r == 66 && e == 66 && s == 0 && rg == 55 && eg == 55 && sg == 55) return 0;
+    /* execve(2): the saved set-user-ID is copied from the effective one. */
+    if (r == 66 && e == 66 && s == 66 && rg == 55 && eg == 55 && sg == 55) return 0;
     fprintf(stderr, "after exec: %u %u %u / %u %u %u\n", r, e, s, rg, eg, sg);
+    return 1;
+}
+
+static int caps(uint32_t *effective, uint32_t *permitted);
+
+/* A set-user-ID file owned by root (every file is, in the namespace) makes root the
+ * effective and saved uid of whoever runs it; the real uid stays. `suidexec PATH` runs PATH
+ * `suidcheck` after a full drop. */
+static int suid_exec(const char *path) {
+    if (setresgid(1000, 1000, 1000) != 0 || setresuid(1000, 1000, 1000) != 0) return 2;
+    execl(path, path, "suidcheck", (char *)NULL);
+    perror("execl");
+    return 127;
+}
+
+static int suid_check(void) {
+    uid_t r, e, s;
+    getresuid(&r, &e, &s);
+    uint32_t ce, cp;
+    if (r == 1000 && e == 0 && s == 0 && caps(&ce, &cp) == 0 && (ce & (1u << CAP_SETUID)) && setuid(0) == 0 &&
+        getuid() == 0) {
+        printf("suid-exec=ok\n");
+        return 0;
+    }
+    printf("suid-exec=FAIL: resuid %u %u %u\n", r, e, s);
     return 1;
 }
 
@@ -372,6 +398,8 @@ struct check {
 int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "ids") == 0) return ids();
     if (argc > 1 && strcmp(argv[1], "nocaps") == 0) return nocaps();
+    if (argc > 2 && strcmp(argv[1], "suidexec") == 0) return suid_exec(argv[2]);
+    if (argc > 1 && strcmp(argv[1], "suidcheck") == 0) return suid_check();
     if (argc > 2 && strcmp(argv[1], "spin") == 0) return spin(argv[2]);
     static const struct check checks[] = {
         {"saved-ids", saved_ids}, {"irreversible-drop", irreversible}, {"groups", groups},
