@@ -97,6 +97,7 @@ static struct {
     struct seccomp_notif_resp *resp;
     size_t req_size, resp_size;   // the kernel's sizes (SECCOMP_GET_NOTIF_SIZES)
     uint64_t answered, changes;   // notifications; credential changes among them
+    int variant;                  // some thread has had credentials an execve would change
 } S;
 
 static void report(int up, int stage, int err, pid_t pid, int fd) {
@@ -717,11 +718,13 @@ static int read_string(pid_t tid, uint64_t addr, char *buf, size_t size) {
 // then lets the call run (SECCOMP_USER_NOTIF_FLAG_CONTINUE: the kernel execs as usual). The
 // path is resolved as the caller would: relative to its cwd or dirfd, via /proc.
 #define CONTINUE_CALL INT64_MIN
-static int64_t exec_call(pid_t tid, struct creds *c, const __u64 *a, int at, uint64_t id) {
+// The set-user-ID and set-group-ID owners of the file an execve names (NO_ID where the bit
+// is not set, or the file cannot be seen).
+static void exec_file(pid_t tid, const __u64 *a, int at, uint32_t *uid, uint32_t *gid) {
+    *uid = *gid = NO_ID;
     char path[4096];
     int dirfd = at ? (int)a[0] : AT_FDCWD;
-    int rc = read_string(tid, at ? a[1] : a[0], path, sizeof path);
-    if (rc != 0) return CONTINUE_CALL;   // the kernel reports the bad address itself
+    if (read_string(tid, at ? a[1] : a[0], path, sizeof path) != 0) return;  // the kernel reports it
     int flags = at ? (int)a[4] : 0;
     char where[48];
     if (dirfd == AT_FDCWD) {
@@ -743,14 +746,28 @@ static int64_t exec_call(pid_t tid, struct creds *c, const __u64 *a, int at, uin
     int stat_flags = (flags & AT_SYMLINK_NOFOLLOW) | (path[0] == 0 ? AT_EMPTY_PATH : 0);
     int found = dir >= 0 && fstatat(dir, path, &st, stat_flags) == 0;
     if (dir >= 0) close(dir);
+    if (!found || !S_ISREG(st.st_mode)) return;
+    if (st.st_mode & S_ISUID) *uid = st.st_uid;
+    // A set-group-ID file without group execute is mandatory locking, not set-gid.
+    if ((st.st_mode & S_ISGID) && (st.st_mode & S_IXGRP)) *gid = st.st_gid;
+}
+
+// True when an execve of a file without set-id bits changes none of `c`: saved and fs ids
+// equal the effective ones and the capabilities are those execve would compute.
+static int exec_invariant(const struct creds *c) {
+    if (c->uid.s != c->uid.e || c->uid.fs != c->uid.e || c->gid.s != c->gid.e || c->gid.fs != c->gid.e) return 0;
+    struct creds d = *c;
+    exec_caps(&d);
+    return c->keepcaps == 0 && d.cap_permitted == c->cap_permitted && d.cap_effective == c->cap_effective;
+}
+
+// execve/execveat: notes which image called it and what the file makes of the credentials,
+// then lets the call run (SECCOMP_USER_NOTIF_FLAG_CONTINUE: the kernel execs as usual).
+static int64_t exec_call(pid_t tid, struct creds *c, uint32_t uid, uint32_t gid, uint64_t id) {
     if (seccomp_notify_id_valid(S.listener, id) != 0) return -ESRCH;
     c->exec_stamp = read_exec_stamp(tid);
-    c->exec_uid = c->exec_gid = NO_ID;
-    if (found && S_ISREG(st.st_mode)) {
-        if (st.st_mode & S_ISUID) c->exec_uid = st.st_uid;
-        // A set-group-ID file without group execute is mandatory locking, not set-gid.
-        if ((st.st_mode & S_ISGID) && (st.st_mode & S_IXGRP)) c->exec_gid = st.st_gid;
-    }
+    c->exec_uid = uid;
+    c->exec_gid = gid;
     return CONTINUE_CALL;
 }
 
@@ -794,8 +811,12 @@ static int64_t answer(const struct zr_creds_syscall *call, struct slot *s, uint6
     case ZR_CREDS_OP_CAPGET: return capget_call(tid, c, a, id);
     case ZR_CREDS_OP_CAPSET: return capset_call(tid, c, a, id);
     case ZR_CREDS_OP_KEEPCAPS: return keepcaps_call(c, a);
-    case ZR_CREDS_OP_EXECVE: return exec_call(tid, c, a, 0, id);
-    case ZR_CREDS_OP_EXECVEAT: return exec_call(tid, c, a, 1, id);
+    case ZR_CREDS_OP_EXECVE:
+    case ZR_CREDS_OP_EXECVEAT: {
+        uint32_t uid, gid;
+        exec_file(tid, a, call->op == ZR_CREDS_OP_EXECVEAT, &uid, &gid);
+        return exec_call(tid, c, uid, gid, id);
+    }
     case ZR_CREDS_OP_PEERCRED: return peercred(tid, a, id);
     default: return -ENOSYS;
     }
@@ -817,6 +838,18 @@ static void handle(void) {
         (void)seccomp_notify_respond(S.listener, resp);
         return;
     }
+    // Most execs change nothing: no set-id bit, and credentials execve leaves as they are.
+    // Those are let through without a slot or a /proc read (a compiler driver execs often).
+    if (call->op == ZR_CREDS_OP_EXECVE || call->op == ZR_CREDS_OP_EXECVEAT) {
+        uint32_t uid, gid;
+        exec_file((pid_t)req->pid, req->data.args, call->op == ZR_CREDS_OP_EXECVEAT, &uid, &gid);
+        struct slot *known = find((pid_t)req->pid);
+        if (uid == NO_ID && gid == NO_ID && (known != NULL ? exec_invariant(&known->c) : !S.variant)) {
+            resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+            (void)seccomp_notify_respond(S.listener, resp);
+            return;
+        }
+    }
     // find (through lookup) applies an execve the caller completed since its last call.
     struct slot *s = lookup((pid_t)req->pid, req->id);
     if (s == NULL) {
@@ -836,6 +869,8 @@ static void handle(void) {
         rc = answer(call, s, req->id);
         if (rc >= 0 && memcmp(&before, &s->c, sizeof before) != 0) {
             S.changes++;
+            // From now on a task without a slot may inherit credentials an execve changes.
+            if (!exec_invariant(&s->c)) S.variant = 1;
             // Others must inherit what this thread had, not what it now has.
             struct creds after = s->c;
             s->c = before;
