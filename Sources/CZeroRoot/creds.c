@@ -726,26 +726,33 @@ static void exec_file(pid_t tid, const __u64 *a, int at, uint32_t *uid, uint32_t
     int dirfd = at ? (int)a[0] : AT_FDCWD;
     if (read_string(tid, at ? a[1] : a[0], path, sizeof path) != 0) return;  // the kernel reports it
     int flags = at ? (int)a[4] : 0;
-    char where[48];
-    if (dirfd == AT_FDCWD) {
-        proc_path(where, tid, "/cwd");
-    } else {
-        char fd[24];
-        char *p = fd + sizeof fd;
-        *--p = 0;
-        unsigned v = (unsigned)dirfd;
-        do {
-            *--p = (char)('0' + v % 10);
-            v /= 10;
-        } while (v != 0);
-        proc_path(where, tid, "/fd/");
-        strcat(where, p);
-    }
-    int dir = openat(S.proc, where, O_PATH | O_CLOEXEC);
-    struct stat st;
     int stat_flags = (flags & AT_SYMLINK_NOFOLLOW) | (path[0] == 0 ? AT_EMPTY_PATH : 0);
-    int found = dir >= 0 && fstatat(dir, path, &st, stat_flags) == 0;
-    if (dir >= 0) close(dir);
+    struct stat st;
+    int found;
+    char where[48];
+    if (path[0] == '/') {
+        // The supervisor has the command's root (same mount namespace, after pivot_root): an
+        // absolute path means the same file here. A command that chroots is not followed.
+        found = ((stat_flags & AT_SYMLINK_NOFOLLOW) ? lstat(path, &st) : stat(path, &st)) == 0;
+    } else {
+        if (dirfd == AT_FDCWD) {
+            proc_path(where, tid, "/cwd");
+        } else {
+            char fd[24];
+            char *p = fd + sizeof fd;
+            *--p = 0;
+            unsigned v = (unsigned)dirfd;
+            do {
+                *--p = (char)('0' + v % 10);
+                v /= 10;
+            } while (v != 0);
+            proc_path(where, tid, "/fd/");
+            strcat(where, p);
+        }
+        int dir = openat(S.proc, where, O_PATH | O_CLOEXEC);
+        found = dir >= 0 && fstatat(dir, path, &st, stat_flags) == 0;
+        if (dir >= 0) close(dir);
+    }
     if (!found || !S_ISREG(st.st_mode)) return;
     if (st.st_mode & S_ISUID) *uid = st.st_uid;
     // A set-group-ID file without group execute is mandatory locking, not set-gid.
