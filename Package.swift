@@ -25,7 +25,9 @@ let package = Package(
         // openat2) and the code that runs between fork and exec.
         .target(
             name: "CZeroRoot",
-            cSettings: [.define("_GNU_SOURCE"), .unsafeFlags(["-Wall", "-Wextra", "-Werror"])]
+            cSettings: [.define("_GNU_SOURCE"), .unsafeFlags(["-Wall", "-Wextra", "-Werror"])],
+            // The creds supervisor's notification loop (creds.c) uses libseccomp's notify API.
+            linkerSettings: [.linkedLibrary("seccomp")]
         ),
         .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp",
                        providers: [.apt(["libseccomp-dev"])]),
@@ -105,7 +107,7 @@ let package = Package(
         .testTarget(name: "ZRRegistryTests", dependencies: ["ZRRegistry", "ZROCI"], swiftSettings: strict),
         .testTarget(name: "ZRDockerfileTests", dependencies: ["ZRDockerfile"], exclude: ["Corpus"], swiftSettings: strict),
         .testTarget(name: "ZRBuilderTests", dependencies: ["ZRBuilder", "ZRDockerfile", "ZRSystem"], swiftSettings: strict),
-        .testTarget(name: "ZRSeccompTests", dependencies: ["ZRSeccomp", "CSeccomp"], swiftSettings: strict),
+        .testTarget(name: "ZRSeccompTests", dependencies: ["ZRSeccomp", "ZRSystem", "CSeccomp"], swiftSettings: strict),
         // Runs the built zr-run as an unprivileged user inside a Debian root filesystem.
         .testTarget(name: "ZRRunIntegrationTests", dependencies: ["zr-run"], exclude: ["Fixtures"],
                     swiftSettings: strict),

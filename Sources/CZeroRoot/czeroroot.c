@@ -11,6 +11,7 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -19,6 +20,7 @@
 
 const int ZR_CLONE_NEWUSER = CLONE_NEWUSER;
 const int ZR_CLONE_NEWNS = CLONE_NEWNS;
+const int ZR_CLONE_NEWPID = CLONE_NEWPID;
 const int ZR_PR_SET_DUMPABLE = PR_SET_DUMPABLE;
 const unsigned int ZR_MFD_CLOEXEC = MFD_CLOEXEC;
 const int ZR_O_PATH = O_PATH;
@@ -87,17 +89,80 @@ ssize_t zr_flistxattr(int fd, char *list, size_t size) { return flistxattr(fd, l
 
 int zr_fremovexattr(int fd, const char *name) { return fremovexattr(fd, name); }
 
-int zr_install_filter(const struct sock_filter *filter, unsigned short len, int self_check) {
+int zr_send_fd(int socket, int fd, const void *data, size_t len) {
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } control;
+    memset(&control, 0, sizeof control);
+    struct iovec iov = {.iov_base = (void *)data, .iov_len = len};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+    if (fd >= 0) {
+        msg.msg_control = control.buf;
+        msg.msg_controllen = sizeof control.buf;
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &fd, sizeof fd);
+    }
+    ssize_t n;
+    do {
+        n = sendmsg(socket, &msg, MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    return n < 0 ? -1 : 0;
+}
+
+ssize_t zr_recv_fd(int socket, int *fd, void *data, size_t len) {
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } control;
+    struct iovec iov = {.iov_base = data, .iov_len = len};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+                         .msg_controllen = sizeof control.buf};
+    *fd = -1;
+    ssize_t n;
+    do {
+        n = recvmsg(socket, &msg, MSG_CMSG_CLOEXEC);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) return -1;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c))
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+            memcpy(fd, CMSG_DATA(c), sizeof *fd);
+    return n;
+}
+
+static int install_filter(const struct sock_filter *filter, unsigned short len, int self_check,
+                          int listener_socket) {
     // no_new_privs is required for an unprivileged filter install and keeps setuid programs in
     // the image from gaining anything on exec.
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return ZR_SPAWN_NO_NEW_PRIVS;
     struct sock_fprog prog = {.len = len, .filter = (struct sock_filter *)filter};
+    unsigned long flags = SECCOMP_FILTER_FLAG_SPEC_ALLOW;
+    // A listener, and once the supervisor has received a notification the caller waits
+    // killable, not interruptible: a signal can then no longer turn an answered set*id into a
+    // restarted one (seccomp_unotify(2), Linux 5.19).
+    if (listener_socket >= 0)
+        flags |= SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
     // SPEC_ALLOW: kernels before 5.16 otherwise force the speculative store bypass mitigation
     // on every filtered process, slowing ordinary code; 5.16 made that the default. Kernels
     // before 4.17 do not know the flag (EINVAL): load without it.
-    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_SPEC_ALLOW, &prog) != 0 &&
-        (errno != EINVAL || syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0))
-        return ZR_SPAWN_FILTER;
+    long rc = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
+    if (rc < 0 && errno == EINVAL)
+        rc = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags & ~SECCOMP_FILTER_FLAG_SPEC_ALLOW, &prog);
+    if (rc < 0) return ZR_SPAWN_FILTER;
+    if (listener_socket >= 0) {
+        int listener = (int)rc;
+        char tag = 'L';
+        int sent = zr_send_fd(listener_socket, listener, &tag, 1);
+        int saved = errno;
+        close(listener);
+        if (sent != 0) {
+            errno = saved;
+            return ZR_SPAWN_LISTENER;
+        }
+    }
     // The filter answers for itself: fchown on a bad fd is EBADF without it, 0 with it.
     if (self_check) {
         errno = 0;
@@ -109,6 +174,15 @@ int zr_install_filter(const struct sock_filter *filter, unsigned short len, int 
     return ZR_SPAWN_OK;
 }
 
+int zr_install_filter(const struct sock_filter *filter, unsigned short len, int self_check) {
+    return install_filter(filter, len, self_check, -1);
+}
+
+int zr_install_notify_filter(const struct sock_filter *filter, unsigned short len, int self_check,
+                             int listener_socket) {
+    return install_filter(filter, len, self_check, listener_socket);
+}
+
 // Child side of zr_spawn: only async-signal-safe calls from here to execve.
 static void child_fail(int fd, int stage) {
     int report[2] = {stage, errno};
@@ -117,7 +191,7 @@ static void child_fail(int fd, int stage) {
     _exit(127);
 }
 
-pid_t zr_spawn(const struct zr_spawn_args *a, int *stage, int *err) {
+pid_t zr_spawn_start(const struct zr_spawn_args *a, int *report_fd, int *stage, int *err) {
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0) {
         *stage = ZR_SPAWN_PIPE;
@@ -150,19 +224,26 @@ pid_t zr_spawn(const struct zr_spawn_args *a, int *stage, int *err) {
             child_fail(fds[1], ZR_SPAWN_REDIRECT);
         if (a->cwd != NULL && chdir(a->cwd) != 0) child_fail(fds[1], ZR_SPAWN_CWD);
         if (a->filter != NULL) {
-            int stage = zr_install_filter(a->filter, a->filter_len, a->self_check);
+            int stage = install_filter(a->filter, a->filter_len, a->self_check, a->listener_socket);
             if (stage != ZR_SPAWN_OK) child_fail(fds[1], stage);
         }
         execve(a->path, a->argv, a->envp);
         child_fail(fds[1], ZR_SPAWN_EXEC);
     }
     close(fds[1]);
+    *report_fd = fds[0];
+    *stage = ZR_SPAWN_OK;
+    *err = 0;
+    return pid;
+}
+
+int zr_spawn_finish(pid_t pid, int report_fd, int *stage, int *err) {
     int report[2] = {0, 0};
     ssize_t n;
     do {
-        n = read(fds[0], report, sizeof report);
+        n = read(report_fd, report, sizeof report);
     } while (n < 0 && errno == EINTR);
-    close(fds[0]);
+    close(report_fd);
     if (n == (ssize_t)sizeof report) {
         int status;
         while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
@@ -172,7 +253,14 @@ pid_t zr_spawn(const struct zr_spawn_args *a, int *stage, int *err) {
     }
     *stage = ZR_SPAWN_OK;
     *err = 0;
-    return pid;
+    return 0;
+}
+
+pid_t zr_spawn(const struct zr_spawn_args *a, int *stage, int *err) {
+    int report_fd;
+    pid_t pid = zr_spawn_start(a, &report_fd, stage, err);
+    if (pid < 0) return -1;
+    return zr_spawn_finish(pid, report_fd, stage, err) == 0 ? pid : -1;
 }
 
 // GNU extensions, declared only with _GNU_SOURCE, which Swift's Glibc module does not define.

@@ -3,6 +3,16 @@ import ZROCI
 import ZRStore
 import ZRSystem
 
+/// How faithfully RUN steps emulate root; passed to zr-run as `--consistency` (the runtime's
+/// own type lives in ZRSeccomp, which the builder never imports).
+public enum Consistency: String, Sendable, CaseIterable {
+    /// set*id, chown and the rest answer 0 and change nothing.
+    case zero
+    /// set*id/get*id emulated per thread by a supervisor: su, runuser, setpriv and apt's
+    /// `_apt` drop behave as under root.
+    case creds
+}
+
 /// Everything `zr build` was asked to do.
 public struct BuildRequest: Sendable {
     /// The build context directory (COPY/ADD sources are relative to it).
@@ -32,6 +42,8 @@ public struct BuildRequest: Sendable {
     /// Capture RUN steps by copying instead of with overlayfs (see `Snapshot`); also chosen
     /// by itself when the kernel refuses overlayfs in a user namespace.
     public var snapshot = false
+    /// How RUN steps emulate root (zr-run --consistency).
+    public var consistency: Consistency = .zero
 
     public init(contextDirectory: String, dockerfilePath: String, tags: [String] = [], buildArgs: [String: String] = [:],
                 target: String? = nil, noCache: Bool = false, secrets: [String: String] = [:], keepFailed: Bool = false,

@@ -49,6 +49,20 @@ extension Builder {
         return env.map { "\($0.0)=\($0.1)" }
     }
 
+    /// Under creds consistency a RUN starts as the stage's USER (looked up in the image's
+    /// /etc/passwd and /etc/group, numbers taken as they are), as Docker runs it; nil for root
+    /// and under zero consistency, where every step runs as the namespace's root.
+    func creditedUser(_ state: StageState, at: SourcePosition) throws(BuildError) -> String? {
+        guard request.consistency == .creds, let user = state.config.config?.user, !user.isEmpty,
+              user != "root", user != "0", user != "0:0", user != "root:root" else { return nil }
+        do {
+            guard let ids = try owner(user, image: view(state), at: at) else { return nil }
+            return "\(ids.uid):\(ids.gid)"
+        } catch {
+            throw .step("USER \(user): no such user or group in the image's /etc/passwd or /etc/group (--consistency=creds runs RUN as USER)", at: at)
+        }
+    }
+
     /// A RUN --mount, made ready on the host: what to bind, and what to undo afterwards.
     struct PreparedMount {
         var bind: String?
@@ -164,6 +178,11 @@ extension Builder {
         for item in command + ["--env--"] + environment + ["--user--", state.config.config?.user ?? ""] {
             digester.update(Array("\(item)\0".utf8))
         }
+        // A step run with other root emulation may have made other files; zero keeps the keys
+        // it always had, so existing caches stay valid.
+        if request.consistency != .zero {
+            digester.update(Array("--consistency--\0\(request.consistency.rawValue)\0".utf8))
+        }
         let key = digester.finalize()
         let createdBy = "RUN " + command.joined(separator: " ")
         var state = state
@@ -187,7 +206,8 @@ extension Builder {
         let image = view(state)
         var invocation = RunInvocation(
             zrRun: request.zrRunPath, layers: state.layers.map { store.layerRootfs($0.diffID) },
-            mountPoint: mountPoint, workingDirectory: state.workdir, environment: environment, binds: binds, command: command)
+            mountPoint: mountPoint, workingDirectory: state.workdir, environment: environment, binds: binds, command: command,
+            consistency: request.consistency, user: try creditedUser(state, at: at))
         var snapshot = request.snapshot || overlayRefused
         var changes = ""  // the directory the step's changes are read from
         var end: Termination = .exited(0), tail: [String] = []

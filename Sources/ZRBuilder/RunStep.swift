@@ -15,10 +15,15 @@ struct RunInvocation {
     /// `SRC:DST[:ro]`.
     var binds: [String]
     var command: [String]
+    var consistency: Consistency = .zero
+    /// Under creds: the USER the step starts as, `UID:GID`.
+    var user: String?
 
     var arguments: [String] {
         var argv = [zrRun, "--root-emulation", "--write", "--image-tmp", "--no-home", "--clear-env",
                     "--cd", workingDirectory]
+        if consistency != .zero { argv.append("--consistency=\(consistency.rawValue)") }
+        if let user { argv += ["--user", user] }
         for item in environment { argv += ["--env", item] }
         for bind in binds { argv += ["--bind", bind] }
         for layer in layers { argv += ["--layer", layer] }

@@ -87,7 +87,11 @@ public enum Container {
             layers.append(path)
         }
         let hostDirectory = FileSystem.currentDirectory()
-        let filter = spec.rootEmulation ? try Filter.compile() : nil
+        let rules = spec.consistency.rules
+        let filter = spec.rootEmulation ? try Filter.compile(rules: rules) : nil
+        // creds: the supervisor answers the set*id/get*id family (CZeroRoot creds.c).
+        let supervised = spec.rootEmulation && spec.consistency == .creds
+        let notified = supervised ? try Filter.notifiedCalls(rules: rules) : []
 
         let uid = getuid(), gid = getgid()
         try Namespace.enterUserAndMount(
@@ -138,7 +142,9 @@ public enum Container {
 
         var environment = Environment(spec.environment)
         var aptConfig: FileDescriptor?
-        if spec.rootEmulation && environment["APT_CONFIG"] == nil {
+        // Under creds apt's drop to _apt really happens (as far as apt can tell) and passes its
+        // own check: no configuration.
+        if spec.rootEmulation && !supervised && environment["APT_CONFIG"] == nil {
             // Close-on-exec: only zr-run holds it, and the command reads it through /proc for
             // as long as zr-run waits on it, whatever descriptors apt closes in its children.
             let fd = try FileDescriptor.memory(name: "zeroroot-apt.conf")
@@ -165,13 +171,31 @@ public enum Container {
 
         let signals = SignalSet(forwarded + [SIGCHLD])
         try signals.block()
+        let request = SpawnRequest(
+            path: program, arguments: spec.command, environment: environment.list,
+            workingDirectory: workingDirectory, filter: filter, selfCheck: filter != nil,
+            deathSignal: SIGKILL)
         let child: pid_t
+        var listener: FileDescriptor?
+        defer { listener?.close() }
         do {
-            child = try Process.spawn(SpawnRequest(
-                path: program, arguments: spec.command, environment: environment.list,
-                workingDirectory: workingDirectory, filter: filter, selfCheck: filter != nil,
-                deathSignal: SIGKILL))
-        } catch {
+            if supervised {
+                // The supervisor is pid 1 of a new PID namespace: if it dies, the kernel kills
+                // the whole step instead of leaving it unsupervised.
+                try Namespace.unsharePID()
+                // ZR_CREDS_STATS=1 (zr-run's own environment): the count of notifications on
+                // stderr at the end, for benchmarks.
+                let stats = getenv("ZR_CREDS_STATS").map { String(cString: $0) == "1" } ?? false
+                let statistics = stats ? FileDescriptor(rawValue: 2) : nil
+                let seed = spec.user.map { CredentialSeed(uid: $0.uid, gid: $0.gid, groups: [$0.gid], statistics: statistics) }
+                    ?? CredentialSeed(statistics: statistics)
+                let started = try Process.spawnSupervised(request, calls: notified, seed: seed)
+                child = started.supervisor
+                listener = started.listener
+            } else {
+                child = try Process.spawn(request)
+            }
+        } catch let error as SpawnError {
             if error.stage == .exec { throw RuntimeError.cannotExecute(error.error) }
             throw RuntimeError.setup(error.error)
         }

@@ -1,3 +1,8 @@
+import ZRSeccomp
+
+/// zr-run's `--consistency` (the type lives with the policy it selects).
+public typealias Consistency = ZRSeccomp.Consistency
+
 /// Everything `zr-run` needs to start one container. Codable so that higher layers (the
 /// builder, the Slurm bridge) can hand a whole spec over without re-parsing command lines.
 public struct ContainerSpec: Codable, Sendable, Equatable {
@@ -39,8 +44,29 @@ public struct ContainerSpec: Codable, Sendable, Equatable {
     public var command: [String]
     /// Map the user to uid/gid 0 instead of to themselves.
     public var mapToRoot: Bool
-    /// Install the zero-consistency seccomp filter (implies `mapToRoot`).
+    /// Install the root-emulation seccomp filter (implies `mapToRoot`).
     public var rootEmulation: Bool
+    /// How faithfully root is emulated when `rootEmulation` is on.
+    public var consistency: Consistency = .zero
+    /// Under creds consistency: the fake user the command starts as (real, effective and saved
+    /// ids, one supplementary group: `gid`), as a Dockerfile USER asks; nil for root.
+    public var user: User?
+    public struct User: Codable, Sendable, Equatable {
+        public var uid: UInt32
+        public var gid: UInt32
+        public init(uid: UInt32, gid: UInt32) {
+            self.uid = uid
+            self.gid = gid
+        }
+        /// `UID[:GID]`, numeric; GID defaults to UID.
+        public init?(parsing text: String) {
+            let parts = text.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+            guard let uid = UInt32(parts[0]), uid != UInt32.max else { return nil }
+            let gid = parts.count > 1 ? UInt32(parts[1]) : uid
+            guard let gid, gid != UInt32.max else { return nil }
+            self.init(uid: uid, gid: gid)
+        }
+    }
     public var writable: Bool
     /// What /tmp is inside.
     public enum Tmp: String, Codable, Sendable, Equatable {
@@ -63,7 +89,10 @@ public struct ContainerSpec: Codable, Sendable, Equatable {
 
     public init(rootfs: String, command: [String], mapToRoot: Bool = false, rootEmulation: Bool = false,
                 writable: Bool = false, tmp: Tmp = .host, home: String? = nil, binds: [Bind] = [],
-                workingDirectory: String? = nil, environment: [String] = [], layers: [String] = []) {
+                workingDirectory: String? = nil, environment: [String] = [], layers: [String] = [],
+                consistency: Consistency = .zero, user: User? = nil) {
+        self.consistency = consistency
+        self.user = user
         self.rootfs = rootfs
         self.layers = layers
         self.command = command

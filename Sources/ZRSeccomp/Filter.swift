@@ -81,23 +81,38 @@ public enum Filter {
                 try check("add architecture \(arch.rawValue)", seccomp_arch_add(ctx, token(arch)))
                 try check("remove native architecture", seccomp_arch_remove(ctx, native))
             }
-            let fake = zr_scmp_act_errno(0)
             for rule in rules where rule.architectures.contains(arch) {
                 guard number(of: rule.syscall, on: arch) != nil else {
                     throw FilterError.unknownSyscall(rule.syscall, arch)
+                }
+                let action: UInt32
+                switch rule.effect {
+                case .fakeSuccess: action = zr_scmp_act_errno(0)
+                // The supervisor answers (seccomp_unotify(2)); the listener comes from
+                // SECCOMP_FILTER_FLAG_NEW_LISTENER when the child installs the program.
+                case .emulate: action = SCMP_ACT_NOTIFY
                 }
                 // The native number (a negative pseudo number where the native ABI lacks the
                 // call); libseccomp translates it to this context's ABI.
                 let nr = seccomp_syscall_resolve_name(rule.syscall)
                 switch rule.condition {
                 case nil:
-                    try check("add rule \(rule.syscall)", seccomp_rule_add_array(ctx, fake, nr, 0, nil))
+                    try check("add rule \(rule.syscall)", seccomp_rule_add_array(ctx, action, nr, 0, nil))
                 case .deviceMode(let index):
                     for type in [Policy.characterDevice, Policy.blockDevice] {
                         var cmp = scmp_arg_cmp(arg: UInt32(index), op: SCMP_CMP_MASKED_EQ,
                                                datum_a: Policy.fileTypeMask, datum_b: type)
-                        try check("add rule \(rule.syscall)", seccomp_rule_add_array(ctx, fake, nr, 1, &cmp))
+                        try check("add rule \(rule.syscall)", seccomp_rule_add_array(ctx, action, nr, 1, &cmp))
                     }
+                case .peerCredentials:
+                    var cmps = [
+                        scmp_arg_cmp(arg: 1, op: SCMP_CMP_EQ, datum_a: Policy.solSocket, datum_b: 0),
+                        scmp_arg_cmp(arg: 2, op: SCMP_CMP_EQ, datum_a: Policy.soPeerCred, datum_b: 0),
+                    ]
+                    try check("add rule \(rule.syscall)", seccomp_rule_add_array(ctx, action, nr, 2, &cmps))
+                case .argument(let index, let value):
+                    var cmp = scmp_arg_cmp(arg: UInt32(index), op: SCMP_CMP_EQ, datum_a: value, datum_b: 0)
+                    try check("add rule \(rule.syscall)", seccomp_rule_add_array(ctx, action, nr, 1, &cmp))
                 }
             }
         } catch {
@@ -127,6 +142,31 @@ public enum Filter {
             }
             n = count
         }
+    }
+
+    /// The calls of `rules` the supervisor answers, by number on every ABI of the native family:
+    /// the table the creds supervisor looks notifications up in.
+    public static func notifiedCalls(rules: [Rule]) throws(FilterError) -> [NotifiedCall] {
+        let native = try nativeArchitecture()
+        guard let family = Architecture.family(ofNative: native) else {
+            throw .unsupportedArchitecture(native.rawValue)
+        }
+        return try notifiedCalls(rules: rules, architectures: family)
+    }
+
+    public static func notifiedCalls(rules: [Rule], architectures: [Architecture]) throws(FilterError) -> [NotifiedCall] {
+        var calls: [NotifiedCall] = []
+        for arch in architectures {
+            for rule in rules where rule.architectures.contains(arch) {
+                guard case .emulate(let call) = rule.effect else { continue }
+                guard let nr = number(of: rule.syscall, on: arch) else {
+                    throw .unknownSyscall(rule.syscall, arch)
+                }
+                calls.append(NotifiedCall(architecture: token(arch), number: nr, call: call,
+                                          sixteenBit: rule.isSixteenBit(on: arch)))
+            }
+        }
+        return calls
     }
 
     /// libseccomp's pseudo-filter-code text of the filter: per-architecture sections listing

@@ -9,6 +9,8 @@
 /// install aborts. Faking them gives the program the success it expects; the files keep the
 /// user's ownership, which is all a single-id namespace can express.
 
+import ZRSystem
+
 /// A Linux system call ABI that seccomp distinguishes by its `AUDIT_ARCH_*` value.
 public enum Architecture: String, CaseIterable, Sendable, Hashable {
     case x86_64, i386, x32, aarch64, arm
@@ -38,16 +40,54 @@ public struct Rule: Sendable, Equatable {
         /// Fake only when the file type bits of argument `argument` (a mode_t) say character or
         /// block device: FIFOs, sockets and regular files made with mknod are really created.
         case deviceMode(argument: Int)
+        /// Only getsockopt(fd, SOL_SOCKET, SO_PEERCRED, ...): every other socket option runs.
+        case peerCredentials
+        /// Argument `argument` equals `value` (prctl's option).
+        case argument(Int, equals: UInt64)
+    }
+
+    /// What happens to a matching call.
+    public enum Effect: Sendable, Equatable {
+        /// Answers 0 and does nothing (zero consistency).
+        case fakeSuccess
+        /// The creds supervisor answers it from the caller's fake credentials (seccomp user
+        /// notification).
+        case emulate(CredentialCall)
     }
 
     public let syscall: String
     public let architectures: Set<Architecture>
     public let condition: Condition?
+    public let effect: Effect
 
-    public init(_ syscall: String, on architectures: Set<Architecture>, when condition: Condition? = nil) {
+    public init(_ syscall: String, on architectures: Set<Architecture>, when condition: Condition? = nil,
+                effect: Effect = .fakeSuccess) {
         self.syscall = syscall
         self.architectures = architectures
         self.condition = condition
+        self.effect = effect
+    }
+
+    /// The legacy 16-bit-id variant: on i386 and arm the names without `32` take and return
+    /// 16-bit ids (`setuid` is 23 with 16-bit ids, `setuid32` is 213).
+    public func isSixteenBit(on arch: Architecture) -> Bool {
+        Policy.uid16.contains(arch) && Policy.idCalls.contains(syscall)
+    }
+}
+
+/// How faithfully root is emulated (issue 9).
+public enum Consistency: String, Sendable, Codable, CaseIterable {
+    /// chown, set*id, setgroups, capset and device mknod answer 0 and do nothing.
+    case zero
+    /// As zero for chown, capset and mknod; the set*id and get*id families and SO_PEERCRED are
+    /// answered by a supervisor from fake per-thread credentials with the kernel's rules.
+    case creds
+
+    public var rules: [Rule] {
+        switch self {
+        case .zero: Policy.zeroConsistency
+        case .creds: Policy.credsConsistency
+        }
     }
 }
 
@@ -87,9 +127,69 @@ public enum Policy {
         return rules
     }()
 
+    /// Calls that have a 16-bit-id variant under the same name on `uid16` ABIs.
+    static let idCalls: Set<String> = [
+        "chown", "lchown", "fchown", "setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid",
+        "setfsuid", "setfsgid", "setgroups", "getuid", "geteuid", "getgid", "getegid", "getresuid",
+        "getresgid", "getgroups",
+    ]
+
+    /// Names and meanings of the calls the creds tier emulates. Each name also exists as `NAME32`
+    /// on the uid16 ABIs.
+    static let credentialCalls: [(String, CredentialCall)] = [
+        ("getuid", .getuid), ("geteuid", .geteuid), ("getgid", .getgid), ("getegid", .getegid),
+        ("getresuid", .getresuid), ("getresgid", .getresgid), ("getgroups", .getgroups),
+        ("setuid", .setuid), ("setgid", .setgid), ("setreuid", .setreuid), ("setregid", .setregid),
+        ("setresuid", .setresuid), ("setresgid", .setresgid), ("setfsuid", .setfsuid),
+        ("setfsgid", .setfsgid), ("setgroups", .setgroups),
+    ]
+
+    /// The creds table: zero consistency for chown, capset and device mknod; the set*id and
+    /// get*id families emulated, so that a process that drops to a user sees that user and
+    /// cannot get root back (apt's `_apt` check, su, setpriv, runuser).
+    ///
+    /// fork and clone are never notified: a signal that arrives before the supervisor has
+    /// received a notification restarts the call or fails it with EINTR, and dash in dpkg
+    /// maintainer scripts then reports "Cannot fork" (issue 9). execve and execveat are
+    /// notified and let through: execve sets the saved ids and honours set-user-ID files. getsockopt is notified on the
+    /// 64-bit ABIs only: on i386 and arm it may arrive through socketcall(2), whose arguments
+    /// are in memory where a filter cannot compare them.
+    public static let credsConsistency: [Rule] = {
+        let faked: Set<String> = ["chown", "lchown", "fchown", "fchownat", "mknod", "mknodat",
+                                  "chown32", "lchown32", "fchown32"]
+        var rules = zeroConsistency.filter { faked.contains($0.syscall) }
+        // The set*id rules check CAP_SETUID/CAP_SETGID; setpriv keeps them across its
+        // setresuid with PR_SET_KEEPCAPS and capset, so those are emulated too.
+        rules.append(Rule("capset", on: all, effect: .emulate(.capset)))
+        rules.append(Rule("capget", on: all, effect: .emulate(.capget)))
+        for option in [prGetKeepCaps, prSetKeepCaps] {
+            rules.append(Rule("prctl", on: all, when: .argument(0, equals: option), effect: .emulate(.keepCapabilities)))
+        }
+        for (name, call) in credentialCalls {
+            rules.append(Rule(name, on: all, effect: .emulate(call)))
+        }
+        for (name, call) in credentialCalls {
+            rules.append(Rule(name + "32", on: uid16, effect: .emulate(call)))
+        }
+        rules.append(Rule("execve", on: all, effect: .emulate(.execve)))
+        rules.append(Rule("execveat", on: all, effect: .emulate(.execveat)))
+        rules.append(Rule("getsockopt", on: [.x86_64, .x32, .aarch64], when: .peerCredentials,
+                          effect: .emulate(.peerCredentials)))
+        return rules
+    }()
+
+    // <linux/prctl.h>.
+    public static let prGetKeepCaps: UInt64 = 7
+    public static let prSetKeepCaps: UInt64 = 8
+
+    // <sys/socket.h>, fixed by the Linux ABI on every architecture we cover.
+    public static let solSocket: UInt64 = 1
+    public static let soPeerCred: UInt64 = 17
+
     public enum Action: Equatable, Sendable {
         case fakeSuccess
         case allow
+        case emulate(CredentialCall)
     }
 
     /// What the filter does with a call, evaluated from the table alone (no kernel).
@@ -98,12 +198,22 @@ public enum Policy {
         rules: [Rule] = zeroConsistency
     ) -> Action {
         for rule in rules where rule.syscall == syscall && rule.architectures.contains(arch) {
+            let matches: Bool
             switch rule.condition {
             case nil:
-                return .fakeSuccess
+                matches = true
             case .deviceMode(let index):
                 let type = (index < arguments.count ? arguments[index] : 0) & fileTypeMask
-                if type == characterDevice || type == blockDevice { return .fakeSuccess }
+                matches = type == characterDevice || type == blockDevice
+            case .peerCredentials:
+                matches = arguments.count > 2 && arguments[1] == solSocket && arguments[2] == soPeerCred
+            case .argument(let index, let value):
+                matches = index < arguments.count && arguments[index] == value
+            }
+            guard matches else { continue }
+            switch rule.effect {
+            case .fakeSuccess: return .fakeSuccess
+            case .emulate(let call): return .emulate(call)
             }
         }
         return .allow

@@ -33,4 +33,11 @@ public enum Namespace {
         try FileSystem.write("/proc/self/uid_map", uid.mapLine)
         try FileSystem.write("/proc/self/gid_map", gid.mapLine)
     }
+
+    /// Makes the next child the first process (pid 1) of a new PID namespace; the caller stays
+    /// where it is (pid_namespaces(7)). The creds tier's supervisor is that child: when it dies,
+    /// the kernel kills every process of the namespace, so no command outlives its supervisor.
+    public static func unsharePID() throws(SystemError) {
+        try syscallChecked("unshare pid namespace") { zr_unshare(ZR_CLONE_NEWPID) }
+    }
 }

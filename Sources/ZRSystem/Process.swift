@@ -37,7 +37,7 @@ public struct SpawnRequest {
 
 /// Where and why a spawn failed.
 public struct SpawnError: Error, CustomStringConvertible, Sendable {
-    public enum Stage: Sendable { case fork, redirect, changeDirectory, installFilter, selfCheck, exec }
+    public enum Stage: Sendable { case fork, redirect, changeDirectory, installFilter, selfCheck, exec, supervisor }
     public let stage: Stage
     public let error: SystemError
     public var description: String { error.description }
@@ -76,7 +76,8 @@ public enum Process {
                                 self_check: request.selfCheck ? 1 : 0,
                                 death_signal: request.deathSignal,
                                 input_fd: request.input?.rawValue ?? -1,
-                                output_fd: request.output?.rawValue ?? -1)
+                                output_fd: request.output?.rawValue ?? -1,
+                                listener_socket: -1)
                             return zr_spawn(&args, &stage, &err)
                         }
                     }
@@ -84,21 +85,34 @@ public enum Process {
             }
         }
         if pid >= 0 { return pid }
+        throw spawnError(stage: stage, err: err, request: request)
+    }
+
+    static func spawnError(stage: Int32, err: Int32, request: SpawnRequest) -> SpawnError {
         switch UInt32(stage) {
         case ZR_SPAWN_REDIRECT.rawValue:
-            throw SpawnError(stage: .redirect, error: SystemError("dup2 (stdin/stdout/stderr)", errno: err))
+            SpawnError(stage: .redirect, error: SystemError("dup2 (stdin/stdout/stderr)", errno: err))
         case ZR_SPAWN_CWD.rawValue:
-            throw SpawnError(stage: .changeDirectory,
-                             error: SystemError("cd", path: request.workingDirectory, errno: err))
+            SpawnError(stage: .changeDirectory, error: SystemError("cd", path: request.workingDirectory, errno: err))
         case ZR_SPAWN_NO_NEW_PRIVS.rawValue, ZR_SPAWN_FILTER.rawValue:
-            throw SpawnError(stage: .installFilter, error: SystemError("install seccomp filter", errno: err))
+            SpawnError(stage: .installFilter, error: SystemError("install seccomp filter", errno: err))
+        case ZR_SPAWN_LISTENER.rawValue:
+            SpawnError(stage: .installFilter, error: SystemError("send seccomp listener to the supervisor", errno: err))
         case ZR_SPAWN_SELF_CHECK.rawValue:
-            throw SpawnError(stage: .selfCheck,
-                             error: SystemError("seccomp self-check: fchown(-1, 0, 0) was not faked", errno: err))
+            SpawnError(stage: .selfCheck, error: SystemError("seccomp self-check: fchown(-1, 0, 0) was not faked", errno: err))
         case ZR_SPAWN_EXEC.rawValue:
-            throw SpawnError(stage: .exec, error: SystemError("exec", path: request.path, errno: err))
+            SpawnError(stage: .exec, error: SystemError("exec", path: request.path, errno: err))
+        case ZR_CREDS_SOCKET.rawValue:
+            SpawnError(stage: .supervisor, error: SystemError("creds supervisor: socket", errno: err))
+        case ZR_CREDS_PROC.rawValue:
+            SpawnError(stage: .supervisor, error: SystemError("creds supervisor: mount proc (new PID namespace)", path: "/proc", errno: err))
+        case ZR_CREDS_NOTIFY.rawValue:
+            SpawnError(stage: .supervisor, error: SystemError(
+                "creds supervisor: seccomp user notification unavailable (libseccomp >= 2.5 and Linux >= 5.19 needed)", errno: err))
+        case ZR_CREDS_MEMORY.rawValue:
+            SpawnError(stage: .supervisor, error: SystemError("creds supervisor: mmap credential table", errno: err))
         default:
-            throw SpawnError(stage: .fork, error: SystemError("fork", errno: err))
+            SpawnError(stage: .fork, error: SystemError("fork", errno: err))
         }
     }
 
@@ -146,4 +160,140 @@ func withCStringArray<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutab
     let pointers = strings.map { strdup($0) } + [nil]
     defer { for p in pointers { free(p) } }
     return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
+}
+
+/// A credential system call the creds tier's supervisor answers (CZeroRoot zr_creds.h).
+public enum CredentialCall: Sendable, Equatable, CaseIterable {
+    case getuid, geteuid, getgid, getegid, getresuid, getresgid, getgroups
+    case setuid, setgid, setreuid, setregid, setresuid, setresgid, setfsuid, setfsgid, setgroups
+    /// capset/capget: the fake capability sets the set*id rules check.
+    case capset, capget
+    /// prctl(PR_SET_KEEPCAPS) and prctl(PR_GET_KEEPCAPS).
+    case keepCapabilities
+    /// getsockopt(SOL_SOCKET, SO_PEERCRED).
+    case peerCredentials
+    /// execve/execveat: noted (set-user-ID files, saved ids) and let through.
+    case execve, execveat
+
+    var operation: zr_creds_op {
+        switch self {
+        case .getuid: ZR_CREDS_OP_GETUID
+        case .geteuid: ZR_CREDS_OP_GETEUID
+        case .getgid: ZR_CREDS_OP_GETGID
+        case .getegid: ZR_CREDS_OP_GETEGID
+        case .getresuid: ZR_CREDS_OP_GETRESUID
+        case .getresgid: ZR_CREDS_OP_GETRESGID
+        case .getgroups: ZR_CREDS_OP_GETGROUPS
+        case .setuid: ZR_CREDS_OP_SETUID
+        case .setgid: ZR_CREDS_OP_SETGID
+        case .setreuid: ZR_CREDS_OP_SETREUID
+        case .setregid: ZR_CREDS_OP_SETREGID
+        case .setresuid: ZR_CREDS_OP_SETRESUID
+        case .setresgid: ZR_CREDS_OP_SETRESGID
+        case .setfsuid: ZR_CREDS_OP_SETFSUID
+        case .setfsgid: ZR_CREDS_OP_SETFSGID
+        case .setgroups: ZR_CREDS_OP_SETGROUPS
+        case .capset: ZR_CREDS_OP_CAPSET
+        case .capget: ZR_CREDS_OP_CAPGET
+        case .keepCapabilities: ZR_CREDS_OP_KEEPCAPS
+        case .peerCredentials: ZR_CREDS_OP_PEERCRED
+        case .execve: ZR_CREDS_OP_EXECVE
+        case .execveat: ZR_CREDS_OP_EXECVEAT
+        }
+    }
+}
+
+/// One system call number the supervisor is notified of, on one ABI.
+public struct NotifiedCall: Sendable, Equatable {
+    /// AUDIT_ARCH_* of the ABI (libseccomp's SCMP_ARCH_* token has the same value).
+    public var architecture: UInt32
+    public var number: Int32
+    public var call: CredentialCall
+    /// The legacy 16-bit-id variant (i386 and arm `setuid`, `getgroups`, ... without `32`).
+    public var sixteenBit: Bool
+
+    public init(architecture: UInt32, number: Int32, call: CredentialCall, sixteenBit: Bool) {
+        self.architecture = architecture
+        self.number = number
+        self.call = call
+        self.sixteenBit = sixteenBit
+    }
+}
+
+/// The fake credentials every process of a supervised command starts with.
+public struct CredentialSeed: Sendable, Equatable {
+    public var uid: UInt32
+    public var gid: UInt32
+    public var groups: [UInt32]
+    /// Where the supervisor reports its notification count at exit; nil: nowhere.
+    public var statistics: FileDescriptor?
+    public init(uid: UInt32 = 0, gid: UInt32 = 0, groups: [UInt32] = [0], statistics: FileDescriptor? = nil) {
+        self.statistics = statistics
+        self.uid = uid
+        self.gid = gid
+        self.groups = groups
+    }
+    /// zr_creds.h ZR_CREDS_MAX_GROUPS.
+    public static let maximumGroups = Int(ZR_CREDS_MAX_GROUPS)
+}
+
+/// A command started under the creds supervisor; see `Process.spawnSupervised`.
+public struct Supervised: Sendable {
+    /// The supervisor: pid 1 of the command's PID namespace, exiting with its shell status.
+    public let supervisor: pid_t
+    /// Our duplicate of the notification listener, held until the supervisor is reaped.
+    public let listener: FileDescriptor
+}
+
+extension Process {
+    /// Starts `request` under a creds-tier supervisor (CZeroRoot zr_creds_start): the caller
+    /// must have called `Namespace.unsharePID()`, and `request.filter` must notify exactly the
+    /// calls in `calls`. Returns the supervisor, which exits with the command's shell status.
+    public static func spawnSupervised(
+        _ request: SpawnRequest, calls: [NotifiedCall], seed: CredentialSeed
+    ) throws(SpawnError) -> Supervised {
+        precondition(seed.groups.count <= CredentialSeed.maximumGroups, "seed groups exceed ZR_CREDS_MAX_GROUPS")
+        let table = calls.map {
+            zr_creds_syscall(arch: $0.architecture, nr: $0.number, op: UInt16($0.call.operation.rawValue),
+                             id16: $0.sixteenBit ? 1 : 0)
+        }
+        var config = zr_creds_config()
+        config.uid = seed.uid
+        config.gid = seed.gid
+        config.ngroups = UInt32(seed.groups.count)
+        config.stats_fd = seed.statistics?.rawValue ?? -1
+        withUnsafeMutableBytes(of: &config.groups) { raw in
+            let groups = raw.bindMemory(to: UInt32.self)
+            for (i, g) in seed.groups.enumerated() { groups[i] = g }
+        }
+        var stage: Int32 = 0
+        var err: Int32 = 0
+        var listener: Int32 = -1
+        let pid: pid_t = withCStringArray(request.arguments) { argv in
+            withCStringArray(request.environment) { envp in
+                request.path.withCString { path in
+                    withOptionalCString(request.workingDirectory) { cwd in
+                        let filter = request.filter ?? []
+                        return filter.withUnsafeBufferPointer { prog in
+                            table.withUnsafeBufferPointer { calls in
+                                var args = zr_spawn_args(
+                                    path: path, argv: argv, envp: envp, cwd: cwd,
+                                    filter: prog.baseAddress, filter_len: UInt16(filter.count),
+                                    self_check: request.selfCheck ? 1 : 0,
+                                    death_signal: request.deathSignal,
+                                    input_fd: request.input?.rawValue ?? -1,
+                                    output_fd: request.output?.rawValue ?? -1,
+                                    listener_socket: -1)
+                                config.table = calls.baseAddress
+                                config.table_len = UInt32(calls.count)
+                                return zr_creds_start(&args, &config, &listener, &stage, &err)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if pid >= 0 { return Supervised(supervisor: pid, listener: FileDescriptor(rawValue: listener)) }
+        throw spawnError(stage: stage, err: err, request: request)
+    }
 }

@@ -19,9 +19,12 @@ struct ZRRun: ParsableCommand {
 
             --root-emulation installs a seccomp filter that makes chown, the set*id family, setgroups, capset and device mknod succeed without doing anything ("zero consistency"), so package managers run unmodified. apt is pointed (APT_CONFIG, never a file in the image) at a setting that keeps its downloads as root.
 
+            --consistency=creds (with --root-emulation) runs the command under a supervisor, pid 1 of a new PID namespace with its own /proc, that answers the set*id and get*id families and getsockopt(SO_PEERCRED) from fake per-thread credentials with the kernel's rules: su nobody -c id prints nobody, a process that dropped cannot get root back, and apt drops to _apt without any configuration. Files are still yours (chown stays faked).
+
             Examples:
               zr-run ~/img -- cat /etc/os-release
               zr-run --root-emulation -w ~/img -- apt-get install -y hello
+              zr-run --root-emulation --consistency=creds ~/img -- su nobody -s /bin/sh -c id
               zr-run -b /scratch/data:/data:ro --cd /data ~/img -- ./analyse
               zr-run --config img.json ~/img    # the image's Entrypoint + Cmd
             """,
@@ -35,6 +38,14 @@ struct ZRRun: ParsableCommand {
     @Flag(name: .customLong("root-emulation"),
           help: "Fake chown/set*id/setgroups/capset/device mknod with a seccomp filter (implies --root).")
     var rootEmulation = false
+
+    @Option(name: .customLong("consistency"),
+            help: ArgumentHelp("With --root-emulation: zero fakes set*id/get*id (nothing changes); creds emulates them per thread with the kernel's rules (su, setpriv, apt's _apt drop work).", valueName: "zero|creds"))
+    var consistency: String = Consistency.zero.rawValue
+
+    @Option(name: .customLong("user"),
+            help: ArgumentHelp("With --consistency=creds: start the command as this fake user (numeric; GID defaults to UID), as a Dockerfile USER does.", valueName: "UID[:GID]"))
+    var user: String?
 
     @Flag(name: [.customLong("write"), .customShort("w")], help: "Mount the image read-write.")
     var writable = false
@@ -87,6 +98,18 @@ struct ZRRun: ParsableCommand {
 
     func validate() throws {
         if privateTmp && imageTmp { throw ValidationError("--private-tmp and --image-tmp exclude each other") }
+        guard let level = Consistency(rawValue: consistency) else {
+            throw ValidationError("--consistency: expected zero or creds, got \"\(consistency)\"")
+        }
+        if level != .zero && !rootEmulation {
+            throw ValidationError("--consistency=\(consistency) needs --root-emulation")
+        }
+        if let user {
+            guard level == .creds else { throw ValidationError("--user needs --consistency=creds") }
+            guard ContainerSpec.User(parsing: user) != nil else {
+                throw ValidationError("--user: expected UID[:GID] (numbers), got \"\(user)\"")
+            }
+        }
     }
 
     func makeSpec() throws -> ContainerSpec {
@@ -122,7 +145,9 @@ struct ZRRun: ParsableCommand {
             writable: writable, tmp: privateTmp ? .privateTmpfs : imageTmp ? .image : .host, home: home,
             binds: try binds.map { try ContainerSpec.Bind(parsing: $0) },
             workingDirectory: workingDirectory ?? config?.workingDir.flatMap { $0.isEmpty ? nil : $0 },
-            environment: environment.list, layers: layers)
+            environment: environment.list, layers: layers,
+            consistency: Consistency(rawValue: consistency) ?? .zero,
+            user: user.flatMap { ContainerSpec.User(parsing: $0) })
     }
 }
 

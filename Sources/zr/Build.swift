@@ -14,6 +14,8 @@ struct Build: ParsableCommand {
         discussion: """
             Every RUN runs in zr-run with root emulation: inside a user namespace where only you are mapped (to root), chown, the set*id family, setgroups, capset and device mknod succeed without doing anything, so apt, dnf, pip and make install work unmodified. Files in the image are yours; exported and pushed layers say root (0:0), or what COPY --chown asked. USER is recorded in the image, and later RUN steps get that user's HOME and USER variables, but still run as the namespace's root (zero consistency).
 
+            --consistency=creds (or ZR_CONSISTENCY=creds) runs each RUN under zr-run's credential supervisor instead: set*id and get*id are emulated per thread with the kernel's rules, so su, runuser, setpriv and apt's drop to _apt behave as with real root, and a RUN after USER starts as that user. Files are still yours and layers still say root. Steps built with creds are cached apart from zero ones.
+
             Each step that changes files is one layer (captured from an overlayfs upper directory). Steps are cached by what they see: the previous step, the instruction after variable expansion, the variables and the bytes, names and modes of COPY/ADD inputs (not their times). FROM takes images from the store, and pulls those it does not have (--pull: always); registry options as for zr pull. ADD fetches http(s) URLs (with --checksum=sha256:… checked).
 
             Examples:
@@ -21,6 +23,7 @@ struct Build: ParsableCommand {
               zr build -t app:v2 -f docker/Dockerfile --build-arg VERSION=2 .
               zr build --target build -t app-dev --progress=plain .
               zr build --secret id=token,src=$HOME/.token -t app .
+              zr build --consistency=creds -t db .
             """)
 
     @OptionGroup var store: StoreOptions
@@ -56,6 +59,10 @@ struct Build: ParsableCommand {
     @Flag(name: .customLong("keep-failed"), help: "When a RUN fails, keep its state as image NAME:failed for zr run.")
     var keepFailed = false
 
+    @Option(name: .customLong("consistency"),
+            help: ArgumentHelp("Root emulation of RUN steps: zero (fake set*id) or creds (emulate set*id/get*id per thread); default $ZR_CONSISTENCY, else zero.", valueName: "zero|creds"))
+    var consistency: String?
+
     @Flag(name: [.customShort("q"), .customLong("quiet")], help: "Print only the image ID (same as --progress=quiet).")
     var quiet = false
 
@@ -67,6 +74,17 @@ struct Build: ParsableCommand {
             throw ValidationError("--progress must be one of \(BuildProgress.Mode.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         for tag in tags { _ = try imageName(tag) }
+        _ = try consistencyLevel()
+    }
+
+    /// --consistency, else ZR_CONSISTENCY, else zero.
+    func consistencyLevel() throws -> Consistency {
+        let value = consistency ?? ProcessInfo.processInfo.environment["ZR_CONSISTENCY"] ?? Consistency.zero.rawValue
+        guard let level = Consistency(rawValue: value) else {
+            let source = consistency == nil ? "ZR_CONSISTENCY" : "--consistency"
+            throw ValidationError("\(source): expected \(Consistency.allCases.map(\.rawValue).joined(separator: " or ")), got \"\(value)\"")
+        }
+        return level
     }
 
     /// FROM (and COPY --from) images: the store's, else pulled; with --pull, pulled anyway.
@@ -146,6 +164,7 @@ struct Build: ParsableCommand {
             target: target, noCache: noCache, secrets: try parseSecrets(), keepFailed: keepFailed, zrRunPath: zrRunPath(),
             platform: ZRDockerfile.Platform(os: "linux", architecture: hostArchitecture()), now: { now() })
         request.snapshot = ProcessInfo.processInfo.environment["ZR_SNAPSHOT"] == "1"
+        request.consistency = try consistencyLevel()
         let settings = registry.settings()
         request.fetch = { url, path, algorithm in
             try runBlocking { try await URLDownload.fetch(url, to: path, settings: settings, algorithm: algorithm).digest }

@@ -1,5 +1,6 @@
 import Testing
 @testable import ZRSeccomp
+import ZRSystem
 
 /// The calls the issue and the paper name; every one must be in the table.
 let requiredCalls = [
@@ -125,5 +126,96 @@ struct CompiledFilterTests {
     @Test func nativeProgramCompiles() throws {
         let program = try Filter.compile()
         #expect(program.count > 50)
+    }
+}
+
+/// The creds table (issue 9): chown, capset and device mknod still faked; the set*id and
+/// get*id families and SO_PEERCRED answered by the supervisor; fork and clone never notified
+/// (a signal before the supervisor receives a notification turns it into EINTR).
+struct CredsPolicyTests {
+    static let emulated: [(String, CredentialCall)] = [
+        ("getuid", .getuid), ("geteuid", .geteuid), ("getgid", .getgid), ("getegid", .getegid),
+        ("getresuid", .getresuid), ("getresgid", .getresgid), ("getgroups", .getgroups),
+        ("setuid", .setuid), ("setgid", .setgid), ("setreuid", .setreuid), ("setregid", .setregid),
+        ("setresuid", .setresuid), ("setresgid", .setresgid), ("setfsuid", .setfsuid),
+        ("setfsgid", .setfsgid), ("setgroups", .setgroups),
+    ]
+
+    @Test(arguments: emulated)
+    func credentialCallIsEmulatedOnEveryABI(row: (String, CredentialCall)) {
+        for arch in Architecture.allCases {
+            #expect(Policy.action(for: row.0, on: arch, rules: Policy.credsConsistency) == .emulate(row.1), "\(row.0) on \(arch)")
+        }
+        for arch in [Architecture.i386, .arm] {
+            #expect(Policy.action(for: row.0 + "32", on: arch, rules: Policy.credsConsistency) == .emulate(row.1))
+        }
+    }
+
+    @Test(arguments: Policy.credsConsistency)
+    func rowMatchesTheABIsItNames(rule: Rule) {
+        for arch in rule.architectures {
+            #expect(Filter.number(of: rule.syscall, on: arch) != nil, "\(rule.syscall) has no number on \(arch)")
+        }
+    }
+
+    @Test func ownershipAndDevicesStayFakedCapabilitiesAreEmulated() {
+        let rules = Policy.credsConsistency
+        #expect(Policy.action(for: "fchownat", on: .x86_64, arguments: [0, 0, 42, 42], rules: rules) == .fakeSuccess)
+        #expect(Policy.action(for: "capset", on: .aarch64, rules: rules) == .emulate(.capset), "capabilities are emulated")
+        #expect(Policy.action(for: "prctl", on: .x86_64, arguments: [8, 1], rules: rules) == .emulate(.keepCapabilities))
+        #expect(Policy.action(for: "prctl", on: .x86_64, arguments: [38, 1], rules: rules) == .allow, "PR_SET_NO_NEW_PRIVS runs")
+        #expect(Policy.action(for: "mknodat", on: .x86_64, arguments: [0, 0, 0o020644, 0], rules: rules) == .fakeSuccess)
+        #expect(Policy.action(for: "mknodat", on: .x86_64, arguments: [0, 0, 0o010644, 0], rules: rules) == .allow)
+    }
+
+    @Test func forkAndCloneAreNeverNotifiedExecIs() {
+        for arch in Architecture.allCases {
+            #expect(Policy.action(for: "execve", on: arch, rules: Policy.credsConsistency) == .emulate(.execve))
+            #expect(Policy.action(for: "execveat", on: arch, rules: Policy.credsConsistency) == .emulate(.execveat))
+        }
+        for name in ["fork", "vfork", "clone", "clone3", "kill", "wait4"] {
+            for arch in Architecture.allCases {
+                #expect(Policy.action(for: name, on: arch, rules: Policy.credsConsistency) == .allow, "\(name) on \(arch)")
+            }
+        }
+    }
+
+    @Test func onlyPeerCredentialsOfGetsockoptAreNotified() {
+        let rules = Policy.credsConsistency
+        #expect(Policy.action(for: "getsockopt", on: .x86_64, arguments: [3, 1, 17, 0, 0], rules: rules) == .emulate(.peerCredentials))
+        #expect(Policy.action(for: "getsockopt", on: .x86_64, arguments: [3, 1, 3, 0, 0], rules: rules) == .allow, "SO_TYPE")
+        #expect(Policy.action(for: "getsockopt", on: .x86_64, arguments: [3, 6, 17, 0, 0], rules: rules) == .allow, "IPPROTO_TCP level")
+        #expect(Policy.action(for: "getsockopt", on: .i386, arguments: [3, 1, 17, 0, 0], rules: rules) == .allow,
+                "socketcall ABIs: arguments in memory, not filterable")
+    }
+
+    @Test func sixteenBitVariantsAreMarked() throws {
+        let calls = try Filter.notifiedCalls(rules: Policy.credsConsistency, architectures: [.x86_64, .i386, .x32])
+        func call(_ name: String, _ arch: Architecture) -> NotifiedCall? {
+            let nr = Filter.number(of: name, on: arch)
+            return calls.first { $0.architecture == Filter.token(arch) && $0.number == nr }
+        }
+        #expect(call("setuid", .i386)?.sixteenBit == true)
+        #expect(call("setuid32", .i386)?.sixteenBit == false)
+        #expect(call("setuid", .x86_64)?.sixteenBit == false)
+        #expect(call("getgroups", .i386)?.sixteenBit == true)
+        #expect(call("getuid", .x32)?.call == .getuid)
+        #expect(call("getsockopt", .x86_64)?.call == .peerCredentials)
+        // Every emulated row on every ABI is in the supervisor's table, once.
+        let expected = Policy.credsConsistency.reduce(0) { n, rule in
+            n + rule.architectures.intersection([.x86_64, .i386, .x32]).count
+        } - Policy.credsConsistency.filter { $0.effect == .fakeSuccess }.reduce(0) { n, rule in
+            n + rule.architectures.intersection([.x86_64, .i386, .x32]).count
+        }
+        #expect(calls.count == expected)
+    }
+
+    @Test func compiledCredsFilterNotifies() throws {
+        let pfc = try Filter.pseudoCode(rules: Policy.credsConsistency, architectures: [.x86_64])
+        #expect(pfc.contains("action 0x7fc00000;"), "SECCOMP_RET_USER_NOTIF (libseccomp 2.5 prints it as a number)")
+        #expect(pfc.contains("# filter for syscall \"getuid\""))
+        #expect(!pfc.contains("\"clone\""))
+        #expect(!pfc.contains("\"fork\""))
+        #expect(try Filter.compile(rules: Policy.credsConsistency).count > 50)
     }
 }

@@ -11,6 +11,7 @@
 /// Constants glibc only declares under _GNU_SOURCE or in Linux headers Swift does not import.
 extern const int ZR_CLONE_NEWUSER;
 extern const int ZR_CLONE_NEWNS;
+extern const int ZR_CLONE_NEWPID;
 extern const int ZR_PR_SET_DUMPABLE;
 extern const unsigned int ZR_MFD_CLOEXEC;
 extern const int ZR_O_PATH;
@@ -58,6 +59,7 @@ enum zr_spawn_stage {
     ZR_SPAWN_EXEC = 7,
     ZR_SPAWN_SIGMASK = 8,
     ZR_SPAWN_REDIRECT = 9,
+    ZR_SPAWN_LISTENER = 10,      // sending the notification listener to the supervisor
 };
 
 struct zr_spawn_args {
@@ -71,6 +73,8 @@ struct zr_spawn_args {
     int death_signal;            // PR_SET_PDEATHSIG; 0 for none
     int input_fd;                // becomes stdin; -1: inherit
     int output_fd;               // becomes stdout and stderr; -1: inherit
+    int listener_socket;         // >= 0: install `filter` with a user-notification listener
+                                 // and send the listener over this unix socket (SCM_RIGHTS)
 };
 
 /// Installs a seccomp filter in the calling process (after PR_SET_NO_NEW_PRIVS) and, with
@@ -78,10 +82,29 @@ struct zr_spawn_args {
 /// ZR_SPAWN_OK, or the failing stage (ZR_SPAWN_NO_NEW_PRIVS, _FILTER, _SELF_CHECK) with errno.
 int zr_install_filter(const struct sock_filter *filter, unsigned short len, int self_check);
 
+/// zr_install_filter for a filter with SECCOMP_RET_USER_NOTIF rules: installs it with
+/// SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV and sends the
+/// listener over the unix socket `listener_socket`, then closes it here. Async-signal-safe.
+int zr_install_notify_filter(const struct sock_filter *filter, unsigned short len, int self_check,
+                             int listener_socket);
+
+/// Sends `fd` and `len` bytes of `data` over a unix socket (SCM_RIGHTS). Async-signal-safe.
+int zr_send_fd(int socket, int fd, const void *data, size_t len);
+/// Receives one message of at most `len` bytes and the descriptor it carries (close-on-exec),
+/// or -1 in *fd when it carries none. Returns the bytes received, -1 with errno.
+ssize_t zr_recv_fd(int socket, int *fd, void *data, size_t len);
+
 /// Fork a child that unblocks all signals, changes directory, installs the seccomp filter,
 /// checks it, and execs. Returns the child's pid, or -1 with *stage and *err set; on a failure
 /// after fork the child has already been reaped.
 pid_t zr_spawn(const struct zr_spawn_args *args, int *stage, int *err);
+
+/// zr_spawn in two halves, for a parent that must do other work (answer the child's seccomp
+/// notifications, its execve among them) before the exec report arrives: start returns the
+/// pid and the report pipe; finish reads it (0 once exec succeeded; -1 with *stage and *err,
+/// the child reaped, if it failed) and closes it.
+pid_t zr_spawn_start(const struct zr_spawn_args *args, int *report_fd, int *stage, int *err);
+int zr_spawn_finish(pid_t pid, int report_fd, int *stage, int *err);
 
 /// pipe2(2) and copy_file_range(2) (at the current offsets): GNU extensions.
 int zr_pipe2(int fds[2], int flags);
