@@ -63,7 +63,14 @@ public enum Process {
     public static func spawn(_ request: SpawnRequest) throws(SpawnError) -> pid_t {
         var stage: Int32 = 0
         var err: Int32 = 0
-        let pid: pid_t = withCStringArray(request.arguments) { argv in
+        let pid = withSpawnArguments(request) { args in zr_spawn(&args, &stage, &err) }
+        if pid >= 0 { return pid }
+        throw spawnError(stage: stage, err: err, request: request)
+    }
+
+    /// The C view of `request`, valid only inside `body` (the strings and filter are borrowed).
+    static func withSpawnArguments(_ request: SpawnRequest, _ body: (inout zr_spawn_args) -> pid_t) -> pid_t {
+        withCStringArray(request.arguments) { argv in
             withCStringArray(request.environment) { envp in
                 request.path.withCString { path in
                     withOptionalCString(request.workingDirectory) { cwd in
@@ -78,14 +85,12 @@ public enum Process {
                                 input_fd: request.input?.rawValue ?? -1,
                                 output_fd: request.output?.rawValue ?? -1,
                                 listener_socket: -1)
-                            return zr_spawn(&args, &stage, &err)
+                            return body(&args)
                         }
                     }
                 }
             }
         }
-        if pid >= 0 { return pid }
-        throw spawnError(stage: stage, err: err, request: request)
     }
 
     static func spawnError(stage: Int32, err: Int32, request: SpawnRequest) -> SpawnError {
@@ -269,28 +274,11 @@ extension Process {
         var stage: Int32 = 0
         var err: Int32 = 0
         var listener: Int32 = -1
-        let pid: pid_t = withCStringArray(request.arguments) { argv in
-            withCStringArray(request.environment) { envp in
-                request.path.withCString { path in
-                    withOptionalCString(request.workingDirectory) { cwd in
-                        let filter = request.filter ?? []
-                        return filter.withUnsafeBufferPointer { prog in
-                            table.withUnsafeBufferPointer { calls in
-                                var args = zr_spawn_args(
-                                    path: path, argv: argv, envp: envp, cwd: cwd,
-                                    filter: prog.baseAddress, filter_len: UInt16(filter.count),
-                                    self_check: request.selfCheck ? 1 : 0,
-                                    death_signal: request.deathSignal,
-                                    input_fd: request.input?.rawValue ?? -1,
-                                    output_fd: request.output?.rawValue ?? -1,
-                                    listener_socket: -1)
-                                config.table = calls.baseAddress
-                                config.table_len = UInt32(calls.count)
-                                return zr_creds_start(&args, &config, &listener, &stage, &err)
-                            }
-                        }
-                    }
-                }
+        let pid = table.withUnsafeBufferPointer { calls in
+            withSpawnArguments(request) { args in
+                config.table = calls.baseAddress
+                config.table_len = UInt32(calls.count)
+                return zr_creds_start(&args, &config, &listener, &stage, &err)
             }
         }
         if pid >= 0 { return Supervised(supervisor: pid, listener: FileDescriptor(rawValue: listener)) }
