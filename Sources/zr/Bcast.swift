@@ -52,7 +52,9 @@ struct Bcast: ParsableCommand {
 
         let started = monotonicSeconds()
         let me = (try? FileSystem.realPath("/proc/self/exe")) ?? "zr"
-        var perNode = [srun, "-N", nodes, "-n", nodes, "--ntasks-per-node=1", "-K1", me, "bcast-receive"]
+        // Not --kill-on-bad-exit: srun would then end the step as soon as one node fails and
+        // may exit before that node's message (which names it, with the errno) reaches us.
+        var perNode = [srun, "-N", nodes, "-n", nodes, "--ntasks-per-node=1", me, "bcast-receive"]
         // An explicit --storage applies on every node; otherwise each node uses its own default.
         if let storage = self.store.storage { perNode += ["--storage", storage] }
 
