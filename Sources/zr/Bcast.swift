@@ -49,7 +49,6 @@ struct Bcast: ParsableCommand {
         let record = try store.image(named: name)
         let id = record.config
 
-
         let started = monotonicSeconds()
         let me = (try? FileSystem.realPath("/proc/self/exe")) ?? "zr"
         // Not --kill-on-bad-exit: srun would then end the step as soon as one node fails and

@@ -127,6 +127,22 @@ static int zr_run_checked(spank_t sp, const char *storage, char **args, const ch
     return -1;
 }
 
+/// Whether the store has `image` (zr inspect): 1 or 0, or -1 with a reason in `message`.
+static int zr_has_image(spank_t sp, const char *storage, const char *image, char *message, size_t msize) {
+    char *inspect[] = {"inspect", (char *)image, NULL};
+    int status = zr_run_zr(sp, storage, inspect, 1, message, msize);
+    if (status == -1) return -1;
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+/// `zr pull --quiet REF`; 0, or -1 with a reason in `message`.
+static int zr_pull(spank_t sp, const char *storage, const char *image, char *message, size_t msize) {
+    char *pull[] = {"pull", "--quiet", (char *)image, NULL};
+    char what[512];
+    snprintf(what, sizeof what, "--container-image %s", image);
+    return zr_run_checked(sp, storage, pull, what, message, msize);
+}
+
 /// What --container-build SPEC builds: the context directory, the Dockerfile if SPEC names
 /// one, and the image name `srun-build:JOB-HASH`. The name depends only on the job and the
 /// spec's real paths, so srun (which may build it once for every node) and each node's first
@@ -178,11 +194,9 @@ int zr_build_image(spank_t sp, const char *spec, const char *storage, uint32_t j
     if (zr_build_resolve(spec, job_text, &b, message, msize) != 0) return -1;
     snprintf(image, isize, "%s", b.image);
     // srun built it once and broadcast it to every node (zr_local_prepare): use that copy.
-    if (spank_getenv(sp, "ZR_BUILT_IMAGE", built, sizeof built) == ESPANK_SUCCESS && strcmp(built, b.image) == 0) {
-        char *inspect[] = {"inspect", b.image, NULL};
-        int status = zr_run_zr(sp, storage, inspect, 1, message, msize);
-        if (status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0) return 0;
-    }
+    if (spank_getenv(sp, "ZR_BUILT_IMAGE", built, sizeof built) == ESPANK_SUCCESS && strcmp(built, b.image) == 0 &&
+        zr_has_image(sp, storage, b.image, message, msize) == 1)
+        return 0;
     fprintf(stderr, "zeroroot: building %s on this node (zr build -t %s)\n", spec, b.image);
     fflush(stderr);
     return zr_build_run(sp, spec, &b, storage, message, msize);
@@ -200,6 +214,7 @@ int zr_local_prepare(char *message, size_t msize) {
     const char *image = zr_opt.image;
     if (zr_opt.build == NULL && (image == NULL || image[0] == '/' || image[0] == '.'))
         return 0; /* a directory or SquashFS file: each node reads it (once per node per file) */
+    if (zr_opt.build != NULL && !zr_conf.builds) return 0; /* zr_check_local has said so */
     char zr[PATH_MAX], storage[PATH_MAX];
     if (zr_find_zr(NULL, zr, sizeof zr) != 0) return 0; /* no zr here: each node fends for itself */
     const char *template = getenv("ZR_STORAGE");
@@ -209,7 +224,6 @@ int zr_local_prepare(char *message, size_t msize) {
     int rc = -1;
     struct zr_build_spec b;
     if (zr_opt.build != NULL) {
-        if (!zr_conf.builds) return 0; /* zr_check_local has said so */
         if (zr_build_resolve(zr_opt.build, job, &b, message, msize) != 0) goto out;
         fprintf(stderr, "zeroroot: building %s once for the job's %s nodes (zr build -t %s), then zr bcast\n",
                 zr_opt.build, nodes, b.image);
@@ -217,16 +231,12 @@ int zr_local_prepare(char *message, size_t msize) {
         if (zr_build_run(NULL, zr_opt.build, &b, storage, message, msize) != 0) goto out;
         image = b.image;
     } else if (zr_image_is_reference(image)) {
-        char *inspect[] = {"inspect", (char *)image, NULL};
-        int status = zr_run_zr(NULL, storage, inspect, 1, message, msize);
-        if (status == -1) goto out;
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        int have = zr_has_image(NULL, storage, image, message, msize);
+        if (have == -1) goto out;
+        if (!have) {
             fprintf(stderr, "zeroroot: pulling %s once for the job's %s nodes (zr pull), then zr bcast\n", image, nodes);
             fflush(stderr);
-            char *pull[] = {"pull", "--quiet", (char *)image, NULL};
-            char what[512];
-            snprintf(what, sizeof what, "--container-image %s", image);
-            if (zr_run_checked(NULL, storage, pull, what, message, msize) != 0) goto out;
+            if (zr_pull(NULL, storage, image, message, msize) != 0) goto out;
         }
     }
     char *bcast[] = {"bcast", "--if-present", (char *)image, NULL};
@@ -250,20 +260,16 @@ int zr_image_is_reference(const char *image) {
 }
 
 int zr_pull_image(spank_t sp, const char *image, const char *storage, char *message, size_t msize) {
-    char *inspect[] = {"inspect", (char *)image, NULL};
-    int status = zr_run_zr(sp, storage, inspect, 1, message, msize);
-    if (status == -1) {
+    int have = zr_has_image(sp, storage, image, message, msize);
+    if (have == -1) {
         char reason[ZR_MESSAGE_SIZE];
         snprintf(reason, sizeof reason, "%s", message);
         snprintf(message, msize, "--container-image %s is a registry reference, but %s", image, reason);
         return -1;
     }
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return 0; /* already here (or broadcast by srun) */
+    if (have) return 0; /* already here (or broadcast by srun) */
     fprintf(stderr, "zeroroot: pulling %s on this node (zr pull)\n", image);
     fflush(stderr);
-    char *pull[] = {"pull", "--quiet", (char *)image, NULL};
-    char what[512];
-    snprintf(what, sizeof what, "--container-image %s", image);
-    return zr_run_checked(sp, storage, pull, what, message, msize);
+    return zr_pull(sp, storage, image, message, msize);
 }
 #endif
