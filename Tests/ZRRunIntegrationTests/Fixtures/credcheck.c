@@ -174,15 +174,22 @@ static void fork_inherits(void) {
     EXPECT(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child or grandchild did not inherit 33/44");
 }
 
-static void exec_keeps(const char *self) {
-    EXPECT(setresgid(55, 55, 55) == 0 && setresuid(66, 66, 0) == 0, "drop");
+/* Runs this program again as `self MODE` in a child and returns its wait status: what the
+ * exec'd side sees checks what crossed execve. */
+static int run_self(const char *self, const char *mode) {
     pid_t pid = fork();
     if (pid == 0) {
-        execl(self, self, "ids", (char *)NULL);
+        execl(self, self, mode, (char *)NULL);
         _exit(127);
     }
     int status;
     waitpid(pid, &status, 0);
+    return status;
+}
+
+static void exec_keeps(const char *self) {
+    EXPECT(setresgid(55, 55, 55) == 0 && setresuid(66, 66, 0) == 0, "drop");
+    int status = run_self(self, "ids");
     EXPECT(WIFEXITED(status) && WEXITSTATUS(status) == 0, "exec lost credentials (status %d)", status);
 }
 
@@ -290,13 +297,7 @@ static void exec_clears_caps(const char *self) {
     uint32_t e, p;
     EXPECT(prctl(PR_SET_KEEPCAPS, 1) == 0 && setresuid(1000, 1000, 1000) == 0 && caps(&e, &p) == 0 &&
            set_caps(p, p) == 0, "keep caps across the drop");
-    pid_t pid = fork();
-    if (pid == 0) {
-        execl(self, self, "nocaps", (char *)NULL);
-        _exit(127);
-    }
-    int status;
-    waitpid(pid, &status, 0);
+    int status = run_self(self, "nocaps");
     EXPECT(WIFEXITED(status) && WEXITSTATUS(status) == 0, "capabilities survived execve (status %d)", status);
 }
 
