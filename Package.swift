@@ -109,7 +109,7 @@ let package = Package(
         .testTarget(name: "ZRBuilderTests", dependencies: ["ZRBuilder", "ZRDockerfile", "ZRSystem"], swiftSettings: strict),
         .testTarget(name: "ZRSeccompTests", dependencies: ["ZRSeccomp", "ZRSystem", "CSeccomp"], swiftSettings: strict),
         // Runs the built zr-run as an unprivileged user inside a Debian root filesystem.
-        .testTarget(name: "ZRRunIntegrationTests", dependencies: ["zr-run"], exclude: ["Fixtures"],
+        .testTarget(name: "ZRRunIntegrationTests", dependencies: ["zr-run", "ZRSystem"], exclude: ["Fixtures"],
                     swiftSettings: strict),
     ]
 )

@@ -9,6 +9,7 @@
 // capabilities"; security/commoncap.c cap_emulate_setxuid), PR_SET_KEEPCAPS and capset
 // (cap_capset's subset rules): setpriv keeps capabilities across its setresuid that way.
 #include "zr_creds.h"
+#include "creds_private.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -72,6 +73,7 @@ struct creds {
 // CAP_LAST_CAP is 40 (CAP_CHECKPOINT_RESTORE) since Linux 5.9.
 #define CAPS_ALL ((1ULL << 41) - 1)
 #define CAP_BIT(n) (1ULL << (n))
+#define CAP_CHOWN_BIT CAP_BIT(0)
 #define CAP_SETGID_BIT CAP_BIT(6)
 #define CAP_SETUID_BIT CAP_BIT(7)
 #define CAP_SETPCAP_BIT CAP_BIT(8)
@@ -465,15 +467,15 @@ static void fix_caps(struct creds *c, struct ids old) {
 
 // ---- tracee memory -------------------------------------------------------------------------
 
-static int read_memory(pid_t tid, uint64_t addr, void *buf, size_t len) {
+int zr_tracee_read(pid_t tid, uint64_t addr, void *buf, size_t len) {
     struct iovec local = {.iov_base = buf, .iov_len = len};
     struct iovec remote = {.iov_base = (void *)(uintptr_t)addr, .iov_len = len};
     ssize_t n = process_vm_readv(tid, &local, 1, &remote, 1, 0);
     return n == (ssize_t)len ? 0 : -EFAULT;
 }
 
-static int write_memory(pid_t tid, const struct iovec *local, const struct iovec *remote, unsigned long count,
-                        size_t total) {
+int zr_tracee_write(pid_t tid, const struct iovec *local, const struct iovec *remote, unsigned long count,
+                    size_t total) {
     ssize_t n = process_vm_writev(tid, local, count, remote, count, 0);
     return n == (ssize_t)total ? 0 : -EFAULT;
 }
@@ -494,8 +496,34 @@ static uint32_t result_id(uint32_t id, int id16) {
     return id;
 }
 
+// The table indexed by ABI and low bits of the number (x32 numbers carry bit 30): the full
+// tier notifies the stat family, so this lookup runs for most of the command's calls.
+#define INDEX_ARCHS 4
+#define INDEX_SIZE 1024
+static uint32_t index_arch[INDEX_ARCHS];
+static int16_t call_index[INDEX_ARCHS][INDEX_SIZE];   // table index + 1, 0: none or collision
+
+static void build_index(void) {
+    const struct zr_creds_config *k = S.config;
+    for (unsigned i = 0; i < k->table_len && i < INT16_MAX; i++) {
+        int a = 0;
+        while (a < INDEX_ARCHS && index_arch[a] != 0 && index_arch[a] != k->table[i].arch) a++;
+        if (a == INDEX_ARCHS) continue;   // more ABIs than slots: found by the linear scan
+        index_arch[a] = k->table[i].arch;
+        int16_t *e = &call_index[a][(uint32_t)k->table[i].nr % INDEX_SIZE];
+        *e = *e == 0 ? (int16_t)(i + 1) : -1;
+    }
+}
+
 static const struct zr_creds_syscall *classify(const struct seccomp_data *d) {
     const struct zr_creds_config *k = S.config;
+    for (int a = 0; a < INDEX_ARCHS && index_arch[a] != 0; a++) {
+        if (index_arch[a] != d->arch) continue;
+        int16_t e = call_index[a][(uint32_t)d->nr % INDEX_SIZE];
+        if (e == 0) return NULL;
+        if (e > 0) return k->table[e - 1].nr == d->nr ? &k->table[e - 1] : NULL;
+        break;
+    }
     for (unsigned i = 0; i < k->table_len; i++)
         if (k->table[i].arch == d->arch && k->table[i].nr == d->nr) return &k->table[i];
     return NULL;
@@ -512,7 +540,7 @@ static int64_t getresid(pid_t tid, const struct ids *ids, const __u64 *args, int
         remote[i].iov_base = (void *)(uintptr_t)args[i];
         remote[i].iov_len = size;
     }
-    return write_memory(tid, local, remote, 3, 3 * size);
+    return zr_tracee_write(tid, local, remote, 3, 3 * size);
 }
 
 static int64_t getgroups_call(pid_t tid, const struct creds *c, const __u64 *args, int id16) {
@@ -526,7 +554,7 @@ static int64_t getgroups_call(pid_t tid, const struct creds *c, const __u64 *arg
     size_t len = c->ngroups * (id16 ? 2 : 4);
     struct iovec local = {.iov_base = id16 ? (void *)g16 : (void *)c->groups, .iov_len = len};
     struct iovec remote = {.iov_base = (void *)(uintptr_t)args[1], .iov_len = len};
-    int rc = write_memory(tid, &local, &remote, 1, len);
+    int rc = zr_tracee_write(tid, &local, &remote, 1, len);
     return rc != 0 ? rc : c->ngroups;
 }
 
@@ -538,11 +566,11 @@ static int64_t setgroups_call(pid_t tid, struct creds *c, const __u64 *args, int
     if (size > 0) {
         if (id16) {
             uint16_t g16[ZR_CREDS_MAX_GROUPS];
-            int rc = read_memory(tid, args[1], g16, (size_t)size * 2);
+            int rc = zr_tracee_read(tid, args[1], g16, (size_t)size * 2);
             if (rc != 0) return rc;
             for (int i = 0; i < size; i++) groups[i] = arg_id(g16[i], 1);
         } else {
-            int rc = read_memory(tid, args[1], groups, (size_t)size * 4);
+            int rc = zr_tracee_read(tid, args[1], groups, (size_t)size * 4);
             if (rc != 0) return rc;
         }
     }
@@ -580,7 +608,7 @@ static int64_t peercred(pid_t tid, const __u64 *args, uint64_t id) {
     close(sock);
     if (rc != 0) return -saved;
     socklen_t user_len;
-    rc = read_memory(tid, args[4], &user_len, sizeof user_len);
+    rc = zr_tracee_read(tid, args[4], &user_len, sizeof user_len);
     if (rc != 0) return rc;
     if ((int)user_len < 0) return -EINVAL;
     // The peer's pid is in this PID namespace's numbering, as the caller's is.
@@ -602,7 +630,7 @@ static int64_t peercred(pid_t tid, const __u64 *args, uint64_t id) {
     struct iovec local[2] = {{.iov_base = &cred, .iov_len = user_len}, {.iov_base = &user_len, .iov_len = sizeof user_len}};
     struct iovec remote[2] = {{.iov_base = (void *)(uintptr_t)args[3], .iov_len = user_len},
                               {.iov_base = (void *)(uintptr_t)args[4], .iov_len = sizeof user_len}};
-    return write_memory(tid, local, remote, 2, user_len + sizeof user_len);
+    return zr_tracee_write(tid, local, remote, 2, user_len + sizeof user_len);
 }
 
 // ---- capabilities ----------------------------------------------------------------------
@@ -629,13 +657,13 @@ static int64_t cap_bad_version(pid_t tid, uint64_t header) {
     uint32_t v = CAP_V3;
     struct iovec local = {.iov_base = &v, .iov_len = sizeof v};
     struct iovec remote = {.iov_base = (void *)(uintptr_t)header, .iov_len = sizeof v};
-    int rc = write_memory(tid, &local, &remote, 1, sizeof v);
+    int rc = zr_tracee_write(tid, &local, &remote, 1, sizeof v);
     return rc != 0 ? rc : -EINVAL;
 }
 
 static int64_t capget_call(pid_t tid, const struct creds *c, const __u64 *a, uint64_t id) {
     struct cap_header h;
-    int rc = read_memory(tid, a[0], &h, sizeof h);
+    int rc = zr_tracee_read(tid, a[0], &h, sizeof h);
     if (rc != 0) return rc;
     int words = cap_words(h.version);
     if (seccomp_notify_id_valid(S.listener, id) != 0) return -ESRCH;
@@ -659,14 +687,14 @@ static int64_t capget_call(pid_t tid, const struct creds *c, const __u64 *a, uin
     size_t len = (size_t)words * sizeof d[0];
     struct iovec local = {.iov_base = d, .iov_len = len};
     struct iovec remote = {.iov_base = (void *)(uintptr_t)a[1], .iov_len = len};
-    return write_memory(tid, &local, &remote, 1, len);
+    return zr_tracee_write(tid, &local, &remote, 1, len);
 }
 
 // cap_capset: the new permitted set within the old one, effective within the new permitted,
 // inheritable within old inheritable + permitted unless CAP_SETPCAP is effective.
 static int64_t capset_call(pid_t tid, struct creds *c, const __u64 *a, uint64_t id) {
     struct cap_header h;
-    int rc = read_memory(tid, a[0], &h, sizeof h);
+    int rc = zr_tracee_read(tid, a[0], &h, sizeof h);
     if (rc != 0) return rc;
     int words = cap_words(h.version);
     if (words == 0) {
@@ -676,7 +704,7 @@ static int64_t capset_call(pid_t tid, struct creds *c, const __u64 *a, uint64_t 
     if (h.pid != 0 && h.pid != tid) return -EPERM;
     struct cap_data d[2];
     memset(d, 0, sizeof d);
-    rc = read_memory(tid, a[1], d, (size_t)words * sizeof d[0]);
+    rc = zr_tracee_read(tid, a[1], d, (size_t)words * sizeof d[0]);
     if (rc != 0) return rc;
     if (seccomp_notify_id_valid(S.listener, id) != 0) return -ESRCH;
     uint64_t e = ((uint64_t)d[1].effective << 32 | d[0].effective) & CAPS_ALL;
@@ -701,12 +729,12 @@ static int64_t keepcaps_call(struct creds *c, const __u64 *a) {
 
 // Reads a NUL-terminated string from the tracee, a page at a time (a longer read could cross
 // into an unmapped page). 0, or -EFAULT / -ENAMETOOLONG.
-static int read_string(pid_t tid, uint64_t addr, char *buf, size_t size) {
+int zr_tracee_string(pid_t tid, uint64_t addr, char *buf, size_t size) {
     size_t got = 0;
     while (got < size) {
         size_t chunk = 4096 - (size_t)((addr + got) & 4095);
         if (chunk > size - got) chunk = size - got;
-        int rc = read_memory(tid, addr + got, buf + got, chunk);
+        int rc = zr_tracee_read(tid, addr + got, buf + got, chunk);
         if (rc != 0) return rc;
         if (memchr(buf + got, 0, chunk) != NULL) return 0;
         got += chunk;
@@ -714,49 +742,26 @@ static int read_string(pid_t tid, uint64_t addr, char *buf, size_t size) {
     return -ENAMETOOLONG;
 }
 
-// execve/execveat: notes which image called it and whether the file is set-user/group-ID,
-// then lets the call run (SECCOMP_USER_NOTIF_FLAG_CONTINUE: the kernel execs as usual). The
-// path is resolved as the caller would: relative to its cwd or dirfd, via /proc.
-#define CONTINUE_CALL INT64_MIN
 // The set-user-ID and set-group-ID owners of the file an execve names (NO_ID where the bit
-// is not set, or the file cannot be seen).
+// is not set, or the file cannot be seen). The path is resolved as the caller would: relative
+// to its cwd or dirfd, via /proc; the supervisor has the command's root (same mount
+// namespace, after pivot_root), so an absolute path means the same file here. A command that
+// chroots is not followed. In the full tier the owner is the recorded one.
 static void exec_file(pid_t tid, const __u64 *a, int at, uint32_t *uid, uint32_t *gid) {
     *uid = *gid = NO_ID;
-    char path[4096];
+    char path[4096], where[4096 + 64];
     int dirfd = at ? (int)a[0] : AT_FDCWD;
-    if (read_string(tid, at ? a[1] : a[0], path, sizeof path) != 0) return;  // the kernel reports it
-    int flags = at ? (int)a[4] : 0;
-    int stat_flags = (flags & AT_SYMLINK_NOFOLLOW) | (path[0] == 0 ? AT_EMPTY_PATH : 0);
+    if (zr_tracee_string(tid, at ? a[1] : a[0], path, sizeof path) != 0) return;  // the kernel reports it
+    int follow = !(at && ((int)a[4] & AT_SYMLINK_NOFOLLOW)) || path[0] == 0;
+    if (zr_tracee_path(tid, dirfd, path, where, sizeof where) != 0) return;
     struct stat st;
-    int found;
-    char where[48];
-    if (path[0] == '/') {
-        // The supervisor has the command's root (same mount namespace, after pivot_root): an
-        // absolute path means the same file here. A command that chroots is not followed.
-        found = ((stat_flags & AT_SYMLINK_NOFOLLOW) ? lstat(path, &st) : stat(path, &st)) == 0;
-    } else {
-        if (dirfd == AT_FDCWD) {
-            proc_path(where, tid, "/cwd");
-        } else {
-            char fd[24];
-            char *p = fd + sizeof fd;
-            *--p = 0;
-            unsigned v = (unsigned)dirfd;
-            do {
-                *--p = (char)('0' + v % 10);
-                v /= 10;
-            } while (v != 0);
-            proc_path(where, tid, "/fd/");
-            strcat(where, p);
-        }
-        int dir = openat(S.proc, where, O_PATH | O_CLOEXEC);
-        found = dir >= 0 && fstatat(dir, path, &st, stat_flags) == 0;
-        if (dir >= 0) close(dir);
-    }
-    if (!found || !S_ISREG(st.st_mode)) return;
-    if (st.st_mode & S_ISUID) *uid = st.st_uid;
+    if (fstatat(AT_FDCWD, where, &st, follow ? 0 : AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) return;
+    if (!(st.st_mode & S_ISUID) && !((st.st_mode & S_ISGID) && (st.st_mode & S_IXGRP))) return;
+    uint32_t owner = st.st_uid, group = st.st_gid;
+    if (S.config->full) (void)zr_owner_recorded(where, follow, &owner, &group);
+    if (st.st_mode & S_ISUID) *uid = owner;
     // A set-group-ID file without group execute is mandatory locking, not set-gid.
-    if ((st.st_mode & S_ISGID) && (st.st_mode & S_IXGRP)) *gid = st.st_gid;
+    if ((st.st_mode & S_ISGID) && (st.st_mode & S_IXGRP)) *gid = group;
 }
 
 // True when an execve of a file without set-id bits changes none of `c`: saved and fs ids
@@ -775,7 +780,7 @@ static int64_t exec_call(pid_t tid, struct creds *c, uint32_t uid, uint32_t gid,
     c->exec_stamp = read_exec_stamp(tid);
     c->exec_uid = uid;
     c->exec_gid = gid;
-    return CONTINUE_CALL;
+    return ZR_CONTINUE;
 }
 
 static int64_t answer(const struct zr_creds_syscall *call, struct slot *s, uint64_t id) {
@@ -857,13 +862,31 @@ static void handle(void) {
             return;
         }
     }
-    // find (through lookup) applies an execve the caller completed since its last call.
-    struct slot *s = lookup((pid_t)req->pid, req->id);
-    if (s == NULL) {
+    // The full tier's stat family needs no credentials: most answers are "let the kernel do
+    // it", and the stat family is most of all notifications.
+    struct slot *s;
+    if (call->op >= ZR_CREDS_OP_STAT && call->op <= ZR_CREDS_OP_STATX) {
+        rc = zr_owner_stat((pid_t)req->pid, call->op, req->data.args, S.listener, req->id);
+    } else if (call->op >= ZR_CREDS_OP_CHOWN) {
+        // chown and creation act as the caller's fake filesystem ids.
+        s = lookup((pid_t)req->pid, req->id);
+        struct creds seeded;
+        const struct creds *c = s != NULL ? &s->c : (seed(&seeded), &seeded);
+        struct zr_fs_identity who = {
+            .fsuid = c->uid.fs, .fsgid = c->gid.fs, .groups = c->groups, .ngroups = c->ngroups,
+            .cap_chown = (c->cap_effective & CAP_CHOWN_BIT) != 0,
+        };
+        if (call->op <= ZR_CREDS_OP_FCHOWNAT)
+            rc = zr_owner_chown((pid_t)req->pid, call->op, call->id16, req->data.args, &who, S.listener, req->id);
+        else
+            rc = zr_owner_create((pid_t)req->pid, call->op, req->data.args, &who, S.listener, req->id);
+        if (rc == ZR_ANSWERED) return;
+    } else if ((s = lookup((pid_t)req->pid, req->id)) == NULL) {
+        // find (through lookup) applies an execve the caller completed since its last call.
         // The caller is gone, or the table is full of live threads: setuid(2) documents
         // EAGAIN for a temporary failure to change credentials; a get*id answers the seed.
         if (call->op == ZR_CREDS_OP_EXECVE || call->op == ZR_CREDS_OP_EXECVEAT) {
-            rc = CONTINUE_CALL;
+            rc = ZR_CONTINUE;
         } else if (call->op >= ZR_CREDS_OP_SETUID && call->op != ZR_CREDS_OP_PEERCRED && call->op != ZR_CREDS_OP_CAPGET) {
             rc = -EAGAIN;
         } else {
@@ -887,7 +910,7 @@ static void handle(void) {
     } else {
         rc = answer(call, s, req->id);
     }
-    if (rc == CONTINUE_CALL) {
+    if (rc == ZR_CONTINUE) {
         resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
     } else if (rc < 0) {
         resp->error = (int32_t)rc;
@@ -1006,6 +1029,7 @@ static void supervisor(int up, const struct zr_spawn_args *spawn, const struct z
     S.req_size = sizes.seccomp_notif;
     S.resp_size = sizes.seccomp_notif_resp;
     S.config = config;
+    build_index();
     S.free_head = -1;
     S.slots = mmap(NULL, SLOTS * sizeof(struct slot), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     S.by_tid = mmap(NULL, TID_LIMIT * sizeof(int32_t), PROT_READ | PROT_WRITE,

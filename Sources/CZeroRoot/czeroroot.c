@@ -163,8 +163,10 @@ static int install_filter(const struct sock_filter *filter, unsigned short len, 
             return ZR_SPAWN_LISTENER;
         }
     }
-    // The filter answers for itself: fchown on a bad fd is EBADF without it, 0 with it.
-    if (self_check) {
+    // The filter answers for itself: fchown on a bad fd is EBADF without it, 0 with it. A
+    // supervised filter has proven itself by handing over its listener, and the full tier
+    // answers fchown as the kernel would (EBADF).
+    if (self_check && listener_socket < 0) {
         errno = 0;
         if (syscall(SYS_fchown, -1, 0, 0) != 0) {
             if (errno == 0) errno = EINVAL;

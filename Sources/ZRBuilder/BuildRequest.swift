@@ -11,6 +11,12 @@ public enum Consistency: String, Sendable, CaseIterable {
     /// set*id/get*id emulated per thread by a supervisor: su, runuser, setpriv and apt's
     /// `_apt` drop behave as under root.
     case creds
+    /// creds plus file owners (the owner ledger): chown, stat and creation by a fake user
+    /// behave as under root, and layers carry those owners.
+    case full
+
+    /// A supervisor answers calls; a RUN after USER starts as that user.
+    public var isSupervised: Bool { self != .zero }
 }
 
 /// Everything `zr build` was asked to do.

@@ -49,17 +49,17 @@ extension Builder {
         return env.map { "\($0.0)=\($0.1)" }
     }
 
-    /// Under creds consistency a RUN starts as the stage's USER (looked up in the image's
+    /// Under creds and full consistency a RUN starts as the stage's USER (looked up in the image's
     /// /etc/passwd and /etc/group, numbers taken as they are), as Docker runs it; nil for root
     /// and under zero consistency, where every step runs as the namespace's root.
     func creditedUser(_ state: StageState, at: SourcePosition) throws(BuildError) -> String? {
-        guard request.consistency == .creds, let user = state.config.config?.user, !user.isEmpty,
+        guard request.consistency.isSupervised, let user = state.config.config?.user, !user.isEmpty,
               user != "root", user != "0", user != "0:0", user != "root:root" else { return nil }
         do {
             guard let ids = try owner(user, image: view(state), at: at) else { return nil }
             return "\(ids.uid):\(ids.gid)"
         } catch {
-            throw .step("USER \(user): no such user or group in the image's /etc/passwd or /etc/group (--consistency=creds runs RUN as USER)", at: at)
+            throw .step("USER \(user): no such user or group in the image's /etc/passwd or /etc/group (--consistency=\(request.consistency.rawValue) runs RUN as USER)", at: at)
         }
     }
 

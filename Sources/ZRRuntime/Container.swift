@@ -89,8 +89,9 @@ public enum Container {
         let hostDirectory = FileSystem.currentDirectory()
         let rules = spec.consistency.rules
         let filter = spec.rootEmulation ? try Filter.compile(rules: rules) : nil
-        // creds: the supervisor answers the set*id/get*id family (CZeroRoot creds.c).
-        let supervised = spec.rootEmulation && spec.consistency == .creds
+        // creds and full: the supervisor answers the set*id/get*id family (CZeroRoot creds.c)
+        // and, in full, the owner calls (owners.c).
+        let supervised = spec.rootEmulation && spec.consistency.isSupervised
         let notified = supervised ? try Filter.notifiedCalls(rules: rules) : []
 
         let uid = getuid(), gid = getgid()
@@ -187,8 +188,9 @@ public enum Container {
                 // stderr at the end, for benchmarks.
                 let stats = getenv("ZR_CREDS_STATS").map { String(cString: $0) == "1" } ?? false
                 let statistics = stats ? FileDescriptor(rawValue: 2) : nil
-                let seed = spec.user.map { CredentialSeed(uid: $0.uid, gid: $0.gid, groups: [$0.gid], statistics: statistics) }
+                var seed = spec.user.map { CredentialSeed(uid: $0.uid, gid: $0.gid, groups: [$0.gid], statistics: statistics) }
                     ?? CredentialSeed(statistics: statistics)
+                seed.ownerLedger = spec.consistency == .full
                 let started = try Process.spawnSupervised(request, calls: notified, seed: seed)
                 child = started.supervisor
                 listener = started.listener

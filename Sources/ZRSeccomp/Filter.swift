@@ -113,6 +113,9 @@ public enum Filter {
                 case .argument(let index, let value):
                     var cmp = scmp_arg_cmp(arg: UInt32(index), op: SCMP_CMP_EQ, datum_a: value, datum_b: 0)
                     try check("add rule \(rule.syscall)", seccomp_rule_add_array(ctx, action, nr, 1, &cmp))
+                case .flags(let index, let mask):
+                    var cmp = scmp_arg_cmp(arg: UInt32(index), op: SCMP_CMP_MASKED_EQ, datum_a: mask, datum_b: mask)
+                    try check("add rule \(rule.syscall)", seccomp_rule_add_array(ctx, action, nr, 1, &cmp))
                 }
             }
         } catch {

@@ -44,6 +44,8 @@ public struct Rule: Sendable, Equatable {
         case peerCredentials
         /// Argument `argument` equals `value` (prctl's option).
         case argument(Int, equals: UInt64)
+        /// Every bit of `mask` is set in argument `argument` (open's O_CREAT).
+        case flags(argument: Int, include: UInt64)
     }
 
     /// What happens to a matching call.
@@ -82,13 +84,21 @@ public enum Consistency: String, Sendable, Codable, CaseIterable {
     /// As zero for chown, capset and mknod; the set*id and get*id families and SO_PEERCRED are
     /// answered by a supervisor from fake per-thread credentials with the kernel's rules.
     case creds
+    /// creds, plus file owners: chown records owners in the owner ledger, the stat family
+    /// reports them, files a fake non-root user creates are recorded as theirs, and device
+    /// nodes become recorded placeholders.
+    case full
 
     public var rules: [Rule] {
         switch self {
         case .zero: Policy.zeroConsistency
         case .creds: Policy.credsConsistency
+        case .full: Policy.fullConsistency
         }
     }
+
+    /// Whether a supervisor answers calls (creds and full).
+    public var isSupervised: Bool { self != .zero }
 }
 
 public enum Policy {
@@ -178,6 +188,44 @@ public enum Policy {
         return rules
     }()
 
+    /// The full table: creds, with chown, device mknod and creation notified and answered with
+    /// the owner ledger, and the stat family notified so that it reports ledger owners.
+    ///
+    /// The stat family is notified on the 64-bit ABIs only (x86_64, x32, aarch64), whose struct
+    /// stat is the supervisor's own; 32-bit programs see every file as root's. open and openat
+    /// are notified only with O_CREAT, so plain opens (most of a build's calls) never stop.
+    public static let fullConsistency: [Rule] = {
+        let owned: Set<String> = ["chown", "lchown", "fchown", "fchownat", "mknod", "mknodat",
+                                  "chown32", "lchown32", "fchown32"]
+        var rules = credsConsistency.filter { !owned.contains($0.syscall) }
+        rules.append(Rule("chown", on: legacy, effect: .emulate(.chown)))
+        rules.append(Rule("lchown", on: legacy, effect: .emulate(.lchown)))
+        rules.append(Rule("fchown", on: all, effect: .emulate(.fchown)))
+        rules.append(Rule("fchownat", on: all, effect: .emulate(.fchownat)))
+        rules.append(Rule("chown32", on: uid16, effect: .emulate(.chown)))
+        rules.append(Rule("lchown32", on: uid16, effect: .emulate(.lchown)))
+        rules.append(Rule("fchown32", on: uid16, effect: .emulate(.fchown)))
+        rules.append(Rule("mknod", on: legacy, when: .deviceMode(argument: 1), effect: .emulate(.mknod)))
+        rules.append(Rule("mknodat", on: all, when: .deviceMode(argument: 2), effect: .emulate(.mknodat)))
+        rules.append(Rule("open", on: legacy, when: .flags(argument: 1, include: oCreat), effect: .emulate(.open)))
+        rules.append(Rule("openat", on: all, when: .flags(argument: 2, include: oCreat), effect: .emulate(.openat)))
+        rules.append(Rule("creat", on: legacy, effect: .emulate(.creat)))
+        rules.append(Rule("mkdir", on: legacy, effect: .emulate(.mkdir)))
+        rules.append(Rule("mkdirat", on: all, effect: .emulate(.mkdirat)))
+        rules.append(Rule("stat", on: [.x86_64, .x32], effect: .emulate(.stat)))
+        rules.append(Rule("lstat", on: [.x86_64, .x32], effect: .emulate(.lstat)))
+        rules.append(Rule("fstat", on: stat64, effect: .emulate(.fstat)))
+        rules.append(Rule("newfstatat", on: stat64, effect: .emulate(.newfstatat)))
+        rules.append(Rule("statx", on: all, effect: .emulate(.statx)))
+        return rules
+    }()
+
+    /// ABIs whose kernel struct stat is the 64-bit one the supervisor itself uses.
+    static let stat64: Set<Architecture> = [.x86_64, .x32, .aarch64]
+
+    /// O_CREAT: 0100 on every architecture we cover.
+    public static let oCreat: UInt64 = 0o100
+
     // <linux/prctl.h>.
     public static let prGetKeepCaps: UInt64 = 7
     public static let prSetKeepCaps: UInt64 = 8
@@ -209,6 +257,8 @@ public enum Policy {
                 matches = arguments.count > 2 && arguments[1] == solSocket && arguments[2] == soPeerCred
             case .argument(let index, let value):
                 matches = index < arguments.count && arguments[index] == value
+            case .flags(let index, let mask):
+                matches = index < arguments.count && arguments[index] & mask == mask
             }
             guard matches else { continue }
             switch rule.effect {

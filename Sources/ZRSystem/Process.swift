@@ -179,6 +179,14 @@ public enum CredentialCall: Sendable, Equatable, CaseIterable {
     case peerCredentials
     /// execve/execveat: noted (set-user-ID files, saved ids) and let through.
     case execve, execveat
+    /// The full tier's chown family: the new owner is recorded in the owner ledger.
+    case chown, lchown, fchown, fchownat
+    /// The full tier's stat family (native struct stat and statx): recorded owners reported.
+    case stat, lstat, fstat, newfstatat, statx
+    /// The full tier's creation calls (open/openat with O_CREAT): made with the fake owner.
+    case open, openat, creat, mkdir, mkdirat
+    /// The full tier's device mknod/mknodat: a placeholder file recording the device.
+    case mknod, mknodat
 
     var operation: zr_creds_op {
         switch self {
@@ -204,6 +212,22 @@ public enum CredentialCall: Sendable, Equatable, CaseIterable {
         case .peerCredentials: ZR_CREDS_OP_PEERCRED
         case .execve: ZR_CREDS_OP_EXECVE
         case .execveat: ZR_CREDS_OP_EXECVEAT
+        case .chown: ZR_CREDS_OP_CHOWN
+        case .lchown: ZR_CREDS_OP_LCHOWN
+        case .fchown: ZR_CREDS_OP_FCHOWN
+        case .fchownat: ZR_CREDS_OP_FCHOWNAT
+        case .stat: ZR_CREDS_OP_STAT
+        case .lstat: ZR_CREDS_OP_LSTAT
+        case .fstat: ZR_CREDS_OP_FSTAT
+        case .newfstatat: ZR_CREDS_OP_NEWFSTATAT
+        case .statx: ZR_CREDS_OP_STATX
+        case .open: ZR_CREDS_OP_OPEN
+        case .openat: ZR_CREDS_OP_OPENAT
+        case .creat: ZR_CREDS_OP_CREAT
+        case .mkdir: ZR_CREDS_OP_MKDIR
+        case .mkdirat: ZR_CREDS_OP_MKDIRAT
+        case .mknod: ZR_CREDS_OP_MKNOD
+        case .mknodat: ZR_CREDS_OP_MKNODAT
         }
     }
 }
@@ -232,8 +256,12 @@ public struct CredentialSeed: Sendable, Equatable {
     public var groups: [UInt32]
     /// Where the supervisor reports its notification count at exit; nil: nowhere.
     public var statistics: FileDescriptor?
-    public init(uid: UInt32 = 0, gid: UInt32 = 0, groups: [UInt32] = [0], statistics: FileDescriptor? = nil) {
+    /// The full tier: set-user-ID files run as their owner in the owner ledger.
+    public var ownerLedger: Bool
+    public init(uid: UInt32 = 0, gid: UInt32 = 0, groups: [UInt32] = [0], statistics: FileDescriptor? = nil,
+                ownerLedger: Bool = false) {
         self.statistics = statistics
+        self.ownerLedger = ownerLedger
         self.uid = uid
         self.gid = gid
         self.groups = groups
@@ -267,6 +295,7 @@ extension Process {
         config.gid = seed.gid
         config.ngroups = UInt32(seed.groups.count)
         config.stats_fd = seed.statistics?.rawValue ?? -1
+        config.full = seed.ownerLedger ? 1 : 0
         withUnsafeMutableBytes(of: &config.groups) { raw in
             let groups = raw.bindMemory(to: UInt32.self)
             for (i, g) in seed.groups.enumerated() { groups[i] = g }

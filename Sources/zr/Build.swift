@@ -16,6 +16,8 @@ struct Build: ParsableCommand {
 
             --consistency=creds (or ZR_CONSISTENCY=creds) runs each RUN under zr-run's credential supervisor instead: set*id and get*id are emulated per thread with the kernel's rules, so su, runuser, setpriv and apt's drop to _apt behave as with real root, and a RUN after USER starts as that user. Files are still yours and layers still say root. Steps built with creds are cached apart from zero ones.
 
+            --consistency=full adds file owners: chown in a RUN is recorded (in each file's user.zr.owner extended attribute, the owner ledger) and stat reports it, files a RUN after USER (or after su/runuser) creates are that user's, a set-group-ID directory's group is inherited, and device nodes made with mknod are kept as device entries. Exported and pushed layers then carry the owners a root build would give (chown -R alice /data lists alice's uid), and `su postgres -c initdb` works. Owners the base image's layers carry are kept in every tier.
+
             Each step that changes files is one layer (captured from an overlayfs upper directory). Steps are cached by what they see: the previous step, the instruction after variable expansion, the variables and the bytes, names and modes of COPY/ADD inputs (not their times). FROM takes images from the store, and pulls those it does not have (--pull: always); registry options as for zr pull. ADD fetches http(s) URLs (with --checksum=sha256:… checked).
 
             Examples:
@@ -24,6 +26,7 @@ struct Build: ParsableCommand {
               zr build --target build -t app-dev --progress=plain .
               zr build --secret id=token,src=$HOME/.token -t app .
               zr build --consistency=creds -t db .
+              zr build --consistency=full -t db .
             """)
 
     @OptionGroup var store: StoreOptions
@@ -60,7 +63,7 @@ struct Build: ParsableCommand {
     var keepFailed = false
 
     @Option(name: .customLong("consistency"),
-            help: ArgumentHelp("Root emulation of RUN steps: zero (fake set*id) or creds (emulate set*id/get*id per thread); default $ZR_CONSISTENCY, else zero.", valueName: "zero|creds"))
+            help: ArgumentHelp("Root emulation of RUN steps: zero (fake set*id), creds (emulate set*id/get*id per thread) or full (creds plus file owners); default $ZR_CONSISTENCY, else zero.", valueName: "zero|creds|full"))
     var consistency: String?
 
     @Flag(name: [.customShort("q"), .customLong("quiet")], help: "Print only the image ID (same as --progress=quiet).")
@@ -82,7 +85,9 @@ struct Build: ParsableCommand {
         let value = consistency ?? ProcessInfo.processInfo.environment["ZR_CONSISTENCY"] ?? Consistency.zero.rawValue
         guard let level = Consistency(rawValue: value) else {
             let source = consistency == nil ? "ZR_CONSISTENCY" : "--consistency"
-            throw ValidationError("\(source): expected \(Consistency.allCases.map(\.rawValue).joined(separator: " or ")), got \"\(value)\"")
+            let names = Consistency.allCases.map(\.rawValue)
+            let expected = names.dropLast().joined(separator: ", ") + " or " + names.last!
+            throw ValidationError("\(source): expected \(expected), got \"\(value)\"")
         }
         return level
     }

@@ -219,3 +219,81 @@ struct CredsPolicyTests {
         #expect(try Filter.compile(rules: Policy.credsConsistency).count > 50)
     }
 }
+
+/// The full table (issue 9): creds, plus the owner calls answered from the owner ledger.
+struct FullPolicyTests {
+    static let rules = Policy.fullConsistency
+
+    @Test(arguments: Policy.fullConsistency)
+    func rowMatchesTheABIsItNames(rule: Rule) {
+        for arch in rule.architectures {
+            #expect(Filter.number(of: rule.syscall, on: arch) != nil, "\(rule.syscall) has no number on \(arch)")
+        }
+    }
+
+    @Test func credentialsAreEmulatedAsInCreds() {
+        for row in CredsPolicyTests.emulated {
+            #expect(Policy.action(for: row.0, on: .x86_64, rules: Self.rules) == .emulate(row.1), "\(row.0)")
+        }
+        #expect(Policy.action(for: "execve", on: .i386, rules: Self.rules) == .emulate(.execve))
+    }
+
+    @Test func chownIsEmulatedOnEveryABIIncludingSixteenBit() {
+        for arch in Architecture.allCases {
+            #expect(Policy.action(for: "fchown", on: arch, rules: Self.rules) == .emulate(.fchown), "\(arch)")
+            #expect(Policy.action(for: "fchownat", on: arch, rules: Self.rules) == .emulate(.fchownat), "\(arch)")
+        }
+        for arch in [Architecture.i386, .arm] {
+            #expect(Policy.action(for: "chown32", on: arch, rules: Self.rules) == .emulate(.chown))
+            #expect(Policy.action(for: "lchown", on: arch, rules: Self.rules) == .emulate(.lchown))
+        }
+        #expect(!Self.rules.contains { $0.effect == .fakeSuccess }, "nothing is simply faked in full")
+    }
+
+    /// Only opens that may create are notified: a plain open (most of a build's calls) runs.
+    @Test func openIsNotifiedOnlyWithOCreat() {
+        let creat = Policy.oCreat, rdonly: UInt64 = 0, wronlyCreatTrunc: UInt64 = 0o1101
+        #expect(Policy.action(for: "openat", on: .x86_64, arguments: [0, 0, rdonly], rules: Self.rules) == .allow)
+        #expect(Policy.action(for: "openat", on: .x86_64, arguments: [0, 0, 0o2000002], rules: Self.rules) == .allow)
+        #expect(Policy.action(for: "openat", on: .x86_64, arguments: [0, 0, wronlyCreatTrunc], rules: Self.rules) == .emulate(.openat))
+        #expect(Policy.action(for: "open", on: .i386, arguments: [0, creat], rules: Self.rules) == .emulate(.open))
+        #expect(Policy.action(for: "creat", on: .x86_64, rules: Self.rules) == .emulate(.creat))
+        #expect(Policy.action(for: "mkdirat", on: .aarch64, rules: Self.rules) == .emulate(.mkdirat))
+    }
+
+    /// The stat family is notified where the kernel's struct stat is the supervisor's own.
+    @Test func statIsNotifiedOnSixtyFourBitABIsOnly() {
+        for arch in [Architecture.x86_64, .x32] {
+            for (name, call) in [("stat", CredentialCall.stat), ("lstat", .lstat), ("fstat", .fstat), ("newfstatat", .newfstatat)] {
+                #expect(Policy.action(for: name, on: arch, rules: Self.rules) == .emulate(call), "\(name) on \(arch)")
+            }
+        }
+        #expect(Policy.action(for: "newfstatat", on: .aarch64, rules: Self.rules) == .emulate(.newfstatat))
+        for name in ["stat64", "lstat64", "fstat64", "fstatat64"] {
+            #expect(Policy.action(for: name, on: .i386, rules: Self.rules) == .allow, "\(name) on i386")
+        }
+        // struct statx is the same on every ABI.
+        #expect(Policy.action(for: "statx", on: .i386, rules: Self.rules) == .emulate(.statx))
+    }
+
+    @Test func devicesAreEmulatedOtherNodesRun() {
+        #expect(Policy.action(for: "mknodat", on: .x86_64, arguments: [0, 0, 0o020644, 0], rules: Self.rules) == .emulate(.mknodat))
+        #expect(Policy.action(for: "mknod", on: .x86_64, arguments: [0, 0o060600, 0], rules: Self.rules) == .emulate(.mknod))
+        #expect(Policy.action(for: "mknodat", on: .x86_64, arguments: [0, 0, 0o010644, 0], rules: Self.rules) == .allow)
+    }
+
+    @Test func forkAndCloneAreNeverNotified() {
+        for arch in Architecture.allCases {
+            for name in ["fork", "vfork", "clone", "clone3"] where Filter.number(of: name, on: arch) != nil {
+                #expect(Policy.action(for: name, on: arch, rules: Self.rules) == .allow, "\(name) on \(arch)")
+            }
+        }
+    }
+
+    @Test func creatFlagIsCompiledAsAMaskedCompare() throws {
+        let pfc = try Filter.pseudoCode(rules: Self.rules, architectures: [.x86_64])
+        #expect(pfc.contains("# filter for syscall \"openat\""), "\(pfc)")
+        #expect(pfc.contains("& 0x00000040"), "O_CREAT tested with a mask: \(pfc)")
+        #expect(try Filter.compile(rules: Self.rules).count > 60)
+    }
+}
