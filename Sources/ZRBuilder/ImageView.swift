@@ -1,4 +1,5 @@
 import Glibc
+import ZRLayer
 import ZRSystem
 
 /// A read-only view of an image as overlayfs would show it, computed from the unpacked layer
@@ -35,6 +36,14 @@ struct ImageView {
         case missing(existing: [String], rest: [String])
         /// A component other than the last is not a directory.
         case notDirectory([String])
+    }
+
+    /// The owner the owner ledger records for an entry's layer file, nil for root's.
+    static func recordedOwner(_ entry: Entry) -> (uid: Int64, gid: Int64)? {
+        guard entry.isDirectory || entry.status.st_mode & S_IFMT == S_IFREG,
+              let fd = try? FileDescriptor.open(entry.hostPath, O_RDONLY | O_NOFOLLOW) else { return nil }
+        defer { fd.close() }
+        return (try? fd.extendedAttribute(OwnerLedger.attribute, display: entry.hostPath)).flatMap(OwnerLedger.decode)
     }
 
     static func components(_ path: String) -> [String] {

@@ -61,9 +61,11 @@ struct Staging {
             }
             var mode: mode_t = 0o755
             var existing = false
+            var recorded: (uid: Int64, gid: Int64)?
             if let entry = image.lookup(prefix), entry.isDirectory {
                 mode = entry.status.st_mode & 0o7777
                 existing = true
+                recorded = ImageView.recordedOwner(entry)
             }
             let isCopied = copied && i == path.count - 1
             if isCopied, let copiedMode { mode = copiedMode }
@@ -71,8 +73,14 @@ struct Staging {
             do { try FileSystem.makeDirectory(hostPath, mode: 0o700) } catch { throw StagingError("\(error)") }
             do { try FileSystem.changeMode(hostPath, mode | 0o700) } catch { throw StagingError("\(error)") }
             finalModes.append((hostPath, mode))
-            // Directories a COPY --chown creates are the new owner's; existing ones keep theirs.
-            if let chown, isCopied || !existing { owners[prefix.joined(separator: "/")] = chown }
+            // Directories a COPY --chown creates are the new owner's; existing ones keep theirs
+            // (the owner ledger's record in the image: this layer's copy of the directory must
+            // not hand /data back to root when it is unpacked over alice's).
+            if let chown, isCopied || !existing {
+                owners[prefix.joined(separator: "/")] = chown
+            } else if let recorded {
+                owners[prefix.joined(separator: "/")] = recorded
+            }
             count += 1
         }
     }
