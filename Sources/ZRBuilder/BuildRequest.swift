@@ -50,6 +50,9 @@ public struct BuildRequest: Sendable {
     public var snapshot = false
     /// How RUN steps emulate root (zr-run --consistency).
     public var consistency: Consistency = .zero
+    /// A RUN that exits non-zero under `consistency` runs once more under full consistency
+    /// (zr build sets it when the level was not chosen explicitly).
+    public var retryInFull = false
 
     public init(contextDirectory: String, dockerfilePath: String, tags: [String] = [], buildArgs: [String: String] = [:],
                 target: String? = nil, noCache: Bool = false, secrets: [String: String] = [:], keepFailed: Bool = false,

@@ -52,14 +52,15 @@ extension Builder {
     /// Under creds and full consistency a RUN starts as the stage's USER (looked up in the image's
     /// /etc/passwd and /etc/group, numbers taken as they are), as Docker runs it; nil for root
     /// and under zero consistency, where every step runs as the namespace's root.
-    func creditedUser(_ state: StageState, at: SourcePosition) throws(BuildError) -> String? {
-        guard request.consistency.isSupervised, let user = state.config.config?.user, !user.isEmpty,
+    func creditedUser(_ state: StageState, at: SourcePosition, consistency: Consistency? = nil) throws(BuildError) -> String? {
+        let consistency = consistency ?? request.consistency
+        guard consistency.isSupervised, let user = state.config.config?.user, !user.isEmpty,
               user != "root", user != "0", user != "0:0", user != "root:root" else { return nil }
         do {
             guard let ids = try owner(user, image: view(state), at: at) else { return nil }
             return "\(ids.uid):\(ids.gid)"
         } catch {
-            throw .step("USER \(user): no such user or group in the image's /etc/passwd or /etc/group (--consistency=\(request.consistency.rawValue) runs RUN as USER)", at: at)
+            throw .step("USER \(user): no such user or group in the image's /etc/passwd or /etc/group (--consistency=\(consistency.rawValue) runs RUN as USER)", at: at)
         }
     }
 
@@ -211,10 +212,12 @@ extension Builder {
         var snapshot = request.snapshot || overlayRefused
         var changes = ""  // the directory the step's changes are read from
         var end: Termination = .exited(0), tail: [String] = []
+        var attempt = ""  // suffix of the directories of a second run
+        var retried = false
         while true {
             if snapshot {
                 // The stage flattened into a plain directory that the command changes in place.
-                let root = scratch + "/root"
+                let root = scratch + "/root" + attempt
                 do {
                     try FileSystem.makeDirectory(root, mode: 0o755)
                     try Snapshot.flatten(image, into: root)
@@ -239,6 +242,30 @@ extension Builder {
                 snapshot = true
                 progress.note("warning: overlayfs is not available here (\(tail.last ?? "")); RUN steps copy the image instead (slower)")
                 continue
+            }
+            // A step that fails under the default emulation runs once more in full, from the
+            // same parent on fresh directories (what the first run changed is left behind):
+            // `su postgres -c initdb` fails under zero and works in full.
+            if request.retryInFull && !retried && invocation.consistency != .full, case .exited(let status) = end,
+               status != 0 && status != 125 {
+                retried = true
+                progress.note("\(at.file):\(at.line): RUN exited with status \(status) under \(invocation.consistency.rawValue) consistency; running it again with --consistency=full")
+                let first = (end, tail)
+                attempt = "-full"
+                invocation.consistency = .full
+                invocation.user = try creditedUser(state, at: at, consistency: .full)
+                invocation.mountPoint = scratch + "/mnt" + attempt
+                do { try FileSystem.makeDirectory(invocation.mountPoint, mode: 0o700) } catch { throw .step("\(error)", at: at) }
+                if snapshot { continue }
+                do {
+                    (end, tail) = try invocation.run { progress.output($0) }
+                } catch {
+                    throw .step("RUN: cannot start \(request.zrRunPath): \(error)", at: at)
+                }
+                changes = invocation.upper
+                // Full consistency unavailable here (zr-run could not set it up): the first
+                // failure is the one to report.
+                if end == .exited(125) { (end, tail) = first }
             }
             break
         }

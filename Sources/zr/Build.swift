@@ -170,6 +170,8 @@ struct Build: ParsableCommand {
             platform: ZRDockerfile.Platform(os: "linux", architecture: hostArchitecture()), now: { now() })
         request.snapshot = ProcessInfo.processInfo.environment["ZR_SNAPSHOT"] == "1"
         request.consistency = try consistencyLevel()
+        // Chosen by nobody: a step that fails gets a second chance with full consistency.
+        request.retryInFull = consistency == nil && ProcessInfo.processInfo.environment["ZR_CONSISTENCY"] == nil
         let settings = registry.settings()
         request.fetch = { url, path, algorithm in
             try runBlocking { try await URLDownload.fetch(url, to: path, settings: settings, algorithm: algorithm).digest }
