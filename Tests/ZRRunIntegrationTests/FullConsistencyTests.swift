@@ -71,6 +71,20 @@ struct FullConsistencyTests {
         #expect(zero.stdout.lines == ["0", "0"], "\(zero.summary)")
     }
 
+    /// Full is creds plus owners: the credential semantics suite passes unchanged, and a
+    /// set-user-ID file runs as its recorded owner.
+    @Test func credentialSemanticsHoldInFull() throws {
+        let dir = try CredsConsistencyTests.credcheck()
+        defer { Harness.remove(dir) }
+        let root = try Harness.shared()
+        let out = try Harness.zr(Self.full + ["-b", "\(dir):/mnt:ro", root, "--", "/mnt/credcheck", "all"])
+        #expect(out.status == 0, "\(out.summary)")
+        #expect(out.stdout.lines.map(String.init) == CredsConsistencyTests.checks.map { "\($0)=ok" }, "\(out.summary)")
+        let suid = try Harness.zr(Self.full + ["--private-tmp", root, "--", "sh", "-c",
+                                               "cp /usr/bin/id /tmp/id && chown 42:43 /tmp/id && chmod 6755 /tmp/id && su nobody -s /bin/sh -c '/tmp/id -u; /tmp/id -g; id -ru'"])
+        #expect(suid.stdout.lines == ["42", "43", "65534"], "set-id bits run as the recorded owner: \(suid.summary)")
+    }
+
     /// A file created by a fake user keeps the flags of the open (O_APPEND, close-on-exec) and
     /// O_EXCL still refuses an existing file.
     @Test func filesMadeForAFakeUserOpenAsAsked() throws {

@@ -10,6 +10,7 @@
 #include <sys/prctl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -193,7 +194,26 @@ static void exec_keeps(const char *self) {
     EXPECT(WIFEXITED(status) && WEXITSTATUS(status) == 0, "exec lost credentials (status %d)", status);
 }
 
-/* The exec'd side of exec_keeps. */
+/* posix_spawn (glibc: clone with CLONE_VM | CLONE_VFORK) and vfork: a child that shares its
+ * parent's memory until it execs still has its parent's (fake) credentials. */
+static void spawn_keeps(const char *self) {
+    EXPECT(setresgid(55, 55, 55) == 0 && setresuid(66, 66, 0) == 0, "drop");
+    char *const args[] = {(char *)self, "ids", NULL};
+    pid_t pid;
+    int status;
+    EXPECT(posix_spawn(&pid, self, NULL, NULL, args, environ) == 0, "posix_spawn");
+    waitpid(pid, &status, 0);
+    EXPECT(WIFEXITED(status) && WEXITSTATUS(status) == 0, "posix_spawn child lost credentials (status %d)", status);
+    pid = vfork();
+    if (pid == 0) {
+        execv(self, args);
+        _exit(127);
+    }
+    waitpid(pid, &status, 0);
+    EXPECT(WIFEXITED(status) && WEXITSTATUS(status) == 0, "vfork child lost credentials (status %d)", status);
+}
+
+/* The exec'd side of exec_keeps and spawn_keeps. */
 static int ids(void) {
     uid_t r, e, s;
     gid_t rg, eg, sg;
@@ -406,7 +426,7 @@ int main(int argc, char **argv) {
         {"saved-ids", saved_ids}, {"irreversible-drop", irreversible}, {"groups", groups},
         {"threads", threads}, {"fork-inherits", fork_inherits}, {"exec-keeps", NULL},
         {"signals-restart", signals}, {"signals-no-restart", signals_no_restart}, {"peercred", peercred}, {"capabilities", capabilities},
-        {"caps-dropped", caps_without_keepcaps}, {"exec-clears-caps", NULL},
+        {"caps-dropped", caps_without_keepcaps}, {"exec-clears-caps", NULL}, {"spawn-keeps", NULL},
     };
     int bad = 0;
     for (size_t i = 0; i < sizeof checks / sizeof checks[0]; i++) {
@@ -415,6 +435,7 @@ int main(int argc, char **argv) {
         if (pid == 0) {
             if (checks[i].run != NULL) checks[i].run();
             else if (strcmp(checks[i].name, "exec-keeps") == 0) exec_keeps(argv[0]);
+            else if (strcmp(checks[i].name, "spawn-keeps") == 0) spawn_keeps(argv[0]);
             else exec_clears_caps(argv[0]);
             fflush(stdout);
             _exit(failed);
