@@ -193,7 +193,8 @@ public final class LayerWriter {
 
     /// Extended attributes for the layer (user.*, security.capability…), except overlayfs's own
     /// bookkeeping, which describes this directory, not the image, and zeroroot's owner ledger,
-    /// whose owner is returned separately. Unreadable ones are left out.
+    /// whose owner is returned separately. File capabilities are written as a root build would
+    /// have (`FileCapability.forImage`). Unreadable ones are left out.
     private func attributes(_ fd: FileDescriptor, display: String) -> ([(String, [UInt8])], (uid: Int64, gid: Int64)?) {
         guard let names = try? fd.extendedAttributeNames(display: display) else { return ([], nil) }
         var out: [(String, [UInt8])] = []
@@ -202,6 +203,8 @@ public final class LayerWriter {
             guard let value = try? fd.extendedAttribute(name, display: display) else { continue }
             if name == OwnerLedger.attribute {
                 recorded = OwnerLedger.decode(value)
+            } else if name == FileCapability.attribute {
+                if let converted = FileCapability.forImage(value) { out.append((name, converted)) }
             } else if !OwnerLedger.isReserved(name) {
                 out.append((name, value))
             }
