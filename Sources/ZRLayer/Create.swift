@@ -205,7 +205,7 @@ public final class LayerWriter {
                 recorded = OwnerLedger.decode(value)
             } else if name == FileCapability.attribute {
                 if let converted = FileCapability.forImage(value) { out.append((name, converted)) }
-            } else if !OwnerLedger.isReserved(name) {
+            } else if !ReservedAttributes.contains(name) {
                 out.append((name, value))
             }
         }
