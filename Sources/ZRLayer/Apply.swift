@@ -332,9 +332,10 @@ public struct LayerApplier {
             guard let name else { continue }
             // overlayfs reads its own bookkeeping from these names (opaque, redirect, origin…):
             // a layer must not be able to forge it in a directory the store stacks.
-            // Nor zeroroot's owner ledger: owners come from the tar header, as for any layer.
+            // Nor zeroroot's own attributes: owners come from the tar header, as for any layer,
+            // and a device placeholder would become a device entry when the store exports it.
             let attribute = String(cString: name)
-            if attribute.hasPrefix("user.overlay.") || attribute.hasPrefix("trusted.overlay.") || OwnerLedger.isReserved(attribute) {
+            if attribute.hasPrefix("user.overlay.") || attribute.hasPrefix("trusted.overlay.") || ReservedAttributes.contains(attribute) {
                 report.skippedAttributes += 1
                 continue
             }

@@ -56,7 +56,8 @@ public struct CreatedLayer: Sendable, Equatable {
 
 /// Writes a directory tree as a deterministic tar layer: entries in byte order of their
 /// names, owners from the options and the owner ledger, optional fixed mtimes, no user or group
-/// names, devices kept as entries.
+/// names, devices kept as entries (and those a build left as `DevicePlaceholder`s written as
+/// devices).
 /// Two libarchive writers are chained so that each stream is hashed as it passes: a pax writer
 /// whose output is the diff_id stream, feeding a raw writer that compresses into the blob.
 public final class LayerWriter {
@@ -154,8 +155,8 @@ public final class LayerWriter {
                     throw .system(error, entry: path)
                 }
                 defer { child.close() }
-                let (xattrs, recorded) = attributes(child, display: shown)
-                try writeEntry(tar, name: path + "/", type: S_IFDIR, st: st, xattrs: xattrs, recorded: recorded)
+                let found = attributes(child, display: shown)
+                try writeEntry(tar, name: path + "/", type: S_IFDIR, st: st, xattrs: found.copied, recorded: found.owner)
                 if options.overlayUpper && isOpaque(child, display: shown) {
                     try writeEntry(tar, name: path + "/.wh..wh..opq", type: S_IFREG, st: st, size: 0)
                 }
@@ -166,14 +167,19 @@ public final class LayerWriter {
                     try writeEntry(tar, name: path, type: S_IFREG, st: st, hardlink: first)
                     continue
                 }
-                if st.st_nlink > 1 { seen[key] = path }
-                try writeFile(tar, dir: dir, name: name, path: path, display: shown, st: st)
+                let regular = try writeFile(tar, dir: dir, name: name, path: path, display: shown, st: st)
+                // Every link of a device placeholder becomes the device itself, as with device
+                // nodes, which are not tracked either: the applier records devices instead of
+                // making them, so a hard link to one would have no target.
+                if st.st_nlink > 1 && regular { seen[key] = path }
             case S_IFLNK:
                 let target: String
                 do { target = try dir.readLink(name, display: shown) } catch { throw .system(error, entry: path) }
                 try writeEntry(tar, name: path, type: S_IFLNK, st: st, symlink: target)
-            case S_IFIFO, S_IFCHR, S_IFBLK:
+            case S_IFIFO:
                 try writeEntry(tar, name: path, type: type, st: st)
+            case S_IFCHR, S_IFBLK:
+                try writeEntry(tar, name: path, type: type, st: st, device: (major(st.st_rdev), minor(st.st_rdev)))
             default:
                 continue  // sockets have no place in a layer
             }
@@ -191,27 +197,43 @@ public final class LayerWriter {
         return false
     }
 
+    /// What a file's extended attributes say about its entry.
+    private struct Attributes {
+        /// Those the entry carries.
+        var copied: [(String, [UInt8])] = []
+        /// The `OwnerLedger` record.
+        var owner: (uid: Int64, gid: Int64)?
+        /// The `DevicePlaceholder` record.
+        var device: (kind: DeviceRecord.Kind, major: UInt32, minor: UInt32)?
+    }
+
     /// Extended attributes for the layer (user.*, security.capability…), except overlayfs's own
-    /// bookkeeping, which describes this directory, not the image, and zeroroot's owner ledger,
-    /// whose owner is returned separately. Unreadable ones are left out.
-    private func attributes(_ fd: FileDescriptor, display: String) -> ([(String, [UInt8])], (uid: Int64, gid: Int64)?) {
-        guard let names = try? fd.extendedAttributeNames(display: display) else { return ([], nil) }
-        var out: [(String, [UInt8])] = []
-        var recorded: (uid: Int64, gid: Int64)?
+    /// bookkeeping, which describes this directory, not the image, and zeroroot's own records
+    /// (owner ledger, device placeholder), which are returned separately; malformed records
+    /// count as absent. File capabilities are written as a root build would have
+    /// (`FileCapability.forImage`). Unreadable ones are left out.
+    private func attributes(_ fd: FileDescriptor, display: String) -> Attributes {
+        var found = Attributes()
+        guard let names = try? fd.extendedAttributeNames(display: display) else { return found }
         for name in names.sorted() where !name.hasPrefix("user.overlay.") && !name.hasPrefix("trusted.overlay.") {
             guard let value = try? fd.extendedAttribute(name, display: display) else { continue }
             if name == OwnerLedger.attribute {
-                recorded = OwnerLedger.decode(value)
-            } else if !OwnerLedger.isReserved(name) {
-                out.append((name, value))
+                found.owner = OwnerLedger.decode(value)
+            } else if name == DevicePlaceholder.attribute {
+                found.device = DevicePlaceholder.decode(value)
+            } else if name == FileCapability.attribute {
+                if let converted = FileCapability.forImage(value) { found.copied.append((name, converted)) }
+            } else if !ReservedAttributes.contains(name) {
+                found.copied.append((name, value))
             }
         }
-        return (out, recorded)
+        return found
     }
 
     private func writeEntry(_ tar: OpaquePointer, name: String, type: mode_t, st: stat, size: Int64 = 0,
                             symlink: String? = nil, hardlink: String? = nil,
-                            xattrs: [(String, [UInt8])] = [], recorded: (uid: Int64, gid: Int64)? = nil) throws(LayerError) {
+                            xattrs: [(String, [UInt8])] = [], recorded: (uid: Int64, gid: Int64)? = nil,
+                            device: (major: UInt32, minor: UInt32)? = nil) throws(LayerError) {
         let entry = archive_entry_new()
         defer { archive_entry_free(entry) }
         for (key, value) in xattrs {
@@ -232,22 +254,31 @@ public final class LayerWriter {
         archive_entry_set_size(entry, type == S_IFREG && hardlink == nil ? size : 0)
         if let symlink { archive_entry_set_symlink_utf8(entry, symlink) }
         if let hardlink { archive_entry_set_hardlink_utf8(entry, hardlink) }
-        if type == S_IFCHR || type == S_IFBLK {
-            archive_entry_set_rdevmajor(entry, dev_t(major(st.st_rdev)))
-            archive_entry_set_rdevminor(entry, dev_t(minor(st.st_rdev)))
+        if let device {
+            archive_entry_set_rdevmajor(entry, dev_t(device.major))
+            archive_entry_set_rdevminor(entry, dev_t(device.minor))
         }
         guard archive_write_header(tar, entry) == ARCHIVE_OK else { throw error(tar, entry: name) }
         entries += 1
     }
 
+    /// A regular file, or the device an empty one stands for (`DevicePlaceholder`: its type and
+    /// numbers from the record, permission bits, owner and other attributes from the file, as a
+    /// device node made by root would have them). Returns false when it wrote a device.
     private func writeFile(_ tar: OpaquePointer, dir: FileDescriptor, name: String, path: String,
-                           display: String, st: stat) throws(LayerError) {
+                           display: String, st: stat) throws(LayerError) -> Bool {
         let file: FileDescriptor
         do { file = try dir.openAt(name, O_RDONLY | O_NOFOLLOW, display: display) } catch { throw .system(error, entry: path) }
         defer { file.close() }
-        let (xattrs, recorded) = attributes(file, display: display)
-        try writeEntry(tar, name: path, type: S_IFREG, st: st, size: Int64(st.st_size), xattrs: xattrs, recorded: recorded)
+        let found = attributes(file, display: display)
+        if let device = found.device, st.st_size == 0 {
+            try writeEntry(tar, name: path, type: device.kind == .character ? S_IFCHR : S_IFBLK, st: st,
+                           xattrs: found.copied, recorded: found.owner, device: (device.major, device.minor))
+            return false
+        }
+        try writeEntry(tar, name: path, type: S_IFREG, st: st, size: Int64(st.st_size), xattrs: found.copied, recorded: found.owner)
         try copyData(of: file, size: Int64(st.st_size), into: tar, entry: path, display: display) { error(tar, entry: path) }
+        return true
     }
 }
 

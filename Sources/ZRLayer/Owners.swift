@@ -21,8 +21,14 @@ public enum OwnerLedger {
               (0...0xFFFF_FFFE).contains(uid), (0...0xFFFF_FFFE).contains(gid) else { return nil }
         return (uid, gid)
     }
+}
 
-    /// The names zeroroot keeps for itself: a layer's own values for them are not applied.
-    static func isReserved(_ name: String) -> Bool { name == attribute }
+/// The attribute names zeroroot keeps for itself on files it manages: the owner ledger and
+/// device placeholders. A layer's own values for them are never applied (a pulled layer could
+/// otherwise forge an owner or a device), and layer creation never copies them into an image.
+enum ReservedAttributes {
+    static func contains(_ name: String) -> Bool {
+        name == OwnerLedger.attribute || name == DevicePlaceholder.attribute
+    }
 }
 

@@ -192,7 +192,8 @@ extension LayerCreateTests {
     }
 }
 
-struct ListedEntry { var name: String; var uid: Int64; var gid: Int64 }
+/// One line of `tar -tv`: the mode string, the owner, and the size field ("MAJOR,MINOR" for devices).
+struct ListedEntry { var name: String; var mode: String; var uid: Int64; var gid: Int64; var size: String }
 
 /// The entries of a tar file, through libarchive.
 func tarListing(_ path: String) throws -> [ListedEntry] {
@@ -207,6 +208,7 @@ func tarListing(_ path: String) throws -> [ListedEntry] {
     return String(decoding: data, as: UTF8.self).split(separator: "\n").map { line in
         let fields = line.split(separator: " ", omittingEmptySubsequences: true)
         let owner = fields[1].split(separator: "/")
-        return ListedEntry(name: String(fields[5]), uid: Int64(owner[0]) ?? -1, gid: Int64(owner[1]) ?? -1)
+        return ListedEntry(name: String(fields[5]), mode: String(fields[0]), uid: Int64(owner[0]) ?? -1,
+                           gid: Int64(owner[1]) ?? -1, size: String(fields[2]))
     }
 }

@@ -114,26 +114,46 @@ func writeTar(_ entries: [TarEntry], to path: String, compression: Compression =
     archive_write_close(a)
 }
 
-/// Each entry's extended attribute names, read back with libarchive.
-func tarAttributeNames(_ path: String) throws -> [String: [String]] {
+/// One entry as libarchive reads it back.
+struct ReadEntry {
+    var name: String
+    var type: mode_t
+    var permissions: mode_t
+    var uid: Int64
+    var gid: Int64
+    var rdev: (major: UInt32, minor: UInt32)
+    var xattrs: [String: [UInt8]]
+}
+
+/// Every entry of an archive, read back with libarchive.
+func readTar(_ path: String) throws -> [ReadEntry] {
     guard let a = archive_read_new() else { throw CocoaError(.fileReadUnknown) }
     defer { archive_read_free(a) }
     archive_read_support_filter_all(a)
     archive_read_support_format_all(a)
     guard archive_read_open_filename(a, path, 1 << 16) == ARCHIVE_OK else { throw CocoaError(.fileReadUnknown) }
-    var out: [String: [String]] = [:]
+    var out: [ReadEntry] = []
     var entry: OpaquePointer?
     while archive_read_next_header(a, &entry) == ARCHIVE_OK, let entry {
-        var names: [String] = []
+        var xattrs: [String: [UInt8]] = [:]
         if archive_entry_xattr_reset(entry) > 0 {
             var name: UnsafePointer<CChar>?
             var value: UnsafeRawPointer?
             var size = 0
             while archive_entry_xattr_next(entry, &name, &value, &size) == ARCHIVE_OK {
-                if let name { names.append(String(cString: name)) }
+                if let name { xattrs[String(cString: name)] = Array(UnsafeRawBufferPointer(start: value, count: size)) }
             }
         }
-        out[String(cString: archive_entry_pathname(entry))] = names
+        let mode = mode_t(archive_entry_mode(entry))
+        out.append(ReadEntry(name: String(cString: archive_entry_pathname(entry)), type: mode & Glibc.S_IFMT,
+                             permissions: mode & 0o7777, uid: archive_entry_uid(entry), gid: archive_entry_gid(entry),
+                             rdev: (UInt32(archive_entry_rdevmajor(entry)), UInt32(archive_entry_rdevminor(entry))),
+                             xattrs: xattrs))
     }
     return out
+}
+
+/// Each entry's extended attribute names, read back with libarchive.
+func tarAttributeNames(_ path: String) throws -> [String: [String]] {
+    Dictionary(try readTar(path).map { ($0.name, $0.xattrs.keys.sorted()) }, uniquingKeysWith: { _, last in last })
 }
