@@ -99,6 +99,9 @@ static struct {
     struct seccomp_notif_resp *resp;
     size_t req_size, resp_size;   // the kernel's sizes (SECCOMP_GET_NOTIF_SIZES)
     uint64_t answered, changes;   // notifications; credential changes among them
+    // The full tier's share: stat family, chown family, creation; and how many of all were
+    // let through to the kernel (SECCOMP_USER_NOTIF_FLAG_CONTINUE).
+    uint64_t stats, chowns, creations, continued;
     int variant;                  // some thread has had credentials an execve would change
 } S;
 
@@ -880,7 +883,10 @@ static void handle(void) {
             rc = zr_owner_chown((pid_t)req->pid, call->op, call->id16, req->data.args, &who, S.listener, req->id);
         else
             rc = zr_owner_create((pid_t)req->pid, call->op, req->data.args, &who, S.listener, req->id);
-        if (rc == ZR_ANSWERED) return;
+        if (rc == ZR_ANSWERED) {
+            S.creations++;
+            return;
+        }
     } else if ((s = lookup((pid_t)req->pid, req->id)) == NULL) {
         // find (through lookup) applies an execve the caller completed since its last call.
         // The caller is gone, or the table is full of live threads: setuid(2) documents
@@ -910,7 +916,11 @@ static void handle(void) {
     } else {
         rc = answer(call, s, req->id);
     }
+    if (call->op >= ZR_CREDS_OP_STAT && call->op <= ZR_CREDS_OP_STATX) S.stats++;
+    else if (call->op >= ZR_CREDS_OP_CHOWN && call->op <= ZR_CREDS_OP_FCHOWNAT) S.chowns++;
+    else if (call->op >= ZR_CREDS_OP_OPEN) S.creations++;
     if (rc == ZR_CONTINUE) {
+        S.continued++;
         resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
     } else if (rc < 0) {
         resp->error = (int32_t)rc;
@@ -940,17 +950,27 @@ static char *put_number(char *p, uint64_t v) {
     return p;
 }
 
-// "zr-run: creds: N notifications, M credential changes" (benchmarks and the tests use it).
+static char *put_text(char *p, const char *text) {
+    size_t len = strlen(text);
+    memcpy(p, text, len);
+    return p + len;
+}
+
+// "zr-run: creds: N notifications, M credential changes" and, in the full tier, "; stat S,
+// chown C, create K, let through L" (benchmarks and the tests use it).
 static void print_stats(void) {
     if (S.config->stats_fd < 0) return;
-    char line[128], *p = line;
-    const char *a = "zr-run: creds: ", *b = " notifications, ", *c = " credential changes\n";
-    memcpy(p, a, strlen(a));
-    p = put_number(p + strlen(a), S.answered);
-    memcpy(p, b, strlen(b));
-    p = put_number(p + strlen(b), S.changes);
-    memcpy(p, c, strlen(c));
-    p += strlen(c);
+    char line[256], *p = line;
+    p = put_number(put_text(p, "zr-run: creds: "), S.answered);
+    p = put_number(put_text(p, " notifications, "), S.changes);
+    p = put_text(p, " credential changes");
+    if (S.config->full) {
+        p = put_number(put_text(p, "; stat "), S.stats);
+        p = put_number(put_text(p, ", chown "), S.chowns);
+        p = put_number(put_text(p, ", create "), S.creations);
+        p = put_number(put_text(p, ", let through "), S.continued);
+    }
+    p = put_text(p, "\n");
     (void)!write(S.config->stats_fd, line, (size_t)(p - line));
 }
 

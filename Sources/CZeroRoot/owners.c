@@ -268,7 +268,7 @@ int64_t zr_owner_chown(pid_t tid, int op, int id16, const __u64 *a, const struct
     // A missing file, a bad descriptor: the kernel's own chown fails the same way.
     if (fstatat(AT_FDCWD, where, &st, follow ? 0 : AT_SYMLINK_NOFOLLOW) != 0) return ZR_CONTINUE;
     uint32_t cur_uid = 0, cur_gid = 0;
-    (void)zr_owner_recorded(where, follow, &cur_uid, &cur_gid);
+    int has_record = zr_owner_recorded(where, follow, &cur_uid, &cur_gid) == 0;
     // kernel/fs attr.c chown_ok/chgrp_ok: the owner may give a file to itself and to one of
     // its groups; anything else takes CAP_CHOWN.
     if (!who->cap_chown) {
@@ -280,7 +280,14 @@ int64_t zr_owner_chown(pid_t tid, int op, int id16, const __u64 *a, const struct
     // (symbolic links, FIFOs, sockets) are not recorded, as under zero consistency.
     if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) return 0;
     if (seccomp_notify_id_valid(listener, id) != 0) return -ESRCH;
-    int rc = (new_uid == 0 && new_gid == 0) ? removexattr(where, LEDGER) : write_owner(where, -1, new_uid, new_gid);
+    // An unchanged owner writes nothing: on overlayfs any attribute change copies a lower
+    // file up, and dpkg gives every file it unpacks to root.
+    int rc = 0;
+    if (new_uid == 0 && new_gid == 0) {
+        if (has_record) rc = removexattr(where, LEDGER);
+    } else if (!has_record || new_uid != cur_uid || new_gid != cur_gid) {
+        rc = write_owner(where, -1, new_uid, new_gid);
+    }
     if (rc != 0 && errno != ENODATA && errno != ENOTSUP && errno != EPERM) return -errno;
     // A chown of a non-directory clears set-user-ID, and set-group-ID with group execute,
     // for root too (chown(2), since Linux 2.2.13).

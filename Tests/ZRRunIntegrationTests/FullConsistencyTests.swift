@@ -117,6 +117,9 @@ struct FullConsistencyTests {
         let built = try BuildTests.zr(["build", "--consistency=full", "-t", "pg-full", "--progress=plain", ctx])
         try #require(built.status == 0, "\(built.summary)")
         #expect(built.stderr.contains("| postgres 700"), "\(built.stderr)")
+        // apt dropped to _apt by itself: no sandbox setting, no fallback to root downloads.
+        #expect(built.stderr.contains("Setting up postgresql-15"), "\(built.stderr)")
+        #expect(!built.stderr.contains("unsandboxed"), "\(built.stderr)")
 
         let uid = try BuildTests.zr(["run", "pg-full", "--", "id", "-u", "postgres"]).stdout.trimmed
         try #require(Int(uid) != nil, "postgres's uid: \(uid)")
