@@ -86,10 +86,25 @@ func now() -> String {
     return buf.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
 }
 
-func hostArchitecture() -> String {
+/// uname(2)'s machine and release fields.
+func hostUname() -> (machine: String, release: String) {
     var u = utsname()
     uname(&u)
-    let machine = withUnsafeBytes(of: u.machine) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+    func field<T>(_ value: T) -> String {
+        withUnsafeBytes(of: value) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+    }
+    return (field(u.machine), field(u.release))
+}
+
+/// Whether the running kernel is at least `major.minor` (from uname's release, "6.18.44-…").
+func kernelAtLeast(_ major: Int, _ minor: Int) -> Bool {
+    let parts = hostUname().release.split(whereSeparator: { !$0.isNumber }).prefix(2).compactMap { Int($0) }
+    guard parts.count == 2 else { return false }
+    return (parts[0], parts[1]) >= (major, minor)
+}
+
+func hostArchitecture() -> String {
+    let machine = hostUname().machine
     switch machine {
     case "x86_64": return "amd64"
     case "aarch64": return "arm64"

@@ -175,7 +175,7 @@ struct CredsConsistencyTests {
         #expect(who.stdout.lines == ["nobody", "42", "42", "uid=65534(nobody) gid=65534(nogroup) groups=65534(nogroup)",
                                      "no-way-back", "0"], "\(who.summary)")
 
-        let zero = try BuildTests.zr(["build", "-t", "creds-who-zero", "--progress=plain", ctx])
+        let zero = try BuildTests.zr(["build", "--consistency=zero", "-t", "creds-who-zero", "--progress=plain", ctx])
         try #require(zero.status == 0, "\(zero.summary)")
         #expect(BuildTests.counts(zero)?.run == 3, "zero must not reuse the creds steps: \(zero.stderr)")
         let whoZero = try BuildTests.zr(["run", "creds-who-zero", "--", "cat", "/who"])
