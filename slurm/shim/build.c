@@ -83,7 +83,7 @@ static int zr_run_zr(spank_t sp, const char *storage, char **args, int quiet, ch
     } else {
         const char *passed[] = {"PATH", "HOME", "USER", "LANG", "TMPDIR", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY",
                                 "http_proxy", "https_proxy", "no_proxy", "SSL_CERT_FILE", "DOCKER_CONFIG",
-                                "ZR_INSECURE_REGISTRIES"};
+                                "ZR_INSECURE_REGISTRIES", "ZR_CONSISTENCY"};
         for (size_t i = 0; i < sizeof passed / sizeof passed[0]; i++) zr_pass_env(sp, passed[i], env, &envc, 23);
     }
     pid_t child = fork();
