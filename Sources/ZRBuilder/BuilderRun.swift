@@ -245,9 +245,10 @@ extension Builder {
             }
             // A step that fails under the default emulation runs once more in full, from the
             // same parent on fresh directories (what the first run changed is left behind):
-            // `su postgres -c initdb` fails under zero and works in full.
+            // `su postgres -c initdb` fails under creds and works in full. Not for 125-127
+            // (setup failed, cannot execute, not found), which no emulation changes.
             if request.retryInFull && !retried && invocation.consistency != .full, case .exited(let status) = end,
-               status != 0 && status != 125 {
+               status != 0 && !(125...127).contains(status) {
                 retried = true
                 progress.note("\(at.file):\(at.line): RUN exited with status \(status) under \(invocation.consistency.rawValue) consistency; running it again with --consistency=full")
                 let first = (end, tail)
