@@ -114,32 +114,29 @@ static void report(int up, int stage, int err, pid_t pid, int fd) {
 
 // Writes "TID" + suffix into path (at least 48 bytes); snprintf would do, this cannot allocate.
 static void proc_path(char *path, pid_t tid, const char *suffix) {
-    char digits[16];
-    int n = 0;
-    unsigned v = (unsigned)tid;
-    do {
-        digits[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0 && n < (int)sizeof digits);
-    int p = 0;
-    while (n > 0) path[p++] = digits[--n];
-    size_t len = strlen(suffix);
-    memcpy(path + p, suffix, len + 1);
+    char *p = zr_put_decimal(path, (uint64_t)tid);
+    memcpy(p, suffix, strlen(suffix) + 1);
 }
 
-// Reads the Tgid: and PPid: lines of /proc/TID/status. 0 on success.
-static int read_status(pid_t tid, pid_t *tgid, pid_t *ppid) {
-    char path[48], buf[2048];
-    proc_path(path, tid, "/status");
+ssize_t zr_proc_read(pid_t tid, const char *suffix, char *buf, size_t size) {
+    char path[48];
+    proc_path(path, tid, suffix);
     int fd = openat(S.proc, path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return -1;
     ssize_t len;
     do {
-        len = read(fd, buf, sizeof buf - 1);
+        len = read(fd, buf, size - 1);
     } while (len < 0 && errno == EINTR);
     close(fd);
     if (len <= 0) return -1;
     buf[len] = 0;
+    return len;
+}
+
+// Reads the Tgid: and PPid: lines of /proc/TID/status. 0 on success.
+static int read_status(pid_t tid, pid_t *tgid, pid_t *ppid) {
+    char buf[2048];
+    if (zr_proc_read(tid, "/status", buf, sizeof buf) < 0) return -1;
     *tgid = *ppid = -1;
     for (char *line = buf; line != NULL && *line != 0;) {
         if (strncmp(line, "Tgid:", 5) == 0) *tgid = (pid_t)strtol(line + 5, NULL, 10);
@@ -153,17 +150,8 @@ static int read_status(pid_t tid, pid_t *tgid, pid_t *ppid) {
 // The startstack field of /proc/TID/stat: a new value for each execve (a new stack, placed at
 // random). 0 if unreadable.
 static uint64_t read_exec_stamp(pid_t tid) {
-    char path[48], buf[1024];
-    proc_path(path, tid, "/stat");
-    int fd = openat(S.proc, path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return 0;
-    ssize_t len;
-    do {
-        len = read(fd, buf, sizeof buf - 1);
-    } while (len < 0 && errno == EINTR);
-    close(fd);
-    if (len <= 0) return 0;
-    buf[len] = 0;
+    char buf[1024];
+    if (zr_proc_read(tid, "/stat", buf, sizeof buf) < 0) return 0;
     // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
     char *p = strrchr(buf, ')');
     if (p == NULL) return 0;
@@ -939,16 +927,6 @@ static int shell_status(int status) {
     return 125;
 }
 
-static char *put_number(char *p, uint64_t v) {
-    char digits[24];
-    int n = 0;
-    do {
-        digits[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    while (n > 0) *p++ = digits[--n];
-    return p;
-}
 
 static char *put_text(char *p, const char *text) {
     size_t len = strlen(text);
@@ -961,14 +939,14 @@ static char *put_text(char *p, const char *text) {
 static void print_stats(void) {
     if (S.config->stats_fd < 0) return;
     char line[256], *p = line;
-    p = put_number(put_text(p, "zr-run: creds: "), S.answered);
-    p = put_number(put_text(p, " notifications, "), S.changes);
+    p = zr_put_decimal(put_text(p, "zr-run: creds: "), S.answered);
+    p = zr_put_decimal(put_text(p, " notifications, "), S.changes);
     p = put_text(p, " credential changes");
     if (S.config->full) {
-        p = put_number(put_text(p, "; stat "), S.stats);
-        p = put_number(put_text(p, ", chown "), S.chowns);
-        p = put_number(put_text(p, ", create "), S.creations);
-        p = put_number(put_text(p, ", let through "), S.continued);
+        p = zr_put_decimal(put_text(p, "; stat "), S.stats);
+        p = zr_put_decimal(put_text(p, ", chown "), S.chowns);
+        p = zr_put_decimal(put_text(p, ", create "), S.creations);
+        p = zr_put_decimal(put_text(p, ", let through "), S.continued);
     }
     p = put_text(p, "\n");
     (void)!write(S.config->stats_fd, line, (size_t)(p - line));

@@ -22,6 +22,14 @@ int zr_tracee_write(pid_t tid, const struct iovec *local, const struct iovec *re
 /// A NUL-terminated string of the caller. 0, or -EFAULT / -ENAMETOOLONG.
 int zr_tracee_string(pid_t tid, uint64_t addr, char *buf, size_t size);
 
+/// Writes `v` in decimal at `p` (no NUL) and returns the end; snprintf would do, but this
+/// cannot allocate.
+char *zr_put_decimal(char *p, uint64_t v);
+
+/// Reads /proc/TID + `suffix` (the supervisor's own /proc) into `buf`, NUL-terminated: its
+/// length, or -1.
+ssize_t zr_proc_read(pid_t tid, const char *suffix, char *buf, size_t size);
+
 /// Who a file operation acts as: the caller's fake filesystem ids, groups and whether it holds
 /// CAP_CHOWN.
 struct zr_fs_identity {

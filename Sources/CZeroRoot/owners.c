@@ -35,7 +35,7 @@
 // A tracee path, plus room for "/proc/TID/fd/N/".
 #define PATH_ROOM (PATH_MAX + 64)
 
-static char *put_decimal(char *p, uint64_t v) {
+char *zr_put_decimal(char *p, uint64_t v) {
     char digits[24];
     int n = 0;
     do {
@@ -55,14 +55,14 @@ int zr_tracee_path(pid_t tid, int dirfd, const char *path, char *out, size_t siz
     }
     char *p = out;
     memcpy(p, "/proc/", 6);
-    p = put_decimal(p + 6, (uint64_t)tid);
+    p = zr_put_decimal(p + 6, (uint64_t)tid);
     if (dirfd == AT_FDCWD) {
         memcpy(p, "/cwd", 4);
         p += 4;
     } else {
         if (dirfd < 0) return -EBADF;
         memcpy(p, "/fd/", 4);
-        p = put_decimal(p + 4, (uint64_t)dirfd);
+        p = zr_put_decimal(p + 4, (uint64_t)dirfd);
     }
     if (len == 0) {
         *p = 0;
@@ -107,9 +107,9 @@ int zr_owner_recorded(const char *path, int follow, uint32_t *uid, uint32_t *gid
 
 static int write_owner(const char *path, int fd, uint32_t uid, uint32_t gid) {
     char value[32], *p = value;
-    p = put_decimal(p, uid);
+    p = zr_put_decimal(p, uid);
     *p++ = ':';
-    p = put_decimal(p, gid);
+    p = zr_put_decimal(p, gid);
     size_t len = (size_t)(p - value);
     return fd >= 0 ? fsetxattr(fd, LEDGER, value, len, 0) : setxattr(path, LEDGER, value, len, 0);
 }
@@ -136,19 +136,8 @@ static int recorded_device(const char *path, int follow, mode_t *type, dev_t *de
 
 // The Umask: line of /proc/TID/status (the caller's umask, which creation here applies).
 static mode_t tracee_umask(pid_t tid) {
-    char path[48], buf[2048], *p = path;
-    memcpy(p, "/proc/", 6);
-    p = put_decimal(p + 6, (uint64_t)tid);
-    memcpy(p, "/status", 8);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return 022;
-    ssize_t len;
-    do {
-        len = read(fd, buf, sizeof buf - 1);
-    } while (len < 0 && errno == EINTR);
-    close(fd);
-    if (len <= 0) return 022;
-    buf[len] = 0;
+    char buf[2048];
+    if (zr_proc_read(tid, "/status", buf, sizeof buf) < 0) return 022;
     char *line = strstr(buf, "\nUmask:");
     if (line == NULL) return 022;
     return (mode_t)strtoul(line + 7, NULL, 8) & 0777;
@@ -360,9 +349,9 @@ int64_t zr_owner_create(pid_t tid, int op, const __u64 *a, const struct zr_fs_id
         char value[48], *p = value;
         *p++ = (mode & S_IFMT) == S_IFBLK ? 'b' : 'c';
         *p++ = ' ';
-        p = put_decimal(p, major);
+        p = zr_put_decimal(p, major);
         *p++ = ' ';
-        p = put_decimal(p, minor);
+        p = zr_put_decimal(p, minor);
         // The owner is recorded even when it is root's: a stat looks for the owner first.
         rc = fsetxattr(fd, DEVICE, value, (size_t)(p - value), 0) == 0 && write_owner(NULL, fd, uid, gid) == 0 ? 0 : -errno;
         close(fd);
