@@ -14,9 +14,11 @@ struct Build: ParsableCommand {
         discussion: """
             Every RUN runs in zr-run with root emulation, inside a user namespace where only you are mapped (to root), so apt, dnf, pip and make install work unmodified with no privilege. How faithfully root is emulated is --consistency (or ZR_CONSISTENCY):
 
-              creds (the default): chown, capset and device mknod succeed without doing anything; the set*id and get*id families are emulated per thread with the kernel's rules by zr-run's supervisor, so su, runuser, setpriv and apt's drop to _apt behave as with real root, and a RUN after USER starts as that user. Files are yours; exported and pushed layers say root (0:0), or what COPY --chown asked, or what the base image's layers said.
-              full: creds plus file owners. chown in a RUN is recorded (in each file's user.zr.owner extended attribute, the owner ledger) and stat reports it, files a RUN after USER (or after su) creates are that user's, a set-group-ID directory's group is inherited, device nodes made with mknod become device entries. Exported and pushed layers carry the owners a root build would give (chown -R alice /data lists alice's uid), and `su postgres -c initdb` works. Slower: the stat family is emulated too (about 1.25x on an apt install).
-              zero: everything above answers 0 and changes nothing (fastest; RUN after USER still runs as root).
+            creds (the default): chown, capset and device mknod succeed without doing anything; the set*id and get*id families are emulated per thread with the kernel's rules by zr-run's supervisor, so su, runuser, setpriv and apt's drop to _apt behave as with real root, and a RUN after USER starts as that user. Files are yours; exported and pushed layers say root (0:0), or what COPY --chown asked, or what the base image's layers said.
+
+            full: creds plus file owners. chown in a RUN is recorded (in each file's user.zr.owner extended attribute, the owner ledger) and stat reports it, files a RUN after USER (or after su) creates are that user's, a set-group-ID directory's group is inherited, device nodes made with mknod become device entries. Exported and pushed layers carry the owners a root build would give (chown -R alice /data lists alice's uid), and `su postgres -c initdb` works. Slower: the stat family is emulated too (about 1.25x on an apt install).
+
+            zero: everything above answers 0 and changes nothing (fastest; RUN after USER still runs as root).
 
             When you choose no level, a RUN that fails runs once more with --consistency=full, from the same parent on fresh directories. Kernels before 5.19 get zero. Steps are cached per level.
 
