@@ -16,7 +16,7 @@ struct Build: ParsableCommand {
 
             creds (the default): chown, capset and device mknod succeed without doing anything; the set*id and get*id families are emulated per thread with the kernel's rules by zr-run's supervisor, so su, runuser, setpriv and apt's drop to _apt behave as with real root, and a RUN after USER starts as that user. Files are yours; exported and pushed layers say root (0:0), or what COPY --chown asked, or what the base image's layers said.
 
-            full: creds plus file owners. chown in a RUN is recorded (in each file's user.zr.owner extended attribute, the owner ledger) and stat reports it, files a RUN after USER (or after su) creates are that user's, a set-group-ID directory's group is inherited, device nodes made with mknod become device entries. Exported and pushed layers carry the owners a root build would give (chown -R alice /data lists alice's uid), and `su postgres -c initdb` works. Slower: the stat family is emulated too (about 1.25x on an apt install).
+            full: creds plus file owners. chown in a RUN is recorded (in each file's user.zr.owner extended attribute, the owner ledger) and stat reports it, files a RUN after USER (or after su) creates are that user's, a set-group-ID directory's group is inherited, device nodes made with mknod become device entries. Exported and pushed layers carry the owners a root build would give (chown -R alice /data lists alice's uid), and `su postgres -c initdb` works. Slower: the stat family is emulated too (about 1.1x on an apt install, 1.75x on a parallel C compile).
 
             zero: everything above answers 0 and changes nothing (fastest; RUN after USER still runs as root).
 
