@@ -49,6 +49,17 @@ extension Builder {
         return env.map { "\($0.0)=\($0.1)" }
     }
 
+    /// The level a RUN's own scope asks for: ZR_CONSISTENCY among its variables (an ARG or
+    /// ENV of the Dockerfile, or a --build-arg for a declared ARG); nil when it has none.
+    func stepConsistency(_ environment: [String], at: SourcePosition) throws(BuildError) -> Consistency? {
+        guard let item = environment.last(where: { $0.hasPrefix("ZR_CONSISTENCY=") }) else { return nil }
+        let value = String(item.dropFirst("ZR_CONSISTENCY=".count))
+        guard let level = Consistency(rawValue: value) else {
+            throw .step("ZR_CONSISTENCY=\(value): expected zero, creds or full", at: at)
+        }
+        return level
+    }
+
     /// Under creds and full consistency a RUN starts as the stage's USER (looked up in the image's
     /// /etc/passwd and /etc/group, numbers taken as they are), as Docker runs it; nil for root
     /// and under zero consistency, where every step runs as the namespace's root.
@@ -172,6 +183,10 @@ extension Builder {
         }
         let command = Self.runCommand(r, shell: state.shell)
         var environment = runEnvironment(instruction, state: state)
+        // `ARG ZR_CONSISTENCY=full` (or ENV) before a RUN sets that step's level, like the
+        // flag does for the whole build; a level given so is never retried.
+        let override = try stepConsistency(environment, at: at)
+        let consistency = override ?? request.consistency
         // What the step sees decides its cache key: the command, its environment, the user and
         // the mounts (rendered in the instruction text); secrets by id only.
         var digester = Digester(.sha256)
@@ -181,8 +196,8 @@ extension Builder {
         }
         // A step run with other root emulation may have made other files; zero keeps the keys
         // it always had, so existing caches stay valid.
-        if request.consistency != .zero {
-            digester.update(Array("--consistency--\0\(request.consistency.rawValue)\0".utf8))
+        if consistency != .zero {
+            digester.update(Array("--consistency--\0\(consistency.rawValue)\0".utf8))
         }
         let key = digester.finalize()
         let createdBy = "RUN " + command.joined(separator: " ")
@@ -208,7 +223,7 @@ extension Builder {
         var invocation = RunInvocation(
             zrRun: request.zrRunPath, layers: state.layers.map { store.layerRootfs($0.diffID) },
             mountPoint: mountPoint, workingDirectory: state.workdir, environment: environment, binds: binds, command: command,
-            consistency: request.consistency, user: try creditedUser(state, at: at))
+            consistency: consistency, user: try creditedUser(state, at: at, consistency: consistency))
         var snapshot = request.snapshot || overlayRefused
         var changes = ""  // the directory the step's changes are read from
         var end: Termination = .exited(0), tail: [String] = []
@@ -247,7 +262,7 @@ extension Builder {
             // same parent on fresh directories (what the first run changed is left behind):
             // `su postgres -c initdb` fails under creds and works in full. Not for 125-127
             // (setup failed, cannot execute, not found), which no emulation changes.
-            if request.retryInFull && !retried && invocation.consistency != .full, case .exited(let status) = end,
+            if request.retryInFull && override == nil && !retried && invocation.consistency != .full, case .exited(let status) = end,
                status != 0 && !(125...127).contains(status) {
                 retried = true
                 progress.note("\(at.file):\(at.line): RUN exited with status \(status) under \(invocation.consistency.rawValue) consistency; running it again with --consistency=full")

@@ -20,7 +20,7 @@ struct Build: ParsableCommand {
 
             zero: everything above answers 0 and changes nothing (fastest; RUN after USER still runs as root).
 
-            When you choose no level, a RUN that fails runs once more with --consistency=full, from the same parent on fresh directories. Kernels before 5.19 get zero. Steps are cached per level.
+            When you choose no level, a RUN that fails runs once more with --consistency=full, from the same parent on fresh directories. Kernels before 5.19 get zero. Steps are cached per level. ARG ZR_CONSISTENCY=full (or ENV) in the Dockerfile sets the level of the RUN steps after it, over the flag.
 
             Each step that changes files is one layer (captured from an overlayfs upper directory). Steps are cached by what they see: the previous step, the instruction after variable expansion, the variables and the bytes, names and modes of COPY/ADD inputs (not their times). FROM takes images from the store, and pulls those it does not have (--pull: always); registry options as for zr pull. ADD fetches http(s) URLs (with --checksum=sha256:… checked).
 

@@ -210,4 +210,26 @@ struct FullConsistencyTests {
         #expect(explicit.status != 0, "\(explicit.summary)")
         #expect(!explicit.stderr.contains("running it again"), "\(explicit.stderr)")
     }
+
+    /// `ARG ZR_CONSISTENCY=full` before a RUN sets that step's level (over --consistency); a
+    /// bad value is an error at its line.
+    @Test func argSetsOneStepsLevel() throws {
+        let ctx = try BuildTests.context(nil, files: ["Dockerfile": """
+            FROM debian:12
+            RUN mkdir /a && chown nobody /a
+            ARG ZR_CONSISTENCY=full
+            RUN mkdir /b && chown nobody /b
+            """])
+        defer { Harness.remove((ctx as NSString).deletingLastPathComponent) }
+        let built = try BuildTests.zr(["build", "--consistency=zero", "-t", "per-step", "--progress=plain", ctx])
+        try #require(built.status == 0, "\(built.summary)")
+        let owners = try BuildTests.zr(["run", "per-step", "--root-emulation", "--consistency=full", "--", "stat", "-c", "%U", "/a", "/b"])
+        #expect(owners.stdout.lines == ["root", "nobody"], "\(owners.summary)")
+
+        let bad = try BuildTests.context(nil, files: ["Dockerfile": "FROM debian:12\nARG ZR_CONSISTENCY=most\nRUN true\n"])
+        defer { Harness.remove((bad as NSString).deletingLastPathComponent) }
+        let refused = try BuildTests.zr(["build", "-t", "per-step-bad", bad])
+        #expect(refused.status != 0)
+        #expect(refused.stderr.contains("Dockerfile:3") && refused.stderr.contains("ZR_CONSISTENCY=most: expected zero, creds or full"), "\(refused.summary)")
+    }
 }
