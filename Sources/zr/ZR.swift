@@ -443,6 +443,7 @@ struct Run: ParsableCommand {
             Examples:
               zr run debian:12 -- cat /etc/os-release
               zr run debian:12 --root-emulation --write -- apt-get install -y hello
+              zr run db --root-emulation --consistency=full -- stat -c %U /srv/pg/data   # owners of a full build
               zr run --flatten debian:12 -- cat /etc/os-release   # without overlayfs
             """)
     @OptionGroup var store: StoreOptions
