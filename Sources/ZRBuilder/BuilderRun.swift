@@ -228,7 +228,7 @@ extension Builder {
         var changes = ""  // the directory the step's changes are read from
         var end: Termination = .exited(0), tail: [String] = []
         var attempt = ""  // suffix of the directories of a second run
-        var retried = false
+        var first: (Termination, [String])?  // how the first run ended, when there is a second
         while true {
             if snapshot {
                 // The stage flattened into a plain directory that the command changes in place.
@@ -258,30 +258,23 @@ extension Builder {
                 progress.note("warning: overlayfs is not available here (\(tail.last ?? "")); RUN steps copy the image instead (slower)")
                 continue
             }
+            // Full consistency unavailable here (zr-run could not set it up): the first
+            // failure is the one to report.
+            if let first, end == .exited(125) { (end, tail) = first }
             // A step that fails under the default emulation runs once more in full, from the
             // same parent on fresh directories (what the first run changed is left behind):
             // `su postgres -c initdb` fails under creds and works in full. Not for 125-127
             // (setup failed, cannot execute, not found), which no emulation changes.
-            if request.retryInFull && override == nil && !retried && invocation.consistency != .full, case .exited(let status) = end,
-               status != 0 && !(125...127).contains(status) {
-                retried = true
+            if request.retryInFull && override == nil && first == nil && invocation.consistency != .full,
+               case .exited(let status) = end, status != 0 && !(125...127).contains(status) {
+                first = (end, tail)
                 progress.note("\(at.file):\(at.line): RUN exited with status \(status) under \(invocation.consistency.rawValue) consistency; running it again with --consistency=full")
-                let first = (end, tail)
                 attempt = "-full"
                 invocation.consistency = .full
                 invocation.user = try creditedUser(state, at: at, consistency: .full)
                 invocation.mountPoint = scratch + "/mnt" + attempt
                 do { try FileSystem.makeDirectory(invocation.mountPoint, mode: 0o700) } catch { throw .step("\(error)", at: at) }
-                if snapshot { continue }
-                do {
-                    (end, tail) = try invocation.run { progress.output($0) }
-                } catch {
-                    throw .step("RUN: cannot start \(request.zrRunPath): \(error)", at: at)
-                }
-                changes = invocation.upper
-                // Full consistency unavailable here (zr-run could not set it up): the first
-                // failure is the one to report.
-                if end == .exited(125) { (end, tail) = first }
+                continue
             }
             break
         }
