@@ -1,4 +1,5 @@
 import Glibc
+import ZRLayer
 import ZRSystem
 
 /// Snapshot-by-copy, for hosts where overlayfs cannot be mounted in a user namespace (kernels
@@ -10,6 +11,7 @@ enum Snapshot {
     /// Copies the merged view into `root` (an empty directory).
     static func flatten(_ view: ImageView, into root: String) throws(StagingError) {
         var staging = Staging(root: root, image: ImageView(layersBottomFirst: []))
+        staging.keepsRecords = true
         let tree = FileTree(view: view, ignore: nil, name: "image")
         guard case .found(let top) = view.resolve("/", followLast: false) else { return }
         try staging.copyContents(of: top, in: tree, to: [])
@@ -17,10 +19,12 @@ enum Snapshot {
     }
 
     /// Writes into `staging` what `root` has that `view` does not: new or changed entries
-    /// (type, permission bits, size, mtime, symlink target) and whiteouts for removed ones.
+    /// (type, permission bits, size, mtime, symlink target, owner and device records) and
+    /// whiteouts for removed ones.
     /// Directory times are not compared (copying cannot keep them exactly); a directory is in
     /// the layer when it is new, its mode changed, or something below it changed.
     static func diff(_ root: String, against view: ImageView, into staging: inout Staging) throws(StagingError) {
+        staging.keepsRecords = true
         let current = ImageView(layersBottomFirst: [root])
         try walk([], current: current, view: view, staging: &staging)
     }
@@ -37,12 +41,14 @@ enum Snapshot {
             }
             let st = entry.status, ost = old.status
             let type = st.st_mode & S_IFMT
+            // A chown under full consistency changes only the owner ledger's record.
+            let sameRecords = Staging.records(entry) == Staging.records(old)
             if type == S_IFDIR && ost.st_mode & S_IFMT == S_IFDIR {
-                if st.st_mode != ost.st_mode { try staging.copyEntry(entry, to: child) }
+                if st.st_mode != ost.st_mode || !sameRecords { try staging.copyEntry(entry, to: child) }
                 try walk(child, current: current, view: view, staging: &staging)
                 continue
             }
-            var same = type == ost.st_mode & S_IFMT && st.st_mode == ost.st_mode
+            var same = type == ost.st_mode & S_IFMT && st.st_mode == ost.st_mode && sameRecords
             if same && type == S_IFREG {
                 same = st.st_size == ost.st_size && st.st_mtim.tv_sec == ost.st_mtim.tv_sec
                     && st.st_mtim.tv_nsec == ost.st_mtim.tv_nsec

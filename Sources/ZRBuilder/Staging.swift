@@ -20,6 +20,10 @@ struct Staging {
     let chmod: mode_t?
     private(set) var owners: [String: (uid: Int64, gid: Int64)] = [:]
     private(set) var count = 0
+    /// Copies carry zeroroot's own records (owner ledger, device placeholders) with them:
+    /// snapshot mode's working copy and its layer (ReservedAttributes). Never for COPY and ADD,
+    /// whose files are root's unless --chown says otherwise.
+    var keepsRecords = false
 
     init(root: String, image: ImageView, chown: (uid: Int64, gid: Int64)? = nil, chmod: mode_t? = nil) {
         self.root = root
@@ -109,6 +113,13 @@ struct Staging {
             switch st.st_mode & S_IFMT {
             case S_IFDIR:
                 try makeDirectories(path, copied: true, copiedMode: st.st_mode & 0o7777)
+                if keepsRecords {
+                    let source = try FileDescriptor.open(entry.hostPath, O_RDONLY | O_DIRECTORY | O_NOFOLLOW)
+                    defer { source.close() }
+                    let out = try FileDescriptor.open(target, O_RDONLY | O_DIRECTORY | O_NOFOLLOW)
+                    defer { out.close() }
+                    try Self.copyRecords(from: source, to: out, display: target)
+                }
                 return
             case S_IFREG:
                 let source = try FileDescriptor.open(entry.hostPath, O_RDONLY | O_NOFOLLOW)
@@ -116,6 +127,7 @@ struct Staging {
                 let out = try FileDescriptor.open(target, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o600)
                 defer { out.close() }
                 try source.copy(to: out, count: Int64(st.st_size), display: entry.hostPath)
+                if keepsRecords { try Self.copyRecords(from: source, to: out, display: target) }
                 try syscallChecked("chmod", path: target) { fchmod(out.rawValue, chmod ?? mode ?? (st.st_mode & 0o7777)) }
                 var times = [st.st_atim, st.st_mtim]
                 try syscallChecked("futimens", path: target) { futimens(out.rawValue, &times) }
@@ -132,6 +144,25 @@ struct Staging {
         }
         if let chown { owners[path.joined(separator: "/")] = chown }
         count += 1
+    }
+
+    static func copyRecords(from source: FileDescriptor, to target: FileDescriptor, display: String) throws(SystemError) {
+        for name in ReservedAttributes.names {
+            guard let value = try? source.extendedAttribute(name, display: display) else { continue }
+            var failure: SystemError?
+            value.withUnsafeBytes { raw in
+                do throws(SystemError) { try target.setExtendedAttribute(name, value: raw, display: display) } catch { failure = error }
+            }
+            if let failure { throw failure }
+        }
+    }
+
+    /// The records an entry's layer file carries (ReservedAttributes), for comparing two.
+    static func records(_ entry: ImageView.Entry) -> [[UInt8]?] {
+        guard entry.isDirectory || entry.status.st_mode & S_IFMT == S_IFREG,
+              let fd = try? FileDescriptor.open(entry.hostPath, O_RDONLY | O_NOFOLLOW) else { return [] }
+        defer { fd.close() }
+        return ReservedAttributes.names.map { try? fd.extendedAttribute($0, display: entry.hostPath) }
     }
 
     /// An overlay whiteout (character device 0/0) hiding `path` of the layers below.

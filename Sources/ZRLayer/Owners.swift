@@ -26,9 +26,9 @@ public enum OwnerLedger {
 /// The attribute names zeroroot keeps for itself on files it manages: the owner ledger and
 /// device placeholders. A layer's own values for them are never applied (a pulled layer could
 /// otherwise forge an owner or a device), and layer creation never copies them into an image.
-enum ReservedAttributes {
-    static func contains(_ name: String) -> Bool {
-        name == OwnerLedger.attribute || name == DevicePlaceholder.attribute
-    }
+public enum ReservedAttributes {
+    public static let names = [OwnerLedger.attribute, DevicePlaceholder.attribute]
+
+    static func contains(_ name: String) -> Bool { names.contains(name) }
 }
 

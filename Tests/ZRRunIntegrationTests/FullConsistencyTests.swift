@@ -232,4 +232,33 @@ struct FullConsistencyTests {
         #expect(refused.status != 0)
         #expect(refused.stderr.contains("Dockerfile:3") && refused.stderr.contains("ZR_CONSISTENCY=most: expected zero, creds or full"), "\(refused.summary)")
     }
+
+    /// Owners, chown-only changes and device placeholders reach the layer in both ways a RUN
+    /// can run: overlayfs and snapshot-by-copy (ZR_SNAPSHOT=1), whose working copy and diff
+    /// carry the records.
+    @Test(arguments: [false, true])
+    func ownersAndDevicesReachTheLayer(snapshot: Bool) throws {
+        let ctx = try BuildTests.context(nil, files: ["Dockerfile": """
+            FROM debian:12
+            RUN mkdir /srv/x && chown nobody /srv/x && chown 0:42 /etc/passwd && mknod /srv/null c 1 3 && test "$(stat -c %G /etc/shadow)" = shadow
+            """])
+        let dir = (ctx as NSString).deletingLastPathComponent
+        defer { Harness.remove(dir) }
+        let user = try Harness.user.get()
+        var extra = ["ZR_STORAGE": try BuildTests.store.get()]
+        if snapshot { extra["ZR_SNAPSHOT"] = "1" }
+        let tag = snapshot ? "full-snap" : "full-overlay"
+        let built = try Harness.Running(Harness.asUser(user, env: Harness.userEnvironment(user, extra: extra))
+                                        + [Harness.zrCLI, "build", "--consistency=full", "--no-cache", "-t", tag, ctx],
+                                        cwd: "/").finish(timeout: 300)
+        try #require(built.status == 0, "\(built.summary)")
+        let export = dir + "/oci"
+        try #require(try BuildTests.zr(["export", tag, "--format", "oci", "-o", export]).status == 0)
+        let listing = try Harness.asTestUser(["/bin/sh", "-c",
+            "for b in \(export)/blobs/sha256/*; do tar --numeric-owner -tvf \"$b\" 2>/dev/null; done"])
+        let lines = listing.stdout.split(separator: "\n")
+        #expect(lines.contains { $0.hasPrefix("drwxr-xr-x 65534/0 ") && $0.hasSuffix(" srv/x/") }, "\(listing.stdout)")
+        #expect(lines.contains { $0.hasPrefix("-rw-r--r-- 0/42 ") && $0.hasSuffix(" etc/passwd") }, "a chown-only change is in the layer")
+        #expect(lines.contains { $0.hasPrefix("crw-r--r-- 0/0 ") && $0.contains(" 1,3 ") && $0.hasSuffix(" srv/null") }, "\(listing.stdout)")
+    }
 }
