@@ -72,7 +72,15 @@ int zr_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint6
     how.flags = flags;
     how.mode = mode;
     how.resolve = resolve;
-    return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+    // EAGAIN: a rename or mount somewhere on the system raced the scoped lookup
+    // (RESOLVE_IN_ROOT checks for that), and openat2(2) says to try again. Bounded, so a system
+    // renaming without pause cannot keep us here.
+    int fd;
+    int tries = 0;
+    do {
+        fd = (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+    } while (fd < 0 && errno == EAGAIN && ++tries < 128);
+    return fd;
 }
 
 int zr_memfd_create(const char *name, unsigned int flags) { return memfd_create(name, flags); }
