@@ -24,7 +24,7 @@ struct CredsConsistencyTests {
 
     static let checks = ["saved-ids", "irreversible-drop", "groups", "threads", "fork-inherits", "exec-keeps",
                          "signals-restart", "signals-no-restart", "peercred", "capabilities", "caps-dropped", "exec-clears-caps",
-                         "spawn-keeps"]
+                         "spawn-keeps", "pid-reuse"]
 
     /// The kernel's rules, check by check (credcheck.c says what each one does); under zero
     /// consistency the same checks fail, so they test the emulation and not the program.
@@ -49,7 +49,7 @@ struct CredsConsistencyTests {
 
         let zero = try Harness.zr(["--root-emulation"] + args)
         #expect(zero.status != 0)
-        for check in ["saved-ids", "irreversible-drop", "threads", "fork-inherits", "peercred", "capabilities", "spawn-keeps"] {
+        for check in ["saved-ids", "irreversible-drop", "threads", "fork-inherits", "peercred", "capabilities", "spawn-keeps", "pid-reuse"] {
             #expect(zero.stdout.contains("\(check)=FAIL"), "zero consistency passed \(check): \(zero.summary)")
         }
     }

@@ -213,6 +213,32 @@ static void spawn_keeps(const char *self) {
     EXPECT(WIFEXITED(status) && WEXITSTATUS(status) == 0, "vfork child lost credentials (status %d)", status);
 }
 
+/* A recycled pid must not inherit a dead process's credentials (the supervisor keys them by
+ * pidfd, not pid): a child drops to 1000 and exits, the next child is given the same pid
+ * (ns_last_pid: the command's PID namespace belongs to its user namespace) and must see root,
+ * as its parent does. */
+static void pid_reuse(void) {
+    for (int i = 0; i < 100 && !failed; i++) {
+        int status;
+        pid_t first = fork();
+        if (first == 0) _exit(setresuid(1000, 1000, 1000) == 0 && getuid() == 1000 ? 0 : 1);
+        waitpid(first, &status, 0);
+        EXPECT(WIFEXITED(status) && WEXITSTATUS(status) == 0, "drop to 1000");
+        FILE *last = fopen("/proc/sys/kernel/ns_last_pid", "w");
+        if (last == NULL) {
+            fail("ns_last_pid: %s", strerror(errno));
+            return;
+        }
+        fprintf(last, "%d", first - 1);
+        fclose(last);
+        pid_t second = fork();
+        if (second == 0) _exit(getuid() == 0 && geteuid() == 0 ? 0 : 1);
+        waitpid(second, &status, 0);
+        EXPECT(second == first, "pid %d was not reused (got %d)", first, second);
+        EXPECT(WIFEXITED(status) && WEXITSTATUS(status) == 0, "pid %d, recycled, saw the dead child's uid", second);
+    }
+}
+
 /* The exec'd side of exec_keeps and spawn_keeps. */
 static int ids(void) {
     uid_t r, e, s;
@@ -340,11 +366,15 @@ static void caps_without_keepcaps(void) {
 
 /* PostgreSQL's peer authentication: the server asks SO_PEERCRED who connected. */
 static void peercred(void) {
+    /* An abstract name the kernel picks (autobind): the network namespace, and so the
+     * abstract names, are shared with other runs of this program, whose pids in their own PID
+     * namespaces are the same as ours. */
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
-    snprintf(addr.sun_path + 1, sizeof addr.sun_path - 1, "zr-credcheck-%d", getpid());
-    socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(addr.sun_path + 1));
+    socklen_t len = sizeof addr.sun_family;
     int server = socket(AF_UNIX, SOCK_STREAM, 0);
     EXPECT(bind(server, (struct sockaddr *)&addr, len) == 0 && listen(server, 1) == 0, "listen: %s", strerror(errno));
+    len = sizeof addr;
+    EXPECT(getsockname(server, (struct sockaddr *)&addr, &len) == 0, "getsockname: %s", strerror(errno));
     pid_t pid = fork();
     if (pid == 0) {
         if (setresgid(5678, 5678, 5678) != 0 || setresuid(1234, 1234, 1234) != 0) _exit(2);
@@ -427,6 +457,7 @@ int main(int argc, char **argv) {
         {"threads", threads}, {"fork-inherits", fork_inherits}, {"exec-keeps", NULL},
         {"signals-restart", signals}, {"signals-no-restart", signals_no_restart}, {"peercred", peercred}, {"capabilities", capabilities},
         {"caps-dropped", caps_without_keepcaps}, {"exec-clears-caps", NULL}, {"spawn-keeps", NULL},
+        {"pid-reuse", pid_reuse},
     };
     int bad = 0;
     for (size_t i = 0; i < sizeof checks / sizeof checks[0]; i++) {
