@@ -47,7 +47,6 @@
 #define PIDFD_THREAD O_EXCL
 #endif
 
-#define NO_ID ((uint32_t)-1)
 // PID_MAX_LIMIT on 64-bit kernels: no tid is larger.
 #define TID_LIMIT (4 * 1024 * 1024)
 // Threads with credentials known at once. A full table is swept of exited threads first.
@@ -62,7 +61,7 @@ struct creds {
     uint64_t cap_permitted, cap_effective, cap_inheritable;
     uint32_t keepcaps;
     // An execve in progress: the stack address of the image that called it (0: none), and the
-    // owner of a set-user-ID / set-group-ID file it runs (NO_ID: not set-id). We learn of
+    // owner of a set-user-ID / set-group-ID file it runs (ZR_NO_ID: not set-id). We learn of
     // the call, not of its success: the next notification from a new image applies it.
     uint64_t exec_stamp;
     uint32_t exec_uid, exec_gid;
@@ -222,7 +221,7 @@ static void seed(struct creds *c) {
     c->cap_inheritable = 0;
     c->keepcaps = 0;
     c->exec_stamp = 0;
-    c->exec_uid = c->exec_gid = NO_ID;
+    c->exec_uid = c->exec_gid = ZR_NO_ID;
 }
 
 // The credentials a task without a slot has: those of the nearest ancestor that has one
@@ -235,7 +234,7 @@ static void inherit_from(pid_t tid, pid_t tgid, pid_t ppid, struct creds *out);
 static void inherit(pid_t tid, pid_t tgid, pid_t ppid, struct creds *out) {
     inherit_from(tid, tgid, ppid, out);
     out->exec_stamp = 0;
-    out->exec_uid = out->exec_gid = NO_ID;
+    out->exec_uid = out->exec_gid = ZR_NO_ID;
 }
 
 static void inherit_from(pid_t tid, pid_t tgid, pid_t ppid, struct creds *out) {
@@ -369,7 +368,7 @@ static int is_one_of(uint32_t id, const struct ids *o) { return id == o->r || id
 
 // setuid(2) / setgid(2).
 static int set_one(struct ids *ids, uint32_t id, int privileged) {
-    if (id == NO_ID) return -EINVAL;
+    if (id == ZR_NO_ID) return -EINVAL;
     if (privileged) {
         ids->r = ids->s = id;
     } else if (id != ids->r && id != ids->s) {
@@ -382,15 +381,15 @@ static int set_one(struct ids *ids, uint32_t id, int privileged) {
 // setreuid(2) / setregid(2).
 static int set_re(struct ids *ids, uint32_t r, uint32_t e, int privileged) {
     struct ids n = *ids;
-    if (r != NO_ID) {
+    if (r != ZR_NO_ID) {
         if (!(r == ids->r || r == ids->e || privileged)) return -EPERM;
         n.r = r;
     }
-    if (e != NO_ID) {
+    if (e != ZR_NO_ID) {
         if (!(is_one_of(e, ids) || privileged)) return -EPERM;
         n.e = e;
     }
-    if (r != NO_ID || (e != NO_ID && e != ids->r)) n.s = n.e;
+    if (r != ZR_NO_ID || (e != ZR_NO_ID && e != ids->r)) n.s = n.e;
     n.fs = n.e;
     *ids = n;
     return 0;
@@ -399,13 +398,13 @@ static int set_re(struct ids *ids, uint32_t r, uint32_t e, int privileged) {
 // setresuid(2) / setresgid(2).
 static int set_res(struct ids *ids, uint32_t r, uint32_t e, uint32_t s, int privileged) {
     if (!privileged) {
-        if ((r != NO_ID && !is_one_of(r, ids)) || (e != NO_ID && !is_one_of(e, ids)) ||
-            (s != NO_ID && !is_one_of(s, ids)))
+        if ((r != ZR_NO_ID && !is_one_of(r, ids)) || (e != ZR_NO_ID && !is_one_of(e, ids)) ||
+            (s != ZR_NO_ID && !is_one_of(s, ids)))
             return -EPERM;
     }
-    if (r != NO_ID) ids->r = r;
-    if (e != NO_ID) ids->e = e;
-    if (s != NO_ID) ids->s = s;
+    if (r != ZR_NO_ID) ids->r = r;
+    if (e != ZR_NO_ID) ids->e = e;
+    if (s != ZR_NO_ID) ids->s = s;
     ids->fs = ids->e;
     return 0;
 }
@@ -413,7 +412,7 @@ static int set_res(struct ids *ids, uint32_t r, uint32_t e, uint32_t s, int priv
 // setfsuid(2) / setfsgid(2): never fails, returns the previous fs id.
 static uint32_t set_fs(struct ids *ids, uint32_t id, int privileged) {
     uint32_t old = ids->fs;
-    if (id != NO_ID && (is_one_of(id, ids) || id == ids->fs || privileged)) ids->fs = id;
+    if (id != ZR_NO_ID && (is_one_of(id, ids) || id == ids->fs || privileged)) ids->fs = id;
     return old;
 }
 
@@ -435,13 +434,13 @@ static void settle(struct slot *s) {
     if (c->exec_stamp == 0) return;
     uint64_t now = read_exec_stamp(s->tid);
     if (now == 0 || now == c->exec_stamp) return;
-    if (c->exec_uid != NO_ID) c->uid.e = c->exec_uid;
-    if (c->exec_gid != NO_ID) c->gid.e = c->exec_gid;
+    if (c->exec_uid != ZR_NO_ID) c->uid.e = c->exec_uid;
+    if (c->exec_gid != ZR_NO_ID) c->gid.e = c->exec_gid;
     c->uid.s = c->uid.fs = c->uid.e;
     c->gid.s = c->gid.fs = c->gid.e;
     exec_caps(c);
     c->exec_stamp = 0;
-    c->exec_uid = c->exec_gid = NO_ID;
+    c->exec_uid = c->exec_gid = ZR_NO_ID;
 }
 
 // cap_emulate_setxuid: leaving uid 0 entirely drops every capability (unless keepcaps),
@@ -472,14 +471,6 @@ int zr_tracee_write(pid_t tid, const struct iovec *local, const struct iovec *re
 }
 
 // ---- one notification ----------------------------------------------------------------------
-
-static uint32_t arg_id(uint64_t raw, int id16) {
-    if (id16) {
-        uint32_t v = (uint32_t)raw & 0xffff;
-        return v == 0xffff ? NO_ID : v;   // low2highuid
-    }
-    return (uint32_t)raw;
-}
 
 static uint32_t result_id(uint32_t id, int id16) {
     // high2lowuid: ids that do not fit answer the overflow id, 65534.
@@ -559,7 +550,7 @@ static int64_t setgroups_call(pid_t tid, struct creds *c, const __u64 *args, int
             uint16_t g16[ZR_CREDS_MAX_GROUPS];
             int rc = zr_tracee_read(tid, args[1], g16, (size_t)size * 2);
             if (rc != 0) return rc;
-            for (int i = 0; i < size; i++) groups[i] = arg_id(g16[i], 1);
+            for (int i = 0; i < size; i++) groups[i] = zr_arg_id(g16[i], 1);
         } else {
             int rc = zr_tracee_read(tid, args[1], groups, (size_t)size * 4);
             if (rc != 0) return rc;
@@ -733,18 +724,18 @@ int zr_tracee_string(pid_t tid, uint64_t addr, char *buf, size_t size) {
     return -ENAMETOOLONG;
 }
 
-// The set-user-ID and set-group-ID owners of the file an execve names (NO_ID where the bit
+// The set-user-ID and set-group-ID owners of the file an execve names (ZR_NO_ID where the bit
 // is not set, or the file cannot be seen). The path is resolved as the caller would: relative
 // to its cwd or dirfd, via /proc; the supervisor has the command's root (same mount
 // namespace, after pivot_root), so an absolute path means the same file here. A command that
 // chroots is not followed. In the full tier the owner is the recorded one.
 static void exec_file(pid_t tid, const __u64 *a, int at, uint32_t *uid, uint32_t *gid) {
-    *uid = *gid = NO_ID;
-    char path[4096], where[4096 + 64];
-    int dirfd = at ? (int)a[0] : AT_FDCWD;
-    if (zr_tracee_string(tid, at ? a[1] : a[0], path, sizeof path) != 0) return;  // the kernel reports it
+    *uid = *gid = ZR_NO_ID;
+    char path[PATH_MAX], where[ZR_PATH_ROOM];
+    uint64_t addr = at ? a[1] : a[0];
+    // A NULL or unreadable path: the kernel reports it.
+    if (addr == 0 || zr_caller_path(tid, at ? (int)a[0] : AT_FDCWD, addr, path, where) != 0) return;
     int follow = !(at && ((int)a[4] & AT_SYMLINK_NOFOLLOW)) || path[0] == 0;
-    if (zr_tracee_path(tid, dirfd, path, where, sizeof where) != 0) return;
     struct stat st;
     if (fstatat(AT_FDCWD, where, &st, follow ? 0 : AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) return;
     if (!(st.st_mode & S_ISUID) && !((st.st_mode & S_ISGID) && (st.st_mode & S_IXGRP))) return;
@@ -796,20 +787,20 @@ static int64_t answer(const struct zr_creds_syscall *call, struct slot *s, uint6
         if (seccomp_notify_id_valid(S.listener, id) != 0) return -ESRCH;
         return getgroups_call(tid, c, a, id16);
     case ZR_CREDS_OP_SETUID:
-        rc = set_one(&c->uid, arg_id(a[0], id16), setuid_ok);
+        rc = set_one(&c->uid, zr_arg_id(a[0], id16), setuid_ok);
         break;
-    case ZR_CREDS_OP_SETGID: return set_one(&c->gid, arg_id(a[0], id16), setgid_ok);
+    case ZR_CREDS_OP_SETGID: return set_one(&c->gid, zr_arg_id(a[0], id16), setgid_ok);
     case ZR_CREDS_OP_SETREUID:
-        rc = set_re(&c->uid, arg_id(a[0], id16), arg_id(a[1], id16), setuid_ok);
+        rc = set_re(&c->uid, zr_arg_id(a[0], id16), zr_arg_id(a[1], id16), setuid_ok);
         break;
-    case ZR_CREDS_OP_SETREGID: return set_re(&c->gid, arg_id(a[0], id16), arg_id(a[1], id16), setgid_ok);
+    case ZR_CREDS_OP_SETREGID: return set_re(&c->gid, zr_arg_id(a[0], id16), zr_arg_id(a[1], id16), setgid_ok);
     case ZR_CREDS_OP_SETRESUID:
-        rc = set_res(&c->uid, arg_id(a[0], id16), arg_id(a[1], id16), arg_id(a[2], id16), setuid_ok);
+        rc = set_res(&c->uid, zr_arg_id(a[0], id16), zr_arg_id(a[1], id16), zr_arg_id(a[2], id16), setuid_ok);
         break;
     case ZR_CREDS_OP_SETRESGID:
-        return set_res(&c->gid, arg_id(a[0], id16), arg_id(a[1], id16), arg_id(a[2], id16), setgid_ok);
-    case ZR_CREDS_OP_SETFSUID: return result_id(set_fs(&c->uid, arg_id(a[0], id16), setuid_ok), id16);
-    case ZR_CREDS_OP_SETFSGID: return result_id(set_fs(&c->gid, arg_id(a[0], id16), setgid_ok), id16);
+        return set_res(&c->gid, zr_arg_id(a[0], id16), zr_arg_id(a[1], id16), zr_arg_id(a[2], id16), setgid_ok);
+    case ZR_CREDS_OP_SETFSUID: return result_id(set_fs(&c->uid, zr_arg_id(a[0], id16), setuid_ok), id16);
+    case ZR_CREDS_OP_SETFSGID: return result_id(set_fs(&c->gid, zr_arg_id(a[0], id16), setgid_ok), id16);
     case ZR_CREDS_OP_SETGROUPS: return setgroups_call(tid, c, a, id16, id, setgid_ok);
     case ZR_CREDS_OP_CAPGET: return capget_call(tid, c, a, id);
     case ZR_CREDS_OP_CAPSET: return capset_call(tid, c, a, id);
@@ -847,7 +838,7 @@ static void handle(void) {
         uint32_t uid, gid;
         exec_file((pid_t)req->pid, req->data.args, call->op == ZR_CREDS_OP_EXECVEAT, &uid, &gid);
         struct slot *known = find((pid_t)req->pid);
-        if (uid == NO_ID && gid == NO_ID && (known != NULL ? exec_invariant(&known->c) : !S.variant)) {
+        if (uid == ZR_NO_ID && gid == ZR_NO_ID && (known != NULL ? exec_invariant(&known->c) : !S.variant)) {
             resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
             (void)seccomp_notify_respond(S.listener, resp);
             return;
@@ -857,6 +848,7 @@ static void handle(void) {
     // it", and the stat family is most of all notifications.
     struct slot *s;
     if (call->op >= ZR_CREDS_OP_STAT && call->op <= ZR_CREDS_OP_STATX) {
+        S.stats++;
         rc = zr_owner_stat((pid_t)req->pid, call->op, req->data.args, S.listener, req->id);
     } else if (call->op >= ZR_CREDS_OP_CHOWN) {
         // chown and creation act as the caller's fake filesystem ids.
@@ -867,14 +859,14 @@ static void handle(void) {
             .fsuid = c->uid.fs, .fsgid = c->gid.fs, .groups = c->groups, .ngroups = c->ngroups,
             .cap_chown = (c->cap_effective & CAP_CHOWN_BIT) != 0,
         };
-        if (call->op <= ZR_CREDS_OP_FCHOWNAT)
+        if (call->op <= ZR_CREDS_OP_FCHOWNAT) {
+            S.chowns++;
             rc = zr_owner_chown((pid_t)req->pid, call->op, call->id16, req->data.args, &who, S.listener, req->id);
-        else
-            rc = zr_owner_create((pid_t)req->pid, call->op, req->data.args, &who, S.listener, req->id);
-        if (rc == ZR_ANSWERED) {
+        } else {
             S.creations++;
-            return;
+            rc = zr_owner_create((pid_t)req->pid, call->op, req->data.args, &who, S.listener, req->id);
         }
+        if (rc == ZR_ANSWERED) return;
     } else if ((s = lookup((pid_t)req->pid, req->id)) == NULL) {
         // find (through lookup) applies an execve the caller completed since its last call.
         // The caller is gone, or the table is full of live threads: setuid(2) documents
@@ -904,9 +896,6 @@ static void handle(void) {
     } else {
         rc = answer(call, s, req->id);
     }
-    if (call->op >= ZR_CREDS_OP_STAT && call->op <= ZR_CREDS_OP_STATX) S.stats++;
-    else if (call->op >= ZR_CREDS_OP_CHOWN && call->op <= ZR_CREDS_OP_FCHOWNAT) S.chowns++;
-    else if (call->op >= ZR_CREDS_OP_OPEN) S.creations++;
     if (rc == ZR_CONTINUE) {
         S.continued++;
         resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
@@ -926,7 +915,6 @@ static int shell_status(int status) {
     if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
     return 125;
 }
-
 
 static char *put_text(char *p, const char *text) {
     size_t len = strlen(text);

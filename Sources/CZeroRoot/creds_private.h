@@ -3,6 +3,7 @@
 #ifndef ZR_CREDS_PRIVATE_H
 #define ZR_CREDS_PRIVATE_H
 
+#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -14,6 +15,21 @@
 #define ZR_CONTINUE INT64_MIN
 /// The notification has been answered already (SECCOMP_ADDFD_FLAG_SEND): send nothing.
 #define ZR_ANSWERED (INT64_MIN + 1)
+
+/// An id argument of -1: "leave unchanged".
+#define ZR_NO_ID ((uint32_t)-1)
+/// A caller's path, plus room for the "/proc/TID/fd/N/" it may be resolved through.
+#define ZR_PATH_ROOM (PATH_MAX + 64)
+
+/// An id argument as the kernel reads it: the legacy 16-bit calls of i386 and arm take 16 bits,
+/// with 0xffff meaning -1 (low2highuid).
+static inline uint32_t zr_arg_id(uint64_t raw, int id16) {
+    if (id16) {
+        uint32_t v = (uint32_t)raw & 0xffff;
+        return v == 0xffff ? ZR_NO_ID : v;
+    }
+    return (uint32_t)raw;
+}
 
 /// Memory of the calling thread. 0, or -EFAULT.
 int zr_tracee_read(pid_t tid, uint64_t addr, void *buf, size_t len);
@@ -38,6 +54,10 @@ struct zr_fs_identity {
     uint32_t ngroups;
     int cap_chown;
 };
+
+/// Reads the caller's path argument at `addr` (0: the empty path) into `path` (PATH_MAX
+/// bytes) and resolves it into `out` (ZR_PATH_ROOM bytes) with zr_tracee_path. 0, or -errno.
+int zr_caller_path(pid_t tid, int dirfd, uint64_t addr, char *path, char *out);
 
 /// The stat family (ZR_CREDS_OP_STAT ... STATX): a file with a ledger record is stat-ed here
 /// and reported with the recorded owner (and as the device a placeholder stands for); any

@@ -31,9 +31,6 @@
 
 #define LEDGER "user.zr.owner"
 #define DEVICE "user.zr.device"
-#define NO_ID ((uint32_t)-1)
-// A tracee path, plus room for "/proc/TID/fd/N/".
-#define PATH_ROOM (PATH_MAX + 64)
 
 char *zr_put_decimal(char *p, uint64_t v) {
     char digits[24];
@@ -92,7 +89,7 @@ static int parse_owner(const char *text, ssize_t len, uint32_t *uid, uint32_t *g
             return -1;
         }
     }
-    if (part != 1 || digits == 0 || v[0] >= NO_ID || v[1] >= NO_ID) return -1;
+    if (part != 1 || digits == 0 || v[0] >= ZR_NO_ID || v[1] >= ZR_NO_ID) return -1;
     *uid = (uint32_t)v[0];
     *gid = (uint32_t)v[1];
     return 0;
@@ -143,11 +140,11 @@ static mode_t tracee_umask(pid_t tid) {
     return (mode_t)strtoul(line + 7, NULL, 8) & 0777;
 }
 
-// Reads the caller's path argument and resolves it. 0, or an errno to give up with.
-static int caller_path(pid_t tid, int dirfd, uint64_t addr, char *path, char *out) {
-    int rc = zr_tracee_string(tid, addr, path, PATH_MAX);
+int zr_caller_path(pid_t tid, int dirfd, uint64_t addr, char *path, char *out) {
+    path[0] = 0;
+    int rc = addr == 0 ? 0 : zr_tracee_string(tid, addr, path, PATH_MAX);
     if (rc != 0) return rc;
-    return zr_tracee_path(tid, dirfd, path, out, PATH_ROOM);
+    return zr_tracee_path(tid, dirfd, path, out, ZR_PATH_ROOM);
 }
 
 // ---- the stat family ---------------------------------------------------------------------
@@ -166,15 +163,13 @@ int64_t zr_owner_stat(pid_t tid, int op, const __u64 *a, int listener, uint64_t 
         break;
     default: return -ENOSYS;
     }
-    char path[PATH_MAX], where[PATH_ROOM];
-    path[0] = 0;
-    if (path_addr != 0 || op != ZR_CREDS_OP_FSTAT) {
-        // statx(2) takes a NULL path with AT_EMPTY_PATH as "" (Linux 6.11).
-        if (path_addr == 0 && !(op == ZR_CREDS_OP_STATX && (flags & AT_EMPTY_PATH))) return ZR_CONTINUE;
-        if (path_addr != 0 && zr_tracee_string(tid, path_addr, path, sizeof path) != 0) return ZR_CONTINUE;
-    }
+    // A NULL path is the kernel's to refuse, except fstat's (none) and statx's with
+    // AT_EMPTY_PATH (taken as "" since Linux 6.11).
+    if (path_addr == 0 && op != ZR_CREDS_OP_FSTAT && !(op == ZR_CREDS_OP_STATX && (flags & AT_EMPTY_PATH)))
+        return ZR_CONTINUE;
+    char path[PATH_MAX], where[ZR_PATH_ROOM];
+    if (zr_caller_path(tid, dirfd, path_addr, path, where) != 0) return ZR_CONTINUE;
     if (path[0] == 0 && !(flags & AT_EMPTY_PATH)) return ZR_CONTINUE;
-    if (zr_tracee_path(tid, dirfd, path, where, sizeof where) != 0) return ZR_CONTINUE;
     // The magic link of an empty path is followed: it names the file itself.
     int follow = path[0] == 0 || !(flags & AT_SYMLINK_NOFOLLOW);
     uint32_t uid, gid;
@@ -183,8 +178,14 @@ int64_t zr_owner_stat(pid_t tid, int op, const __u64 *a, int listener, uint64_t 
     int at_flags = (flags & (AT_NO_AUTOMOUNT | AT_STATX_SYNC_TYPE)) | (follow ? 0 : AT_SYMLINK_NOFOLLOW);
     mode_t type = 0;
     dev_t dev = 0;
+    // The kernel's struct statx, or the native struct stat, which is the kernel's for stat,
+    // lstat, fstat and newfstatat on the 64-bit ABIs these calls are notified on (x86_64, x32,
+    // aarch64); written back whole.
+    struct statx stx;
+    struct stat st;
+    void *result;
+    size_t size;
     if (op == ZR_CREDS_OP_STATX) {
-        struct statx stx;
         if (statx(AT_FDCWD, where, at_flags, mask, &stx) != 0) return ZR_CONTINUE;
         stx.stx_uid = uid;
         stx.stx_gid = gid;
@@ -193,36 +194,24 @@ int64_t zr_owner_stat(pid_t tid, int op, const __u64 *a, int listener, uint64_t 
             stx.stx_rdev_major = major(dev);
             stx.stx_rdev_minor = minor(dev);
         }
-        if (seccomp_notify_id_valid(listener, id) != 0) return -ESRCH;
-        struct iovec local = {.iov_base = &stx, .iov_len = sizeof stx};
-        struct iovec remote = {.iov_base = (void *)(uintptr_t)buf_addr, .iov_len = sizeof stx};
-        return zr_tracee_write(tid, &local, &remote, 1, sizeof stx);
-    }
-    // The native struct stat is the kernel's for stat, lstat, fstat and newfstatat on the
-    // 64-bit ABIs these calls are notified on (x86_64, x32, aarch64).
-    struct stat st;
-    if (fstatat(AT_FDCWD, where, &st, at_flags) != 0) return ZR_CONTINUE;
-    st.st_uid = uid;
-    st.st_gid = gid;
-    if (S_ISREG(st.st_mode) && st.st_size == 0 && recorded_device(where, follow, &type, &dev) == 0) {
-        st.st_mode = type | (st.st_mode & 07777);
-        st.st_rdev = dev;
+        result = &stx, size = sizeof stx;
+    } else {
+        if (fstatat(AT_FDCWD, where, &st, at_flags) != 0) return ZR_CONTINUE;
+        st.st_uid = uid;
+        st.st_gid = gid;
+        if (S_ISREG(st.st_mode) && st.st_size == 0 && recorded_device(where, follow, &type, &dev) == 0) {
+            st.st_mode = type | (st.st_mode & 07777);
+            st.st_rdev = dev;
+        }
+        result = &st, size = sizeof st;
     }
     if (seccomp_notify_id_valid(listener, id) != 0) return -ESRCH;
-    struct iovec local = {.iov_base = &st, .iov_len = sizeof st};
-    struct iovec remote = {.iov_base = (void *)(uintptr_t)buf_addr, .iov_len = sizeof st};
-    return zr_tracee_write(tid, &local, &remote, 1, sizeof st);
+    struct iovec local = {.iov_base = result, .iov_len = size};
+    struct iovec remote = {.iov_base = (void *)(uintptr_t)buf_addr, .iov_len = size};
+    return zr_tracee_write(tid, &local, &remote, 1, size);
 }
 
 // ---- chown ---------------------------------------------------------------------------------
-
-static uint32_t arg_id(uint64_t raw, int id16) {
-    if (id16) {
-        uint32_t v = (uint32_t)raw & 0xffff;
-        return v == 0xffff ? NO_ID : v;
-    }
-    return (uint32_t)raw;
-}
 
 static int in_group(const struct zr_fs_identity *who, uint32_t gid) {
     if (gid == who->fsgid) return 1;
@@ -237,21 +226,21 @@ int64_t zr_owner_chown(pid_t tid, int op, int id16, const __u64 *a, const struct
     uint64_t path_addr = 0;
     uint32_t uid, gid;
     switch (op) {
-    case ZR_CREDS_OP_CHOWN: path_addr = a[0], uid = arg_id(a[1], id16), gid = arg_id(a[2], id16); break;
+    case ZR_CREDS_OP_CHOWN: path_addr = a[0], uid = zr_arg_id(a[1], id16), gid = zr_arg_id(a[2], id16); break;
     case ZR_CREDS_OP_LCHOWN:
-        path_addr = a[0], uid = arg_id(a[1], id16), gid = arg_id(a[2], id16), flags = AT_SYMLINK_NOFOLLOW;
+        path_addr = a[0], uid = zr_arg_id(a[1], id16), gid = zr_arg_id(a[2], id16), flags = AT_SYMLINK_NOFOLLOW;
         break;
-    case ZR_CREDS_OP_FCHOWN: dirfd = (int)a[0], uid = arg_id(a[1], id16), gid = arg_id(a[2], id16), flags = AT_EMPTY_PATH; break;
+    case ZR_CREDS_OP_FCHOWN: dirfd = (int)a[0], uid = zr_arg_id(a[1], id16), gid = zr_arg_id(a[2], id16), flags = AT_EMPTY_PATH; break;
     case ZR_CREDS_OP_FCHOWNAT:
-        dirfd = (int)a[0], path_addr = a[1], uid = arg_id(a[2], 0), gid = arg_id(a[3], 0), flags = (int)a[4];
+        dirfd = (int)a[0], path_addr = a[1], uid = zr_arg_id(a[2], 0), gid = zr_arg_id(a[3], 0), flags = (int)a[4];
         break;
     default: return -ENOSYS;
     }
-    char path[PATH_MAX], where[PATH_ROOM];
-    path[0] = 0;
-    if (op != ZR_CREDS_OP_FCHOWN && zr_tracee_string(tid, path_addr, path, sizeof path) != 0) return ZR_CONTINUE;
+    // fchown has no path; a NULL one is the kernel's to refuse.
+    if (path_addr == 0 && op != ZR_CREDS_OP_FCHOWN) return ZR_CONTINUE;
+    char path[PATH_MAX], where[ZR_PATH_ROOM];
+    if (zr_caller_path(tid, dirfd, path_addr, path, where) != 0) return ZR_CONTINUE;
     if (path[0] == 0 && !(flags & AT_EMPTY_PATH)) return ZR_CONTINUE;
-    if (zr_tracee_path(tid, dirfd, path, where, sizeof where) != 0) return ZR_CONTINUE;
     int follow = path[0] == 0 || !(flags & AT_SYMLINK_NOFOLLOW);
     struct stat st;
     // A missing file, a bad descriptor: the kernel's own chown fails the same way.
@@ -261,10 +250,10 @@ int64_t zr_owner_chown(pid_t tid, int op, int id16, const __u64 *a, const struct
     // kernel/fs attr.c chown_ok/chgrp_ok: the owner may give a file to itself and to one of
     // its groups; anything else takes CAP_CHOWN.
     if (!who->cap_chown) {
-        if (uid != NO_ID && (who->fsuid != cur_uid || uid != cur_uid)) return -EPERM;
-        if (gid != NO_ID && (who->fsuid != cur_uid || (gid != cur_gid && !in_group(who, gid)))) return -EPERM;
+        if (uid != ZR_NO_ID && (who->fsuid != cur_uid || uid != cur_uid)) return -EPERM;
+        if (gid != ZR_NO_ID && (who->fsuid != cur_uid || (gid != cur_gid && !in_group(who, gid)))) return -EPERM;
     }
-    uint32_t new_uid = uid == NO_ID ? cur_uid : uid, new_gid = gid == NO_ID ? cur_gid : gid;
+    uint32_t new_uid = uid == ZR_NO_ID ? cur_uid : uid, new_gid = gid == ZR_NO_ID ? cur_gid : gid;
     // User extended attributes exist only on regular files and directories: other owners
     // (symbolic links, FIFOs, sockets) are not recorded, as under zero consistency.
     if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) return 0;
@@ -280,7 +269,7 @@ int64_t zr_owner_chown(pid_t tid, int op, int id16, const __u64 *a, const struct
     if (rc != 0 && errno != ENODATA && errno != ENOTSUP && errno != EPERM) return -errno;
     // A chown of a non-directory clears set-user-ID, and set-group-ID with group execute,
     // for root too (chown(2), since Linux 2.2.13).
-    if (!S_ISDIR(st.st_mode) && (uid != NO_ID || gid != NO_ID)) {
+    if (!S_ISDIR(st.st_mode) && (uid != ZR_NO_ID || gid != ZR_NO_ID)) {
         mode_t mode = st.st_mode & 07777;
         mode_t cleared = mode & ~(mode_t)S_ISUID;
         if ((mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP)) cleared &= ~(mode_t)S_ISGID;
@@ -323,8 +312,10 @@ int64_t zr_owner_create(pid_t tid, int op, const __u64 *a, const struct zr_fs_id
     default: return -ENOSYS;
     }
     int device = op == ZR_CREDS_OP_MKNOD || op == ZR_CREDS_OP_MKNODAT;
-    char path[PATH_MAX], where[PATH_ROOM], parent[PATH_ROOM];
-    int rc = caller_path(tid, dirfd, path_addr, path, where);
+    char path[PATH_MAX], where[ZR_PATH_ROOM], parent[ZR_PATH_ROOM];
+    // A NULL path: the kernel refuses it (EFAULT); a device is not left to the kernel.
+    if (path_addr == 0) return device ? -EFAULT : ZR_CONTINUE;
+    int rc = zr_caller_path(tid, dirfd, path_addr, path, where);
     if (rc != 0) return device ? rc : ZR_CONTINUE;
     if (path[0] == 0) return device ? -ENOENT : ZR_CONTINUE;
     // inode_init_owner: the creator's fs ids, but the directory's group in a set-group-ID
