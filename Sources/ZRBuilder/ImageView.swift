@@ -38,12 +38,22 @@ struct ImageView {
         case notDirectory([String])
     }
 
+    /// The values of the extended attributes `names` on an entry's layer file, nil where absent
+    /// (all absent for entries other than regular files and directories, which cannot carry
+    /// user attributes).
+    static func attributes(_ names: [String], of entry: Entry) -> [[UInt8]?] {
+        guard entry.isDirectory || entry.status.st_mode & S_IFMT == S_IFREG,
+              let fd = try? FileDescriptor.open(entry.hostPath, O_RDONLY | O_NOFOLLOW) else { return names.map { _ in nil } }
+        defer { fd.close() }
+        return names.map { try? fd.extendedAttribute($0, display: entry.hostPath) }
+    }
+
+    /// zeroroot's records on an entry (owner ledger, device placeholder), for comparing two.
+    static func records(_ entry: Entry) -> [[UInt8]?] { attributes(ReservedAttributes.names, of: entry) }
+
     /// The owner the owner ledger records for an entry's layer file, nil for root's.
     static func recordedOwner(_ entry: Entry) -> (uid: Int64, gid: Int64)? {
-        guard entry.isDirectory || entry.status.st_mode & S_IFMT == S_IFREG,
-              let fd = try? FileDescriptor.open(entry.hostPath, O_RDONLY | O_NOFOLLOW) else { return nil }
-        defer { fd.close() }
-        return (try? fd.extendedAttribute(OwnerLedger.attribute, display: entry.hostPath)).flatMap(OwnerLedger.decode)
+        attributes([OwnerLedger.attribute], of: entry)[0].flatMap(OwnerLedger.decode)
     }
 
     static func components(_ path: String) -> [String] {

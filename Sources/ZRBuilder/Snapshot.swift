@@ -42,7 +42,7 @@ enum Snapshot {
             let st = entry.status, ost = old.status
             let type = st.st_mode & S_IFMT
             // A chown under full consistency changes only the owner ledger's record.
-            let sameRecords = Staging.records(entry) == Staging.records(old)
+            let sameRecords = ImageView.records(entry) == ImageView.records(old)
             if type == S_IFDIR && ost.st_mode & S_IFMT == S_IFDIR {
                 if st.st_mode != ost.st_mode || !sameRecords { try staging.copyEntry(entry, to: child) }
                 try walk(child, current: current, view: view, staging: &staging)

@@ -149,20 +149,8 @@ struct Staging {
     static func copyRecords(from source: FileDescriptor, to target: FileDescriptor, display: String) throws(SystemError) {
         for name in ReservedAttributes.names {
             guard let value = try? source.extendedAttribute(name, display: display) else { continue }
-            var failure: SystemError?
-            value.withUnsafeBytes { raw in
-                do throws(SystemError) { try target.setExtendedAttribute(name, value: raw, display: display) } catch { failure = error }
-            }
-            if let failure { throw failure }
+            try target.setExtendedAttribute(name, bytes: value, display: display)
         }
-    }
-
-    /// The records an entry's layer file carries (ReservedAttributes), for comparing two.
-    static func records(_ entry: ImageView.Entry) -> [[UInt8]?] {
-        guard entry.isDirectory || entry.status.st_mode & S_IFMT == S_IFREG,
-              let fd = try? FileDescriptor.open(entry.hostPath, O_RDONLY | O_NOFOLLOW) else { return [] }
-        defer { fd.close() }
-        return ReservedAttributes.names.map { try? fd.extendedAttribute($0, display: entry.hostPath) }
     }
 
     /// An overlay whiteout (character device 0/0) hiding `path` of the layers below.

@@ -357,9 +357,7 @@ public struct LayerApplier {
             if uid == 0 && gid == 0 {
                 try fd.removeExtendedAttribute(OwnerLedger.attribute, display: display)
             } else {
-                try OwnerLedger.encode(uid: uid, gid: gid).withUnsafeBytes { value in
-                    Result { () throws(SystemError) in try fd.setExtendedAttribute(OwnerLedger.attribute, value: value, display: display) }
-                }.get()
+                try fd.setExtendedAttribute(OwnerLedger.attribute, bytes: OwnerLedger.encode(uid: uid, gid: gid), display: display)
             }
         } catch where [ENODATA, EPERM, ENOTSUP, EACCES].contains(error.errno) {
             if error.errno != ENODATA { report.skippedAttributes += 1 }

@@ -92,6 +92,14 @@ extension FileDescriptor {
         try syscallChecked("setxattr \(name)", path: display) { zr_fsetxattr(rawValue, name, value.baseAddress, value.count, 0) }
     }
 
+    /// The same from an array: the bytes are borrowed inside, so callers need not wrap a typed
+    /// throw in withUnsafeBytes.
+    public func setExtendedAttribute(_ name: String, bytes: [UInt8], display: String) throws(SystemError) {
+        try syscallChecked("setxattr \(name)", path: display) {
+            bytes.withUnsafeBytes { zr_fsetxattr(rawValue, name, $0.baseAddress, $0.count, 0) }
+        }
+    }
+
     public func removeExtendedAttribute(_ name: String, display: String) throws(SystemError) {
         try syscallChecked("removexattr \(name)", path: display) { zr_fremovexattr(rawValue, name) }
     }
