@@ -195,18 +195,16 @@ public enum Policy {
     /// stat is the supervisor's own; 32-bit programs see every file as root's. open and openat
     /// are notified only with O_CREAT, so plain opens (most of a build's calls) never stop.
     public static let fullConsistency: [Rule] = {
-        let owned: Set<String> = ["chown", "lchown", "fchown", "fchownat", "mknod", "mknodat",
-                                  "chown32", "lchown32", "fchown32"]
-        var rules = credsConsistency.filter { !owned.contains($0.syscall) }
-        rules.append(Rule("chown", on: legacy, effect: .emulate(.chown)))
-        rules.append(Rule("lchown", on: legacy, effect: .emulate(.lchown)))
-        rules.append(Rule("fchown", on: all, effect: .emulate(.fchown)))
-        rules.append(Rule("fchownat", on: all, effect: .emulate(.fchownat)))
-        rules.append(Rule("chown32", on: uid16, effect: .emulate(.chown)))
-        rules.append(Rule("lchown32", on: uid16, effect: .emulate(.lchown)))
-        rules.append(Rule("fchown32", on: uid16, effect: .emulate(.fchown)))
-        rules.append(Rule("mknod", on: legacy, when: .deviceMode(argument: 1), effect: .emulate(.mknod)))
-        rules.append(Rule("mknodat", on: all, when: .deviceMode(argument: 2), effect: .emulate(.mknodat)))
+        // The zero table's chown and device mknod rows (same ABIs and conditions), answered.
+        let owned: [String: CredentialCall] = [
+            "chown": .chown, "lchown": .lchown, "fchown": .fchown, "fchownat": .fchownat, "mknod": .mknod,
+            "mknodat": .mknodat, "chown32": .chown, "lchown32": .lchown, "fchown32": .fchown,
+        ]
+        var rules = credsConsistency.filter { owned[$0.syscall] == nil }
+        for rule in zeroConsistency {
+            guard let call = owned[rule.syscall] else { continue }
+            rules.append(Rule(rule.syscall, on: rule.architectures, when: rule.condition, effect: .emulate(call)))
+        }
         rules.append(Rule("open", on: legacy, when: .flags(argument: 1, include: oCreat), effect: .emulate(.open)))
         rules.append(Rule("openat", on: all, when: .flags(argument: 2, include: oCreat), effect: .emulate(.openat)))
         rules.append(Rule("creat", on: legacy, effect: .emulate(.creat)))
