@@ -17,6 +17,12 @@ public enum Consistency: String, Sendable, CaseIterable {
 
     /// A supervisor answers calls; a RUN after USER starts as that user.
     public var isSupervised: Bool { self != .zero }
+
+    /// "zero, creds or full", for messages about a bad value.
+    public static var choices: String {
+        let names = allCases.map(\.rawValue)
+        return names.dropLast().joined(separator: ", ") + " or " + names.last!
+    }
 }
 
 /// Everything `zr build` was asked to do.

@@ -55,7 +55,7 @@ extension Builder {
         guard let item = environment.last(where: { $0.hasPrefix("ZR_CONSISTENCY=") }) else { return nil }
         let value = String(item.dropFirst("ZR_CONSISTENCY=".count))
         guard let level = Consistency(rawValue: value) else {
-            throw .step("ZR_CONSISTENCY=\(value): expected zero, creds or full", at: at)
+            throw .step("ZR_CONSISTENCY=\(value): expected \(Consistency.choices)", at: at)
         }
         return level
     }

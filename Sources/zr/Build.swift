@@ -87,17 +87,16 @@ struct Build: ParsableCommand {
     /// The supervised tiers need seccomp user notification with killable waits (Linux 5.19).
     static var supervisorAvailable: Bool { kernelAtLeast(5, 19) }
 
-    /// --consistency, else ZR_CONSISTENCY, else creds (zero on kernels without the supervisor).
-    func consistencyLevel() throws -> Consistency {
-        let chosen = consistency ?? ProcessInfo.processInfo.environment["ZR_CONSISTENCY"]
-        let value = chosen ?? (Self.supervisorAvailable ? Consistency.creds : Consistency.zero).rawValue
+    /// --consistency, else ZR_CONSISTENCY, else creds (zero on kernels without the supervisor);
+    /// `chosen` when the flag or the variable gave it.
+    func consistencyLevel() throws -> (level: Consistency, chosen: Bool) {
+        let given = consistency ?? ProcessInfo.processInfo.environment["ZR_CONSISTENCY"]
+        let value = given ?? (Self.supervisorAvailable ? Consistency.creds : Consistency.zero).rawValue
         guard let level = Consistency(rawValue: value) else {
             let source = consistency == nil ? "ZR_CONSISTENCY" : "--consistency"
-            let names = Consistency.allCases.map(\.rawValue)
-            let expected = names.dropLast().joined(separator: ", ") + " or " + names.last!
-            throw ValidationError("\(source): expected \(expected), got \"\(value)\"")
+            throw ValidationError("\(source): expected \(Consistency.choices), got \"\(value)\"")
         }
-        return level
+        return (level, given != nil)
     }
 
     /// FROM (and COPY --from) images: the store's, else pulled; with --pull, pulled anyway.
@@ -177,9 +176,9 @@ struct Build: ParsableCommand {
             target: target, noCache: noCache, secrets: try parseSecrets(), keepFailed: keepFailed, zrRunPath: zrRunPath(),
             platform: ZRDockerfile.Platform(os: "linux", architecture: hostArchitecture()), now: { now() })
         request.snapshot = ProcessInfo.processInfo.environment["ZR_SNAPSHOT"] == "1"
-        request.consistency = try consistencyLevel()
+        let (level, chosen) = try consistencyLevel()
+        request.consistency = level
         // Chosen by nobody: a step that fails gets a second chance with full consistency.
-        let chosen = consistency != nil || ProcessInfo.processInfo.environment["ZR_CONSISTENCY"] != nil
         request.retryInFull = !chosen && Self.supervisorAvailable
         if !chosen && !Self.supervisorAvailable {
             note("Linux \(hostUname().release) lacks what the creds and full consistency tiers need (5.19); RUN steps use zero consistency")
