@@ -2,28 +2,7 @@ import ZRDockerfile
 import ZROCI
 import ZRStore
 import ZRSystem
-
-/// How faithfully RUN steps emulate root; passed to zr-run as `--consistency` (the runtime's
-/// own type lives in ZRSeccomp, which the builder never imports).
-public enum Consistency: String, Sendable, CaseIterable {
-    /// set*id, chown and the rest answer 0 and change nothing.
-    case zero
-    /// set*id/get*id emulated per thread by a supervisor: su, runuser, setpriv and apt's
-    /// `_apt` drop behave as under root.
-    case creds
-    /// creds plus file owners (the owner ledger): chown, stat and creation by a fake user
-    /// behave as under root, and layers carry those owners.
-    case full
-
-    /// A supervisor answers calls; a RUN after USER starts as that user.
-    public var isSupervised: Bool { self != .zero }
-
-    /// "zero, creds or full", for messages about a bad value.
-    public static var choices: String {
-        let names = allCases.map(\.rawValue)
-        return names.dropLast().joined(separator: ", ") + " or " + names.last!
-    }
-}
+import ZRVocabulary
 
 /// Everything `zr build` was asked to do.
 public struct BuildRequest: Sendable {
@@ -45,7 +24,7 @@ public struct BuildRequest: Sendable {
     /// The runtime every RUN execs.
     public var zrRunPath: String
     /// The platform the build produces (only the host's can run here).
-    public var platform: ZRDockerfile.Platform
+    public var platform: Platform
     /// Current time, RFC 3339 (history entries and the image's `created`).
     public var now: @Sendable () -> String
     /// Downloads a URL (ADD https://…) to a file, hashing it with the given algorithm; nil:
@@ -62,7 +41,7 @@ public struct BuildRequest: Sendable {
 
     public init(contextDirectory: String, dockerfilePath: String, tags: [String] = [], buildArgs: [String: String] = [:],
                 target: String? = nil, noCache: Bool = false, secrets: [String: String] = [:], keepFailed: Bool = false,
-                zrRunPath: String, platform: ZRDockerfile.Platform, now: @escaping @Sendable () -> String) {
+                zrRunPath: String, platform: Platform, now: @escaping @Sendable () -> String) {
         self.contextDirectory = contextDirectory
         self.dockerfilePath = dockerfilePath
         self.tags = tags

@@ -5,6 +5,7 @@ import ZRLayer
 import ZROCI
 import ZRStore
 import ZRSystem
+import ZRVocabulary
 
 /// The state of a stage after some instructions: its layers, its image config (with history)
 /// and the cache key of everything that led to it.
@@ -215,7 +216,7 @@ public final class Builder {
             } catch {
                 throw .step("FROM \(name): image \(normal) is not in the store \(store.root) (zr pull \(normal), or zr import)", at: at)
             }
-            if let platform = stage.platform, let wanted = ZRDockerfile.Platform(parsing: platform),
+            if let platform = stage.platform, let wanted = try? Platform(parsing: platform),
                config.os != wanted.os || config.architecture != wanted.architecture {
                 throw .step("FROM --platform=\(platform): image \(normal) is \(config.os ?? "?")/\(config.architecture ?? "?")", at: at)
             }

@@ -1,5 +1,6 @@
 import Glibc
 import ZRSystem
+import ZRVocabulary
 
 /// One RUN: zr-run started on the stage's layers with a fresh upper directory, root emulation
 /// on, the image's own /tmp, no $HOME, and only the build's environment. The builder never

@@ -2,32 +2,7 @@
 // replacement", "ARG" ("Scope", "Using ARG variables", "Predefined ARGs", "Automatic platform
 // ARGs in the global scope") and "ENV".
 
-/// An OS/architecture/variant triple (`linux/amd64`, `linux/arm64/v8`).
-public struct Platform: Sendable, Hashable, CustomStringConvertible {
-    /// Operating system (`linux`).
-    public var os: String
-    /// CPU architecture (`amd64`, `arm64`).
-    public var architecture: String
-    /// Variant (`v7`, `v8`), if any.
-    public var variant: String?
-
-    /// Creates a platform.
-    public init(os: String, architecture: String, variant: String? = nil) {
-        self.os = os
-        self.architecture = architecture
-        self.variant = variant
-    }
-
-    /// Parses `os/arch[/variant]`; nil if malformed.
-    public init?(parsing s: String) {
-        let parts = s.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
-        guard (2...3).contains(parts.count), parts.allSatisfy({ !$0.isEmpty }) else { return nil }
-        self.init(os: parts[0], architecture: parts[1], variant: parts.count == 3 ? parts[2] : nil)
-    }
-
-    /// `os/arch[/variant]`.
-    public var description: String { [os, architecture, variant].compactMap { $0 }.joined(separator: "/") }
-}
+import ZRVocabulary
 
 /// What a build supplies from outside the Dockerfile.
 public struct BuildContext: Sendable, Equatable {

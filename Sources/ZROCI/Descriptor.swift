@@ -1,5 +1,6 @@
 /// A content descriptor (image-spec descriptor.md): what a blob is, its digest and its size.
 /// The same shape in OCI and Docker schema-2 documents.
+import ZRVocabulary
 public struct Descriptor: Sendable, Hashable, Codable {
     /// The media type of the referenced content.
     public var mediaType: MediaType

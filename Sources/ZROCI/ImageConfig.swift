@@ -3,6 +3,7 @@
 /// Docker-only ones modelled here too). Field names follow the JSON keys; unknown keys are
 /// ignored on decode, so a config's digest must be taken over the bytes as fetched
 /// (`JSONBlob<ImageConfig>`), never over a re-encoding.
+import ZRVocabulary
 public struct ImageConfig: Codable, Sendable, Equatable, JSONDocument {
     /// The runtime defaults (`config` in the JSON).
     public struct Config: Codable, Sendable, Equatable {

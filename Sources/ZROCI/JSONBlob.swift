@@ -1,5 +1,6 @@
 #if canImport(FoundationEssentials)
 import FoundationEssentials
+import ZRVocabulary
 #else
 import Foundation
 #endif

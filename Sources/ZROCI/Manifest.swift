@@ -1,6 +1,7 @@
 /// An image manifest: OCI image-spec manifest.md, or Docker image manifest v2 schema 2
 /// (distribution manifest-v2-2.md), which has the same fields (`schemaVersion` 2, `mediaType`,
 /// `config`, `layers`) and decodes into the same type. `mediaType` tells which it was.
+import ZRVocabulary
 public struct Manifest: Sendable, Hashable, Codable, JSONDocument {
     /// Always 2 (both formats); 1 is Docker schema 1, refused on decode.
     public var schemaVersion: Int

@@ -2,13 +2,12 @@
 /// do not match, platforms an index does not offer. Every case carries the input it refused,
 /// so a message can say what and where; the CLI decides the wording shown to people, and
 /// `description` is a sensible default for logs and tests.
+import ZRVocabulary
 public enum OCIError: Error, Sendable, Equatable, CustomStringConvertible {
     /// A digest string that does not follow image-spec descriptor.md "Digests".
     case invalidDigest(input: String, problem: DigestProblem)
     /// An image reference that does not follow the distribution/reference grammar.
     case invalidReference(input: String, problem: ReferenceProblem)
-    /// A platform specifier (`os/arch[/variant]`) or platform object that cannot be used.
-    case invalidPlatform(input: String, reason: String)
     /// Bytes whose digest is not the one they were expected to have.
     case digestMismatch(expected: Digest, actual: Digest)
     /// A JSON document (manifest, index, config) that cannot be decoded. `path` is the JSON
@@ -93,8 +92,6 @@ public enum OCIError: Error, Sendable, Equatable, CustomStringConvertible {
             "invalid digest \"\(input)\": \(problem)"
         case .invalidReference(let input, let problem):
             "invalid image reference \"\(input)\": \(problem)"
-        case .invalidPlatform(let input, let reason):
-            "invalid platform \"\(input)\": \(reason)"
         case .digestMismatch(let expected, let actual):
             "digest mismatch: expected \(expected), got \(actual)"
         case .invalidDocument(let kind, let path, let reason):

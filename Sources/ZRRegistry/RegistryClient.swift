@@ -4,6 +4,7 @@ import NIOCore
 import NIOHTTP1
 import NIOSSL
 import ZROCI
+import ZRVocabulary
 
 /// A connection to one registry (distribution spec v1.1, "OCI Distribution"): authentication,
 /// manifests, streamed and verified blobs, uploads. Sendable: the token cache is an actor and

@@ -10,6 +10,7 @@
 /// user's ownership, which is all a single-id namespace can express.
 
 import ZRSystem
+import ZRVocabulary
 
 /// A Linux system call ABI that seccomp distinguishes by its `AUDIT_ARCH_*` value.
 public enum Architecture: String, CaseIterable, Sendable, Hashable {
@@ -77,18 +78,8 @@ public struct Rule: Sendable, Equatable {
     }
 }
 
-/// How faithfully root is emulated (issue 9).
-public enum Consistency: String, Sendable, Codable, CaseIterable {
-    /// chown, set*id, setgroups, capset and device mknod answer 0 and do nothing.
-    case zero
-    /// As zero for chown, capset and mknod; the set*id and get*id families and SO_PEERCRED are
-    /// answered by a supervisor from fake per-thread credentials with the kernel's rules.
-    case creds
-    /// creds, plus file owners: chown records owners in the owner ledger, the stat family
-    /// reports them, files a fake non-root user creates are recorded as theirs, and device
-    /// nodes become recorded placeholders.
-    case full
-
+/// The policy each level of root emulation installs.
+extension Consistency {
     public var rules: [Rule] {
         switch self {
         case .zero: Policy.zeroConsistency
@@ -96,9 +87,6 @@ public enum Consistency: String, Sendable, Codable, CaseIterable {
         case .full: Policy.fullConsistency
         }
     }
-
-    /// Whether a supervisor answers calls (creds and full).
-    public var isSupervised: Bool { self != .zero }
 }
 
 public enum Policy {

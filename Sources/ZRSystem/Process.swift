@@ -1,3 +1,4 @@
+import CSupervisor
 import CZeroRoot
 import Glibc
 
@@ -167,7 +168,7 @@ func withCStringArray<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutab
     return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
 }
 
-/// A credential system call the creds tier's supervisor answers (CZeroRoot zr_creds.h).
+/// A credential system call the creds tier's supervisor answers (CSupervisor zr_creds.h).
 public enum CredentialCall: Sendable, Equatable, CaseIterable {
     case getuid, geteuid, getgid, getegid, getresuid, getresgid, getgroups
     case setuid, setgid, setreuid, setregid, setresuid, setresgid, setfsuid, setfsgid, setgroups
@@ -279,7 +280,7 @@ public struct Supervised: Sendable {
 }
 
 extension Process {
-    /// Starts `request` under a creds-tier supervisor (CZeroRoot zr_creds_start): the caller
+    /// Starts `request` under a creds-tier supervisor (CSupervisor zr_creds_start): the caller
     /// must have called `Namespace.unsharePID()`, and `request.filter` must notify exactly the
     /// calls in `calls`. Returns the supervisor, which exits with the command's shell status.
     public static func spawnSupervised(

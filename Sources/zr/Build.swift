@@ -7,6 +7,7 @@ import ZROCI
 import ZRRegistry
 import ZRStore
 import ZRSystem
+import ZRVocabulary
 
 struct Build: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -174,7 +175,7 @@ struct Build: ParsableCommand {
         var request = BuildRequest(
             contextDirectory: context, dockerfilePath: dockerfile, tags: try tags.map(imageName), buildArgs: try parseBuildArgs(),
             target: target, noCache: noCache, secrets: try parseSecrets(), keepFailed: keepFailed, zrRunPath: zrRunPath(),
-            platform: ZRDockerfile.Platform(os: "linux", architecture: hostArchitecture()), now: { now() })
+            platform: Platform(os: "linux", architecture: hostArchitecture()), now: { now() })
         request.snapshot = ProcessInfo.processInfo.environment["ZR_SNAPSHOT"] == "1"
         let (level, chosen) = try consistencyLevel()
         request.consistency = level

@@ -3,6 +3,7 @@ import FoundationEssentials
 import ZROCI
 import ZRRegistry
 import ZRStore
+import ZRVocabulary
 
 struct Pull: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -38,7 +39,7 @@ struct Pull: ParsableCommand {
             throw ValidationError("bad image reference \"\(self.reference)\": \(error)")
         }
         let wanted: Platform
-        do { wanted = try platform.map { text throws(OCIError) in try Platform(parsing: text) } ?? .host } catch {
+        do { wanted = try platform.map { text throws(PlatformError) in try Platform(parsing: text) } ?? .host } catch {
             throw ValidationError("\(error)")
         }
         let shared = SharedStore(store: try store.open())

@@ -8,6 +8,7 @@ import ZRLayer
 import ZROCI
 import ZRStore
 import ZRSystem
+import ZRVocabulary
 
 @main
 struct ZR: ParsableCommand {
@@ -529,7 +530,7 @@ struct DockerfileCommand: ParsableCommand {
             for warning in dockerfile.warnings { note("\(warning)") }
             print(dockerfile.render(), terminator: "")
             if resolved {
-                let platform = ZRDockerfile.Platform(os: "linux", architecture: hostArchitecture())
+                let platform = Platform(os: "linux", architecture: hostArchitecture())
                 let result = try dockerfile.resolve(BuildContext(buildArgs: args, targetPlatform: platform, buildPlatform: platform))
                 print("---")
                 print(result.render(), terminator: "")

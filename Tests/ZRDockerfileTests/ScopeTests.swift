@@ -1,5 +1,6 @@
 import Testing
 @testable import ZRDockerfile
+import ZRVocabulary
 
 /// ARG/ENV scoping, reference "ARG" (Scope, default values, predefined and platform ARGs) and "ENV".
 @Suite struct ScopeTests {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import ZROCI
+import ZRVocabulary
 
 struct CanonicalJSONTests {
     static func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import ZROCI
+import ZRVocabulary
 
 struct ImageConfigTests {
     /// A config as registries serve it (keys from image-spec config.md), with keys this type

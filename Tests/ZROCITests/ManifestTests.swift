@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import ZROCI
+import ZRVocabulary
 
 /// Documents shaped as registries serve them (image-spec examples, Docker Hub answers).
 struct ManifestTests {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import ZROCI
+import ZRVocabulary
 
 struct PlatformTests {
     /// containerd's normalizeArch table, as (architecture, variant) → (architecture, variant).
@@ -73,7 +74,7 @@ struct PlatformTests {
 
     @Test(arguments: badSpecifiers)
     func refusesBadSpecifiers(_ input: String, _ reason: String) {
-        #expect(throws: OCIError.invalidPlatform(input: input, reason: reason)) {
+        #expect(throws: PlatformError.invalid(input: input, reason: reason)) {
             try Platform(parsing: input)
         }
     }

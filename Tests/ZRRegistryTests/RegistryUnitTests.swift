@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import ZRRegistry
 import ZROCI
+import ZRVocabulary
 
 struct ChallengeTests {
     @Test(arguments: [

@@ -35,10 +35,10 @@ public struct Platform: Sendable, Hashable, Codable, CustomStringConvertible {
     /// Parses a specifier as `--platform` takes it: `os/arch[/variant]`, or a single `arch`
     /// (OS `linux`) or a single `os` (the host's architecture), as containerd's
     /// `platforms.Parse` does. The result is normalized.
-    public init(parsing specifier: String) throws(OCIError) {
+    public init(parsing specifier: String) throws(PlatformError) {
         let parts = specifier.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
         for part in parts where part.isEmpty || !part.utf8.allSatisfy(Self.isSpecifierByte) {
-            throw .invalidPlatform(input: specifier,
+            throw .invalid(input: specifier,
                                    reason: part.isEmpty ? "empty component" : "invalid component \"\(part)\"")
         }
         switch parts.count {
@@ -51,7 +51,7 @@ public struct Platform: Sendable, Hashable, Codable, CustomStringConvertible {
             } else {
                 let (arch, variant) = Self.normalizeArchitecture(single, variant: nil)
                 guard Self.knownArchitectures.contains(arch) else {
-                    throw .invalidPlatform(input: specifier, reason: "unknown operating system or architecture")
+                    throw .invalid(input: specifier, reason: "unknown operating system or architecture")
                 }
                 self.init(os: "linux", architecture: arch, variant: variant)
             }
@@ -59,7 +59,7 @@ public struct Platform: Sendable, Hashable, Codable, CustomStringConvertible {
             let (arch, variant) = Self.normalizeArchitecture(parts[1], variant: parts.count == 3 ? parts[2] : nil)
             self.init(os: Self.normalizeOS(parts[0]), architecture: arch, variant: variant)
         default:
-            throw .invalidPlatform(input: specifier, reason: "expected OS/ARCH[/VARIANT]")
+            throw .invalid(input: specifier, reason: "expected OS/ARCH[/VARIANT]")
         }
     }
 
@@ -241,4 +241,15 @@ public struct PlatformMatcher: Sendable {
 
     /// Whether `candidate` can run on `wanted`.
     public func matches(_ candidate: Platform) -> Bool { rank(candidate) != nil }
+}
+
+/// A `--platform` specifier that is not one.
+public enum PlatformError: Error, Equatable, Sendable, CustomStringConvertible {
+    case invalid(input: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .invalid(let input, let reason): "invalid platform \"\(input)\": \(reason)"
+        }
+    }
 }
