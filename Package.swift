@@ -1,6 +1,6 @@
 // swift-tools-version: 6.2
-// zeroroot: unprivileged container builds and runs for HPC. Module graph: ../design.md;
-// imports go one way, lower modules never import higher ones.
+// zeroroot: unprivileged container builds and runs for HPC. Module graph and import rules:
+// docs/architecture.md (Tests/ArchitectureTests checks them); lower modules never import higher ones.
 import PackageDescription
 
 let strict: [SwiftSetting] = [.treatAllWarnings(as: .error)]
@@ -25,8 +25,14 @@ let package = Package(
         // openat2) and the code that runs between fork and exec.
         .target(
             name: "CZeroRoot",
+            cSettings: [.define("_GNU_SOURCE"), .unsafeFlags(["-Wall", "-Wextra", "-Werror"])]
+        ),
+        // C: the seccomp user-notification supervisor of the creds and full levels (creds.c is
+        // the allocation-free notification loop, owners.c the owner ledger's calls).
+        .target(
+            name: "CSupervisor", dependencies: ["CZeroRoot"],
             cSettings: [.define("_GNU_SOURCE"), .unsafeFlags(["-Wall", "-Wextra", "-Werror"])],
-            // The creds supervisor's notification loop (creds.c) uses libseccomp's notify API.
+            // libseccomp's notify API.
             linkerSettings: [.linkedLibrary("seccomp")]
         ),
         .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp",
@@ -34,25 +40,28 @@ let package = Package(
         .systemLibrary(name: "CArchive", pkgConfig: "libarchive",
                        providers: [.apt(["libarchive-dev"])]),
 
-        .target(name: "ZRSystem", dependencies: ["CZeroRoot"], swiftSettings: strict),
-        .target(name: "ZRSeccomp", dependencies: ["ZRSystem", "CSeccomp"], swiftSettings: strict),
+        // The words every layer shares (Platform, Consistency): a leaf, no dependencies, no I/O.
+        .target(name: "ZRVocabulary", swiftSettings: strict),
+        .target(name: "ZRSystem", dependencies: ["CZeroRoot", "CSupervisor"], swiftSettings: strict),
+        .target(name: "ZRSeccomp", dependencies: ["ZRSystem", "ZRVocabulary", "CSeccomp"], swiftSettings: strict),
         // Pure value types, no I/O; swift-crypto for digests.
-        .target(name: "ZROCI", dependencies: [.product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
-        .target(name: "ZRRuntime", dependencies: ["ZRSystem", "ZRSeccomp"], swiftSettings: strict),
+        .target(name: "ZROCI", dependencies: ["ZRVocabulary", .product(name: "Crypto", package: "swift-crypto")],
+                swiftSettings: strict),
+        .target(name: "ZRRuntime", dependencies: ["ZRSystem", "ZRSeccomp", "ZRVocabulary"], swiftSettings: strict),
         .target(name: "ZRLayer", dependencies: ["ZRSystem", "ZROCI", "CArchive"], swiftSettings: strict),
         .target(name: "ZRStore", dependencies: ["ZRSystem", "ZROCI", "ZRLayer"], swiftSettings: strict),
-        .target(name: "ZRDockerfile", swiftSettings: strict),
+        .target(name: "ZRDockerfile", dependencies: ["ZRVocabulary"], swiftSettings: strict),
         // OCI distribution client. Never imports ZRStore: the zr command feeds what it downloads
         // into the store.
         .target(name: "ZRRegistry", dependencies: [
-            "ZROCI",
+            "ZROCI", "ZRVocabulary",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ], swiftSettings: strict),
-        // Dockerfile → image. Never enters a namespace: every RUN execs zr-run (design.md).
-        .target(name: "ZRBuilder", dependencies: ["ZRDockerfile", "ZRStore", "ZRLayer", "ZROCI", "ZRSystem"],
+        // Dockerfile → image. Never enters a namespace: every RUN execs zr-run (docs/architecture.md).
+        .target(name: "ZRBuilder", dependencies: ["ZRDockerfile", "ZRStore", "ZRLayer", "ZROCI", "ZRSystem", "ZRVocabulary"],
                 swiftSettings: strict),
         .executableTarget(name: "ZRDockerfileFuzz", dependencies: ["ZRDockerfile"], swiftSettings: strict),
 
@@ -60,7 +69,7 @@ let package = Package(
         // Swift's runtime is linked in statically so nodes need no Swift toolchain, and the
         // version script exports only the SPANK symbols.
         .target(name: "CZRSpankABI"),
-        .target(name: "ZRSpank", dependencies: ["CZRSpankABI", "ZRStore", "ZRRuntime", "ZRSystem", "ZROCI"],
+        .target(name: "ZRSpank", dependencies: ["CZRSpankABI", "ZRStore", "ZRRuntime", "ZRSeccomp", "ZRSystem", "ZROCI"],
                 swiftSettings: strict,
                 // ZROCI imports Foundation: the static libraries it needs are not autolinked into a
                 // shared object, so they are named here.
@@ -86,7 +95,7 @@ let package = Package(
         .executableTarget(
             name: "zr-run",
             dependencies: [
-                "ZRRuntime", "ZROCI",
+                "ZRRuntime", "ZROCI", "ZRSystem", "ZRVocabulary",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -95,19 +104,23 @@ let package = Package(
         .executableTarget(
             name: "zr",
             dependencies: [
-                "ZRStore", "ZRLayer", "ZROCI", "ZRSystem", "ZRDockerfile", "ZRBuilder", "ZRRegistry",
+                "ZRStore", "ZRLayer", "ZROCI", "ZRSystem", "ZRDockerfile", "ZRBuilder", "ZRRegistry", "ZRVocabulary",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
         ),
 
-        .testTarget(name: "ZRRuntimeTests", dependencies: ["ZRRuntime", "ZRSystem"], swiftSettings: strict),
+        // The import rules of docs/architecture.md, read from this file and every import in Sources/.
+        .testTarget(name: "ArchitectureTests", swiftSettings: strict),
+        .testTarget(name: "ZRRuntimeTests", dependencies: ["ZRRuntime", "ZRSystem", "ZRVocabulary"], swiftSettings: strict),
         .testTarget(name: "ZRLayerTests", dependencies: ["ZRLayer", "ZRSystem", "CArchive"], swiftSettings: strict),
-        .testTarget(name: "ZROCITests", dependencies: ["ZROCI"], swiftSettings: strict),
-        .testTarget(name: "ZRRegistryTests", dependencies: ["ZRRegistry", "ZROCI"], swiftSettings: strict),
-        .testTarget(name: "ZRDockerfileTests", dependencies: ["ZRDockerfile"], exclude: ["Corpus"], swiftSettings: strict),
+        .testTarget(name: "ZROCITests", dependencies: ["ZROCI", "ZRVocabulary"], swiftSettings: strict),
+        .testTarget(name: "ZRRegistryTests", dependencies: ["ZRRegistry", "ZROCI", "ZRVocabulary"], swiftSettings: strict),
+        .testTarget(name: "ZRDockerfileTests", dependencies: ["ZRDockerfile", "ZRVocabulary"], exclude: ["Corpus"],
+                    swiftSettings: strict),
         .testTarget(name: "ZRBuilderTests", dependencies: ["ZRBuilder", "ZRDockerfile", "ZRSystem"], swiftSettings: strict),
-        .testTarget(name: "ZRSeccompTests", dependencies: ["ZRSeccomp", "ZRSystem", "CSeccomp"], swiftSettings: strict),
+        .testTarget(name: "ZRSeccompTests", dependencies: ["ZRSeccomp", "ZRSystem", "ZRVocabulary", "CSeccomp"],
+                    swiftSettings: strict),
         // Runs the built zr-run as an unprivileged user inside a Debian root filesystem.
         .testTarget(name: "ZRRunIntegrationTests", dependencies: ["zr-run", "ZRSystem"], exclude: ["Fixtures"],
                     swiftSettings: strict),

@@ -5,6 +5,7 @@ import ZRLayer
 import ZROCI
 import ZRStore
 import ZRSystem
+import ZRVocabulary
 
 extension Builder {
     static let defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -278,8 +279,8 @@ extension Builder {
             }
             break
         }
-        removeMountPoints(upper: changes, targets: targets + ["/etc/resolv.conf", "/etc/hosts"], image: image)
         if snapshot {
+            removeMountPoints(upper: changes, targets: targets + ["/etc/resolv.conf", "/etc/hosts"], image: image)
             // From here on, `changes` is a layer tree like an overlay upper directory.
             let tree = scratch + "/diff"
             do {
@@ -314,9 +315,10 @@ extension Builder {
         return ((try? fd.entryNames(display: path)) ?? []).isEmpty
     }
 
-    /// zr-run creates missing mount points in the upper directory (empty files or
-    /// directories); they are not part of what the step made, so they go, unless the step
-    /// put something in them.
+    /// Snapshot mode has no overlay, so no skeleton layer: zr-run creates missing mount points
+    /// in the copy (empty files or directories). They are not part of what the step made, so
+    /// they go before the copy is compared, unless the step put something in them. (With
+    /// overlayfs the mount points live in zr-run's skeleton layer and never reach the upper.)
     func removeMountPoints(upper: String, targets: [String], image: ImageView) {
         for target in targets {
             guard case .missing(let existing, let rest) = image.resolve(target), let first = rest.first else { continue }

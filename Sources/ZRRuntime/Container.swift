@@ -12,6 +12,8 @@ public enum RuntimeError: Error, CustomStringConvertible, Sendable {
     case noHomeMountPoint(String)
     case commandNotFound(String, searchPath: String)
     case cannotExecute(SystemError)
+    /// A path inside the container that is not absolute or has `.`/`..` components.
+    case badPath(String, what: String)
 
     public var exitCode: Int32 {
         switch self {
@@ -31,6 +33,7 @@ public enum RuntimeError: Error, CustomStringConvertible, Sendable {
             "home \(p): neither it nor its parent exists in the image (use --no-home, or -b to bind it elsewhere)"
         case .commandNotFound(let c, let path): "\(c): command not found in the container (PATH=\(path))"
         case .cannotExecute(let e): e.description
+        case .badPath(let p, let what): "\(what) \"\(p)\": must be an absolute path without . or .. components"
         }
     }
 }
@@ -53,99 +56,146 @@ public enum Container {
 
         """
 
-    /// Sets up the container, runs the command in it, forwards signals and returns how the
+    /// zr-run: sets up the container, runs the command in it, forwards signals and returns how the
     /// command ended. Must be called from a single-threaded process.
     public static func run(_ spec: ContainerSpec) throws(RuntimeError) -> Termination {
         do {
             return try runChecked(spec)
-        } catch let e as RuntimeError {
-            throw e
-        } catch let e as SystemError {
-            throw .setup(e)
-        } catch let e as FilterError {
-            throw .filter(e)
         } catch {
-            throw .setup(SystemError("\(error)", errno: EINVAL))
+            throw wrap(error)
         }
     }
 
+    /// Moves the calling process into a new container, for hosts that exec the command
+    /// themselves: slurmstepd execs the user's command after the SPANK plugin's task_init
+    /// returns, so the task's own process must already be in the container. Other processes
+    /// join it with `join(holderOf:)`. Returns the working directory chosen. Must be called
+    /// from a single-threaded process.
+    public static func enterInPlace(_ spec: ContainerSpec) throws(RuntimeError) -> String {
+        do {
+            let plan = try ContainerPlan(spec, host: LiveHost())
+            try setUp(plan)
+            let wd = plan.workingDirectory ?? startDirectory(plan)
+            try FileSystem.changeDirectory(wd)
+            return wd
+        } catch {
+            throw wrap(error)
+        }
+    }
+
+    /// Joins the container whose namespaces process `pid` holds, and changes to
+    /// `workingDirectory` inside it.
+    public static func join(holderOf pid: pid_t, workingDirectory: String) throws(RuntimeError) {
+        do {
+            try Namespace.joinUserAndMount(of: pid)
+            try FileSystem.changeDirectory(workingDirectory)
+        } catch {
+            throw .setup(error)
+        }
+    }
+
+    static func wrap(_ error: any Error) -> RuntimeError {
+        switch error {
+        case let e as RuntimeError: e
+        case let e as SystemError: .setup(e)
+        case let e as FilterError: .filter(e)
+        default: .setup(SystemError("\(error)", errno: EINVAL))
+        }
+    }
+
+    /// Carries out a plan's namespaces and mounts, up to and including pivot_root.
+    static func setUp(_ plan: ContainerPlan) throws {
+        try Namespace.enterUserAndMount(uid: plan.uid, gid: plan.gid)
+        try Mount.makePrivate("/")
+        var image: ImageRoot?
+        defer { image?.fd.close() }
+        for step in plan.steps {
+            if image == nil, step.needsRoot {
+                let fd = try FileDescriptor.open(plan.root, FileDescriptor.pathOnly | O_DIRECTORY)
+                image = ImageRoot(fd: fd, path: plan.root)
+            }
+            try perform(step, in: image)
+        }
+    }
+
+    /// The first of the plan's candidate directories that exists in the container, else `/`.
+    static func startDirectory(_ plan: ContainerPlan) -> String {
+        plan.workingDirectoryCandidates.first { dir in
+            guard let st = try? FileSystem.status(dir) else { return false }
+            return st.st_mode & S_IFMT == S_IFDIR
+        } ?? "/"
+    }
+
+    static func perform(_ step: MountStep, in image: ImageRoot?) throws {
+        switch step {
+        case .scratch(let path):
+            try makeDirectoryIfMissing(path, mode: 0o700)
+            // Everything in it lives on a tmpfs seen only in this namespace and goes with it.
+            try Mount.tmpfs(at: path, options: "mode=700", display: path)
+        case .skeleton(let path, let entries):
+            try FileSystem.makeDirectory(path)
+            for entry in entries { try ImageRoot.makeSkeletonEntry(path, entry) }
+        case .directories(let paths):
+            // Existing directories are reused: a kept upper carries earlier changes forward.
+            for path in paths { try makeDirectoryIfMissing(path, mode: 0o755) }
+        case .overlay(let lower, let upper, let work, let at):
+            try overlay(lower: lower, upper: upper, work: work, at: at)
+        case .bindRoot(let path):
+            // pivot_root needs the new root to be a mount point.
+            try Mount.bind(path, onto: path, recursive: true, display: "\(path) -> \(path)")
+        case .createMountPoint(let point):
+            try image!.makeMountPoint(point.path, directory: point.directory)
+        case .bind(let source, let inside, let recursive, let readOnly, let confined):
+            try image!.bind(source, at: inside, recursive: recursive, confined: confined)
+            if readOnly { try image!.remountReadOnly(inside) }
+        case .hostFile(let path, let create):
+            try image!.bindHostFile(path, create: create)
+        case .tmpfs(let inside, let options):
+            try image!.tmpfs(at: inside, options: options)
+        case .home(let path):
+            try image!.bindHome(path)
+        case .readOnlyRoot(let path):
+            try Mount.remountReadOnly(path, display: path)
+        case .pivot(let path):
+            try FileSystem.changeDirectory(path)
+            try Mount.pivotToCurrentDirectory(display: path)
+            try FileSystem.changeDirectory("/")
+        }
+    }
+
+    static func makeDirectoryIfMissing(_ path: String, mode: mode_t) throws(SystemError) {
+        do { try FileSystem.makeDirectory(path, mode: mode) } catch where error.errno == EEXIST {}
+    }
+
+    /// Without an upper layer overlayfs is read-only by construction.
+    static func overlay(lower: [String], upper: String?, work: String?, at: String) throws(SystemError) {
+        try makeDirectoryIfMissing(at, mode: 0o755)
+        do {
+            try Mount.overlay(lower: lower, upper: upper, work: work, at: at, display: at)
+        } catch where [EPERM, EINVAL, ENODEV].contains(error.errno) {
+            // Unprivileged overlayfs needs Linux 5.11 (some distribution kernels disable it).
+            throw SystemError("mount overlay (refused in a user namespace here: use zr run --flatten or ZR_SNAPSHOT=1)",
+                              path: at, errno: error.errno)
+        }
+    }
+
+    /// Sets up the plan's container, then spawns its command: directly, or under the creds
+    /// supervisor as pid 1 of a new PID namespace.
     private static func runChecked(_ spec: ContainerSpec) throws -> Termination {
-        // Everything that can be checked on the host is checked before any namespace exists,
-        // so errors name host paths and nothing is half set up.
-        var rootfs = try realPath(spec.rootfs, step: "rootfs")
-        let st = try FileSystem.status(rootfs)
-        guard st.st_mode & S_IFMT == S_IFDIR else { throw RuntimeError.notADirectory(spec.rootfs) }
-        var binds: [ContainerSpec.Bind] = []
-        for bind in spec.binds {
-            let source = try realPath(bind.source, step: "bind")
-            binds.append(.init(source: source, destination: bind.destination, readOnly: bind.readOnly))
-        }
-        var layers: [String] = []
-        for layer in spec.layers {
-            let path = try realPath(layer, step: "layer")
-            guard try FileSystem.status(path).st_mode & S_IFMT == S_IFDIR else { throw RuntimeError.notADirectory(layer) }
-            layers.append(path)
-        }
-        let hostDirectory = FileSystem.currentDirectory()
+        let plan = try ContainerPlan(spec, host: LiveHost())
+        guard !plan.command.isEmpty else { throw RuntimeError.commandNotFound("(no command)", searchPath: "") }
         let rules = spec.consistency.rules
         let filter = spec.rootEmulation ? try Filter.compile(rules: rules) : nil
-        // creds and full: the supervisor answers the set*id/get*id family (CZeroRoot creds.c)
+        // creds and full: the supervisor answers the set*id/get*id family (CSupervisor creds.c)
         // and, in full, the owner calls (owners.c).
-        let supervised = spec.rootEmulation && spec.consistency.isSupervised
-        let notified = supervised ? try Filter.notifiedCalls(rules: rules) : []
+        let notified = spec.supervised ? try Filter.notifiedCalls(rules: rules) : []
+        try setUp(plan)
 
-        let uid = getuid(), gid = getgid()
-        try Namespace.enterUserAndMount(
-            uid: .init(inside: spec.mapToRoot ? 0 : uid, outside: uid),
-            gid: .init(inside: spec.mapToRoot ? 0 : gid, outside: gid))
-        try Mount.makePrivate("/")
-        if !layers.isEmpty {
-            rootfs = try stack(layers, at: rootfs, writable: spec.writable)
-        }
-        // pivot_root needs the new root to be a mount point.
-        try Mount.bind(rootfs, onto: rootfs, recursive: true, display: "\(rootfs) -> \(rootfs)")
-        let root = try FileDescriptor.open(rootfs, FileDescriptor.pathOnly | O_DIRECTORY)
-        defer { root.close() }
-        let image = ImageRoot(fd: root, path: rootfs)
-
-        for dir in ["/dev", "/proc", "/sys"] {
-            try image.bind(dir, at: dir, recursive: true)
-        }
-        for file in ["/etc/resolv.conf", "/etc/hosts"] where FileSystem.exists(file) {
-            // A bind needs a file to cover. A writable image gets an empty mount point, as
-            // Docker's container roots have; a read-only one cannot, so say what is missing.
-            if !image.isRegularFile(file) {
-                guard spec.writable, image.createEmptyFile(file) else {
-                    warn("image has no \(file); the host's is not bound (run once with --write to add the mount point)")
-                    continue
-                }
-            }
-            try image.bind(file, at: file, recursive: false)
-        }
-        switch spec.tmp {
-        case .privateTmpfs: try image.tmpfs(at: "/tmp", options: "mode=1777")
-        // Shared like ch-run: MPI and PMIx keep session files in /tmp.
-        case .host: try image.bind("/tmp", at: "/tmp", recursive: false)
-        case .image: break
-        }
-        if let home = spec.home { try image.bindHome(home) }
-        for bind in binds {
-            if spec.writable {
-                let isDirectory = ((try? FileSystem.status(bind.source))?.st_mode ?? 0) & S_IFMT == S_IFDIR
-                try image.makeMountPoint(bind.destination, directory: isDirectory)
-            }
-            try image.bind(bind.source, at: bind.destination, recursive: true)
-            if bind.readOnly { try image.remountReadOnly(bind.destination) }
-        }
-        if !spec.writable {
-            try Mount.remountReadOnly(rootfs, display: rootfs)
-        }
-
-        var environment = Environment(spec.environment)
+        var environment = Environment(plan.environment)
         var aptConfig: FileDescriptor?
         // Under creds apt's drop to _apt really happens (as far as apt can tell) and passes its
         // own check: no configuration.
-        if spec.rootEmulation && !supervised && environment["APT_CONFIG"] == nil {
+        if spec.rootEmulation && !spec.supervised && environment["APT_CONFIG"] == nil {
             // Close-on-exec: only zr-run holds it, and the command reads it through /proc for
             // as long as zr-run waits on it, whatever descriptors apt closes in its children.
             let fd = try FileDescriptor.memory(name: "zeroroot-apt.conf")
@@ -155,43 +205,20 @@ public enum Container {
         }
         defer { aptConfig?.close() }
 
-        try FileSystem.changeDirectory(rootfs)
-        try Mount.pivotToCurrentDirectory(display: rootfs)
-        try FileSystem.changeDirectory("/")
-
-        let workingDirectory: String
-        if let wd = spec.workingDirectory {
-            workingDirectory = wd
-        } else if let host = hostDirectory, FileSystem.exists(host) {
-            workingDirectory = host
-        } else {
-            workingDirectory = "/"
-        }
         let searchPath = environment["PATH"] ?? defaultPath
-        let program = try resolve(spec.command[0], searchPath: searchPath)
-
+        let program = try resolve(plan.command[0], searchPath: searchPath)
         let signals = SignalSet(forwarded + [SIGCHLD])
         try signals.block()
         let request = SpawnRequest(
-            path: program, arguments: spec.command, environment: environment.list,
-            workingDirectory: workingDirectory, filter: filter, selfCheck: filter != nil,
+            path: program, arguments: plan.command, environment: environment.list,
+            workingDirectory: plan.workingDirectory ?? startDirectory(plan), filter: filter, selfCheck: filter != nil,
             deathSignal: SIGKILL)
         let child: pid_t
         var listener: FileDescriptor?
         defer { listener?.close() }
         do {
-            if supervised {
-                // The supervisor is pid 1 of a new PID namespace: if it dies, the kernel kills
-                // the whole step instead of leaving it unsupervised.
-                try Namespace.unsharePID()
-                // ZR_CREDS_STATS=1 (zr-run's own environment): the count of notifications on
-                // stderr at the end, for benchmarks.
-                let stats = getenv("ZR_CREDS_STATS").map { String(cString: $0) == "1" } ?? false
-                let statistics = stats ? FileDescriptor(rawValue: 2) : nil
-                var seed = spec.user.map { CredentialSeed(uid: $0.uid, gid: $0.gid, groups: [$0.gid], statistics: statistics) }
-                    ?? CredentialSeed(statistics: statistics)
-                seed.ownerLedger = spec.consistency == .full
-                let started = try Process.spawnSupervised(request, calls: notified, seed: seed)
+            if spec.supervised {
+                let started = try spawnSupervised(request, spec: spec, calls: notified)
                 child = started.supervisor
                 listener = started.listener
             } else {
@@ -211,48 +238,25 @@ public enum Container {
         }
     }
 
-    /// Stacks image layers with overlayfs at `mountPoint/merged`, in this mount namespace only.
-    /// Writable: changes go to `mountPoint/upper` on the same disk and are the caller's to keep
-    /// or discard. A single read-only layer is simply bound.
-    static func stack(_ layers: [String], at mountPoint: String, writable: Bool) throws(SystemError) -> String {
-        if layers.count == 1 && !writable {
-            try Mount.bind(layers[0], onto: mountPoint, recursive: false, display: "\(layers[0]) -> \(mountPoint)")
-            return mountPoint
-        }
-        // Existing directories are reused: a kept upper dir carries earlier changes forward.
-        func directory(_ path: String) throws(SystemError) -> String {
-            do { try FileSystem.makeDirectory(path) } catch where error.errno == EEXIST {}
-            return path
-        }
-        let merged = try directory(mountPoint + "/merged")
-        var upper: String?, work: String?
-        if writable {
-            upper = try directory(mountPoint + "/upper")
-            work = try directory(mountPoint + "/work")
-        }
-        do {
-            try Mount.overlay(lower: layers, upper: upper, work: work, at: merged, display: merged)
-        } catch where [EPERM, EINVAL, ENODEV].contains(error.errno) {
-            // Unprivileged overlayfs needs Linux 5.11 (some distribution kernels disable it).
-            throw SystemError("mount overlay (refused in a user namespace here: use zr run --flatten or ZR_SNAPSHOT=1)",
-                              path: merged, errno: error.errno)
-        }
-        return merged
+    /// The supervisor is pid 1 of a new PID namespace: if it dies, the kernel kills the whole
+    /// step instead of leaving it unsupervised.
+    static func spawnSupervised(_ request: SpawnRequest, spec: ContainerSpec,
+                                calls: [NotifiedCall]) throws -> Supervised {
+        try Namespace.unsharePID()
+        // ZR_CREDS_STATS=1 (zr-run's own environment): the count of notifications on stderr at
+        // the end, for benchmarks.
+        let stats = getenv("ZR_CREDS_STATS").map { String(cString: $0) == "1" } ?? false
+        let statistics = stats ? FileDescriptor(rawValue: 2) : nil
+        var seed = spec.user.map { CredentialSeed(uid: $0.uid, gid: $0.gid, groups: [$0.gid], statistics: statistics) }
+            ?? CredentialSeed(statistics: statistics)
+        seed.ownerLedger = spec.consistency == .full
+        return try Process.spawnSupervised(request, calls: calls, seed: seed)
     }
 
     /// One line on stderr; setup goes on.
     static func warn(_ message: String) {
         let line = "zr-run: warning: \(message)\n"
         _ = line.withCString { write(2, $0, strlen($0)) }
-    }
-
-    /// realpath(3) failures reworded with the step the user asked for: `rootfs /x: ENOENT`.
-    static func realPath(_ path: String, step: String) throws(SystemError) -> String {
-        do {
-            return try FileSystem.realPath(path)
-        } catch {
-            throw SystemError(step, path: path, errno: error.errno)
-        }
     }
 
     /// PATH lookup inside the container (execvpe would search zr-run's own PATH).

@@ -1,10 +1,9 @@
-import ZRSeccomp
+import ZRVocabulary
 
-/// zr-run's `--consistency` (the type lives with the policy it selects).
-public typealias Consistency = ZRSeccomp.Consistency
-
-/// Everything `zr-run` needs to start one container. Codable so that higher layers (the
-/// builder, the Slurm bridge) can hand a whole spec over without re-parsing command lines.
+/// One container, whoever starts it: zr-run (and through it `zr run` and every RUN step of a
+/// build) spawns its command in it; the Slurm task moves itself into it. `ContainerPlan` turns
+/// a spec into the ordered mounts both execute (docs/architecture.md, "The runtime's plan").
+/// Codable so that higher layers can hand a whole spec over without re-parsing command lines.
 public struct ContainerSpec: Codable, Sendable, Equatable {
     public struct Bind: Codable, Sendable, Equatable {
         public var source: String
@@ -35,22 +34,31 @@ public struct ContainerSpec: Codable, Sendable, Equatable {
         }
     }
 
-    /// Host directory holding the image's root filesystem; with `layers`, an empty directory
-    /// where zr-run mounts them (in its own mount namespace only).
-    public var rootfs: String
-    /// Unpacked layer directories, bottom first (image order), stacked with overlayfs.
-    public var layers: [String] = []
-    /// argv; `command[0]` is looked up in the container's PATH when it has no slash.
-    public var command: [String]
-    /// Map the user to uid/gid 0 instead of to themselves.
-    public var mapToRoot: Bool
-    /// Install the root-emulation seccomp filter (implies `mapToRoot`).
-    public var rootEmulation: Bool
-    /// How faithfully root is emulated when `rootEmulation` is on.
-    public var consistency: Consistency = .zero
-    /// Under creds consistency: the fake user the command starts as (real, effective and saved
-    /// ids, one supplementary group: `gid`), as a Dockerfile USER asks; nil for root.
-    public var user: User?
+    /// The container's root filesystem.
+    public enum Image: Codable, Sendable, Equatable {
+        /// A host directory that is the image: bound as the root, and written in place when
+        /// `writable`.
+        case directory(String, writable: Bool)
+        /// Unpacked layer directories, bottom first, stacked with overlayfs over a skeleton
+        /// layer that holds every mount point, so nothing is ever created in the image or its
+        /// changes for a mount. `scratch` is an empty host directory: a tmpfs is mounted on it,
+        /// in the container's mount namespace only, to hold the skeleton (and discarded changes).
+        case layers([String], scratch: String, changes: Changes)
+    }
+
+    /// Where a layered container's changes go.
+    public enum Changes: Codable, Sendable, Equatable {
+        /// Nowhere: the root is read-only.
+        case none
+        /// A tmpfs upper layer, gone with the container.
+        case discarded
+        /// `DIR/upper` and `DIR/work` on the host, created if missing: a RUN step's layer, a
+        /// named container kept by the steps of a job, `zr run --write`'s scratch.
+        case kept(String)
+    }
+
+    /// The fake user a supervised command starts as (real, effective and saved ids, one
+    /// supplementary group: `gid`), as a Dockerfile USER asks.
     public struct User: Codable, Sendable, Equatable {
         public var uid: UInt32
         public var gid: UInt32
@@ -67,7 +75,7 @@ public struct ContainerSpec: Codable, Sendable, Equatable {
             self.init(uid: uid, gid: gid)
         }
     }
-    public var writable: Bool
+
     /// What /tmp is inside.
     public enum Tmp: String, Codable, Sendable, Equatable {
         /// The host's /tmp (MPI and PMIx keep session files there, as with ch-run).
@@ -77,34 +85,83 @@ public struct ContainerSpec: Codable, Sendable, Equatable {
         /// The image's own /tmp, untouched: builds keep what a step leaves there, as Docker does.
         case image
     }
+
+    public var image: Image
+    /// argv; `command[0]` is looked up in the container's PATH when it has no slash. Empty for
+    /// a container entered in place, whose host execs the command itself.
+    public var command: [String]
+    /// Map the user to uid/gid 0 instead of to themselves.
+    public var mapToRoot: Bool
+    /// Install the root-emulation seccomp filter (implies `mapToRoot`).
+    public var rootEmulation: Bool
+    /// How faithfully root is emulated when `rootEmulation` is on.
+    public var consistency: Consistency = .zero
+    /// Under creds and full consistency: the fake user the command starts as; nil for root.
+    public var user: User?
     public var tmp: Tmp
     /// Host home directory bound at the same path, or nil.
     public var home: String?
     public var binds: [Bind]
-    /// Initial directory inside the container; nil: the host's current directory if it exists
-    /// there, else `/`.
+    /// Asked for by the user: the command starts there, and it must exist inside.
     public var workingDirectory: String?
+    /// Tried when no directory was asked for, before the host's current directory: the
+    /// image's WorkingDir, for hosts that do not require it to exist.
+    public var imageWorkingDirectory: String?
     /// The complete environment of the command, `NAME=value`.
     public var environment: [String]
+    /// What errors call the image and the binds: each host names them as its own options do
+    /// (zr-run: `layer`, `bind`; the Slurm plugin: `image`, `mount`).
+    public var terms = Terms()
+    public struct Terms: Codable, Sendable, Equatable {
+        public var layer: String
+        public var bind: String
+        public init(layer: String = "layer", bind: String = "bind") {
+            self.layer = layer
+            self.bind = bind
+        }
+    }
 
-    public init(rootfs: String, command: [String], mapToRoot: Bool = false, rootEmulation: Bool = false,
-                writable: Bool = false, tmp: Tmp = .host, home: String? = nil, binds: [Bind] = [],
-                workingDirectory: String? = nil, environment: [String] = [], layers: [String] = [],
-                consistency: Consistency = .zero, user: User? = nil) {
-        self.consistency = consistency
-        self.user = user
-        self.rootfs = rootfs
-        self.layers = layers
+    public init(image: Image, command: [String], mapToRoot: Bool = false, rootEmulation: Bool = false,
+                tmp: Tmp = .host, home: String? = nil,
+                binds: [Bind] = [], workingDirectory: String? = nil, imageWorkingDirectory: String? = nil,
+                environment: [String] = [], consistency: Consistency = .zero, user: User? = nil) {
+        self.image = image
         self.command = command
         self.mapToRoot = mapToRoot || rootEmulation
         self.rootEmulation = rootEmulation
-        self.writable = writable
+        self.consistency = consistency
+        self.user = user
         self.tmp = tmp
         self.home = home
         self.binds = binds
         self.workingDirectory = workingDirectory
+        self.imageWorkingDirectory = imageWorkingDirectory
         self.environment = environment
     }
+
+    /// zr-run's command line form: `ROOTFS` is the image, or with `--layer`s an empty directory
+    /// whose `merged/` holds the mounts and, with `--write`, `upper/` and `work/` the changes.
+    public init(rootfs: String, command: [String], mapToRoot: Bool = false, rootEmulation: Bool = false,
+                writable: Bool = false, tmp: Tmp = .host, home: String? = nil, binds: [Bind] = [],
+                workingDirectory: String? = nil, environment: [String] = [], layers: [String] = [],
+                consistency: Consistency = .zero, user: User? = nil) {
+        let image: Image = layers.isEmpty ? .directory(rootfs, writable: writable)
+            : .layers(layers, scratch: rootfs + "/merged", changes: writable ? .kept(rootfs) : .none)
+        self.init(image: image, command: command, mapToRoot: mapToRoot, rootEmulation: rootEmulation, tmp: tmp,
+                  home: home, binds: binds, workingDirectory: workingDirectory, environment: environment,
+                  consistency: consistency, user: user)
+    }
+
+    /// Whether the container's root can be written.
+    public var writable: Bool {
+        switch image {
+        case .directory(_, let writable): writable
+        case .layers(_, _, let changes): changes != .none
+        }
+    }
+
+    /// Whether the command runs under the supervisor (creds and full).
+    public var supervised: Bool { rootEmulation && consistency.isSupervised }
 }
 
 public enum SpecError: Error, CustomStringConvertible, Equatable, Sendable {

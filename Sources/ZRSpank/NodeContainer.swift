@@ -5,8 +5,8 @@ import ZRSeccomp
 import ZRStore
 import ZRSystem
 
-/// The one container of a node's job step (design.md: every local rank shares one user
-/// namespace, or Open MPI's single-copy shared memory fails across them).
+/// The one container of a node's job step: every local rank shares one user namespace, or
+/// Open MPI's single-copy shared memory (CMA) fails across them (docs/architecture.md).
 public enum NodeContainer {
     /// What the creating task learned, for the tasks that join it.
     public struct Created: Equatable, Sendable {
@@ -104,7 +104,7 @@ public enum NodeContainer {
     }
 
     static func inPlaceSpec(_ request: SpankRequest, store: Store, layers: [String], pins: [Digest],
-                            imageWorkingDirectory: String?, persistentUpper: String?) throws(SpankError) -> InPlaceSpec {
+                            imageWorkingDirectory: String?, persistentUpper: String?) throws(SpankError) -> ContainerSpec {
         var binds = request.mounts
         if let pmix = request.pmixDirectory {
             binds.append(.init(source: pmix, destination: pmix, readOnly: false))
@@ -112,13 +112,15 @@ public enum NodeContainer {
         let scratch: String
         // The task execs the user's command next: its layers are pinned against zr gc.
         do { scratch = try store.scratchDirectory("spank", pinning: pins) } catch { throw .setup("storage \(request.storage): \(error)") }
-        return InPlaceSpec(layers: layers, scratch: scratch, mapToRoot: request.remapRoot,
-                           writable: request.writable || persistentUpper != nil, home: request.home, binds: binds,
-                           workingDirectory: request.workingDirectory,
-                           imageWorkingDirectory: imageWorkingDirectory, persistentUpper: persistentUpper)
+        let changes: ContainerSpec.Changes = persistentUpper.map { .kept($0) } ?? (request.writable ? .discarded : .none)
+        var spec = ContainerSpec(image: .layers(layers, scratch: scratch, changes: changes), command: [],
+                                 mapToRoot: request.remapRoot, tmp: .host, home: request.home, binds: binds,
+                                 workingDirectory: request.workingDirectory, imageWorkingDirectory: imageWorkingDirectory)
+        spec.terms = .init(layer: "image", bind: "mount")
+        return spec
     }
 
-    static func enter(_ spec: InPlaceSpec, request: SpankRequest, environment: [String]) throws(SpankError) -> Created {
+    static func enter(_ spec: ContainerSpec, request: SpankRequest, environment: [String]) throws(SpankError) -> Created {
         let workingDirectory: String
         do { workingDirectory = try Container.enterInPlace(spec) } catch { throw .setup(error.description) }
         if request.rootEmulation { try installRootEmulation() }

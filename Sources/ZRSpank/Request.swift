@@ -91,7 +91,7 @@ public struct SpankRequest: Equatable, Sendable {
         guard storage.hasPrefix("/") else { throw .option("storage \"\(storage)\": must be an absolute path") }
         let mounts = try Self.parseMounts(mounts ?? "")
         if let wd = workingDirectory {
-            do { try Container.checkInsidePath(wd, what: "--container-workdir") } catch { throw .option(error.description) }
+            do { try ContainerPlan.checkInsidePath(wd, what: "--container-workdir") } catch { throw .option(error.description) }
         }
         for home in [home, pmixDirectory].compactMap({ $0 }) where !home.hasPrefix("/") {
             throw .option("\"\(home)\": expected an absolute path")
@@ -119,7 +119,7 @@ public struct SpankRequest: Equatable, Sendable {
             do { bind = try ContainerSpec.Bind(parsing: String(item)) } catch {
                 throw .option("--container-mounts: \(error)")
             }
-            do { try Container.checkInsidePath(bind.destination, what: "--container-mounts destination") } catch {
+            do { try ContainerPlan.checkInsidePath(bind.destination, what: "--container-mounts destination") } catch {
                 throw .option(error.description)
             }
             out.append(bind)

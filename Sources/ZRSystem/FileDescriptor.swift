@@ -17,13 +17,14 @@ public struct FileDescriptor: Sendable, Equatable {
 
     /// Opens `path` inside the tree rooted at `root` as if `root` were `/`: `..`, absolute
     /// symlinks and absolute paths cannot leave it (openat2 RESOLVE_IN_ROOT). `display` is the
-    /// host-side path used in errors.
+    /// host-side path used in errors. `sameMount`: the lookup may not cross a mount point
+    /// (RESOLVE_NO_XDEV, EXDEV), so a symlink cannot lead it onto something mounted inside.
     public static func open(
-        inRoot root: FileDescriptor, _ path: String, _ flags: Int32, display: String
+        inRoot root: FileDescriptor, _ path: String, _ flags: Int32, sameMount: Bool = false, display: String
     ) throws(SystemError) -> FileDescriptor {
+        let resolve = ZR_RESOLVE_IN_ROOT | ZR_RESOLVE_NO_MAGICLINKS | (sameMount ? ZR_RESOLVE_NO_XDEV : 0)
         let fd = try syscallChecked("open", path: display) {
-            zr_openat2(root.rawValue, path, UInt64(flags | O_CLOEXEC), 0,
-                       ZR_RESOLVE_IN_ROOT | ZR_RESOLVE_NO_MAGICLINKS)
+            zr_openat2(root.rawValue, path, UInt64(flags | O_CLOEXEC), 0, resolve)
         }
         return FileDescriptor(rawValue: fd)
     }

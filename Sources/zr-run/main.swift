@@ -6,6 +6,7 @@ import Glibc
 import ZROCI
 import ZRRuntime
 import ZRSystem
+import ZRVocabulary
 
 struct ZRRun: ParsableCommand {
     static let configuration = CommandConfiguration(

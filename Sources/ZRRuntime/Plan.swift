@@ -1,0 +1,269 @@
+import Glibc
+import ZRSystem
+
+/// What a plan needs to know about the host, read before any namespace exists so that errors
+/// name host paths and nothing is half set up. `LiveHost` asks the kernel; tests describe a host.
+public protocol HostFacts {
+    var uid: UInt32 { get }
+    var gid: UInt32 { get }
+    /// The current directory, if it has a name.
+    var currentDirectory: String? { get }
+    /// realpath(3).
+    func realPath(_ path: String) throws(SystemError) -> String
+    /// Whether `path` (following symlinks) is a directory; nil when it does not exist.
+    func isDirectory(_ path: String) -> Bool?
+}
+
+public struct LiveHost: HostFacts {
+    public init() {}
+    public var uid: UInt32 { getuid() }
+    public var gid: UInt32 { getgid() }
+    public var currentDirectory: String? { FileSystem.currentDirectory() }
+    public func realPath(_ path: String) throws(SystemError) -> String { try FileSystem.realPath(path) }
+    public func isDirectory(_ path: String) -> Bool? {
+        guard let st = try? FileSystem.status(path) else { return nil }
+        return st.st_mode & S_IFMT == S_IFDIR
+    }
+}
+
+/// One step of setting up a container's mounts, in the order they run. Host paths are real
+/// paths; `inside` paths are resolved in the container's root from its directory descriptor.
+public enum MountStep: Sendable, Equatable {
+    /// A private tmpfs on a host directory, seen in the new mount namespace only.
+    case scratch(String)
+    /// Creates the skeleton layer: every mount point (a directory, or an empty file) with its
+    /// parents, under the host directory given.
+    case skeleton(String, entries: [MountPoint])
+    /// Host directories created when missing (a kept upper layer and its work directory).
+    case directories([String])
+    /// overlayfs; `lower` bottom first.
+    case overlay(lower: [String], upper: String?, work: String?, at: String)
+    /// A directory image bound onto itself (pivot_root needs a mount point).
+    case bindRoot(String)
+    /// A missing bind target created in a writable directory image, before any host mount is
+    /// in place, so that a symlink in the image can only lead it to another path of the image.
+    case createMountPoint(MountPoint)
+    /// Binds a host path at `inside`. `confined`: the target may not lie on a mount made
+    /// earlier (its path is not below one), so an image symlink cannot aim it into the host's
+    /// /tmp, /dev or home (openat2 RESOLVE_NO_XDEV).
+    case bind(source: String, inside: String, recursive: Bool, readOnly: Bool, confined: Bool)
+    /// The host's /etc/resolv.conf or /etc/hosts over the image's; a directory image without
+    /// one gets an empty mount point if writable, else a warning.
+    case hostFile(String, create: Bool)
+    case tmpfs(inside: String, options: String)
+    /// $HOME in a directory image: bound where the image has it, else over a tmpfs on its parent.
+    case home(String)
+    case readOnlyRoot(String)
+    case pivot(String)
+}
+
+extension MountStep {
+    /// Whether the step works inside the mounted root (through its directory descriptor).
+    var needsRoot: Bool {
+        switch self {
+        case .createMountPoint, .bind, .hostFile, .tmpfs, .home: true
+        case .scratch, .skeleton, .directories, .overlay, .bindRoot, .readOnlyRoot, .pivot: false
+        }
+    }
+}
+
+/// A mount point inside the container.
+public struct MountPoint: Sendable, Equatable {
+    public var path: String
+    public var directory: Bool
+    public init(_ path: String, directory: Bool) {
+        self.path = path
+        self.directory = directory
+    }
+}
+
+/// A container spec turned into what to do: the id map, the ordered mounts, where the command
+/// starts and what it runs. Computed without touching the kernel beyond the `HostFacts` it is
+/// given, so the whole setup of any spec can be printed and checked in a unit test.
+public struct ContainerPlan: Sendable, Equatable, CustomStringConvertible {
+    public var uid: Namespace.IDMapping
+    public var gid: Namespace.IDMapping
+    public var steps: [MountStep]
+    /// The host path of the root that is pivoted into.
+    public var root: String
+    /// Asked for: must exist inside.
+    public var workingDirectory: String?
+    /// Tried in order when none was asked for; then `/`.
+    public var workingDirectoryCandidates: [String]
+    public var environment: [String]
+    public var command: [String]
+
+    /// The files of the host bound into every container (when the host has them).
+    public static let hostFiles = ["/etc/resolv.conf", "/etc/hosts"]
+
+    public init(_ spec: ContainerSpec, host: some HostFacts) throws(RuntimeError) {
+        let uid = host.uid, gid = host.gid
+        self.uid = .init(inside: spec.mapToRoot ? 0 : uid, outside: uid)
+        self.gid = .init(inside: spec.mapToRoot ? 0 : gid, outside: gid)
+        environment = spec.environment
+        command = spec.command
+        workingDirectory = spec.workingDirectory
+        workingDirectoryCandidates = [spec.imageWorkingDirectory, host.currentDirectory].compactMap {
+            guard let dir = $0, !dir.isEmpty else { return nil }
+            return dir
+        }
+        var binds: [ContainerSpec.Bind] = []
+        for bind in spec.binds {
+            let source = try Self.realPath(bind.source, step: spec.terms.bind, host: host)
+            binds.append(.init(source: source, destination: bind.destination, readOnly: bind.readOnly))
+        }
+        let home = try spec.home.map { h throws(RuntimeError) in try Self.realPath(h, step: "home", host: host) }
+        let hostFiles = Self.hostFiles.filter { host.isDirectory($0) == false }
+
+        // The mounts inside the root, in order; every one is a mount point the root must have.
+        var inside: [(MountStep, MountPoint)] = []
+        var mounted: [String] = []  // destinations so far: a later mount below one is not confined
+        func add(_ step: MountStep, _ point: MountPoint) {
+            inside.append((step, point))
+            mounted.append(point.path)
+        }
+        func confined(_ path: String) -> Bool {
+            !mounted.contains { path == $0 || path.hasPrefix($0 == "/" ? "/" : $0 + "/") }
+        }
+        for dir in ["/dev", "/proc", "/sys"] {
+            add(.bind(source: dir, inside: dir, recursive: true, readOnly: false, confined: true), .init(dir, directory: true))
+        }
+        let directoryImage: Bool
+        if case .directory = spec.image { directoryImage = true } else { directoryImage = false }
+        for file in hostFiles {
+            add(.hostFile(file, create: directoryImage && spec.writable), .init(file, directory: false))
+        }
+        switch spec.tmp {
+        case .privateTmpfs: add(.tmpfs(inside: "/tmp", options: "mode=1777"), .init("/tmp", directory: true))
+        // Recursive: a host with mounts below /tmp (per-job tmpfs, other containers) has them
+        // locked in a user namespace, and a plain bind of /tmp is then refused (EINVAL).
+        case .host: add(.bind(source: "/tmp", inside: "/tmp", recursive: true, readOnly: false, confined: true),
+                        .init("/tmp", directory: true))
+        case .image: break
+        }
+        if let home, let path = spec.home {
+            let step: MountStep = directoryImage ? .home(home)
+                : .bind(source: home, inside: path, recursive: true, readOnly: false, confined: confined(path))
+            add(step, .init(path, directory: true))
+        }
+        for bind in binds {
+            let isDirectory = host.isDirectory(bind.source) ?? false
+            add(.bind(source: bind.source, inside: bind.destination, recursive: true, readOnly: bind.readOnly,
+                      confined: confined(bind.destination)),
+                .init(bind.destination, directory: isDirectory))
+        }
+
+        var steps: [MountStep] = []
+        switch spec.image {
+        case .directory(let path, let writable):
+            root = try Self.realPath(path, step: "rootfs", host: host)
+            guard host.isDirectory(root) == true else { throw .notADirectory(path) }
+            steps.append(.bindRoot(root))
+            if writable {
+                // Binds only: the host files and home have their own fallbacks.
+                for (step, point) in inside {
+                    if case .bind(_, let target, _, _, _) = step, !["/dev", "/proc", "/sys", "/tmp"].contains(target) {
+                        steps.append(.createMountPoint(point))
+                    }
+                }
+            }
+            steps += inside.map(\.0)
+            if !writable { steps.append(.readOnlyRoot(root)) }
+        case .layers(let layers, let scratchPath, let changes):
+            guard !layers.isEmpty else { throw .notADirectory("(no layers)") }
+            var lower: [String] = []
+            for layer in layers {
+                let path = try Self.realPath(layer, step: spec.terms.layer, host: host)
+                guard host.isDirectory(path) == true else { throw .notADirectory(layer) }
+                lower.append(path)
+            }
+            for (_, point) in inside { try Self.checkInsidePath(point.path, what: "mount point") }
+            let scratch = try Self.realPath(scratchPath, orCreated: true, step: "scratch", host: host)
+            let skeleton = scratch + "/skeleton"
+            root = scratch + "/root"
+            steps.append(.scratch(scratch))
+            steps.append(.skeleton(skeleton, entries: inside.map(\.1)))
+            var upper: String?, work: String?
+            switch changes {
+            case .none: break
+            case .discarded:
+                upper = scratch + "/upper"
+                work = scratch + "/work"
+                steps.append(.directories([upper!, work!]))
+            case .kept(let dir):
+                let kept = try Self.realPath(dir, step: "changes", host: host)
+                upper = kept + "/upper"
+                work = kept + "/work"
+                steps.append(.directories([upper!, work!]))
+            }
+            // The skeleton is the bottom layer: the image's own directories keep their modes,
+            // times and owner records (a step's copy-ups stay faithful), and only what the
+            // image lacks comes from the skeleton.
+            steps.append(.overlay(lower: [skeleton] + lower, upper: upper, work: work, at: root))
+            steps += inside.map(\.0)
+        }
+        if let wd = spec.workingDirectory, case .layers = spec.image {
+            try Self.checkInsidePath(wd, what: "working directory")
+        }
+        steps.append(.pivot(root))
+        self.steps = steps
+    }
+
+    /// realpath(3) failures reworded with the step the user asked for: `rootfs /x: ENOENT`.
+    static func realPath(_ path: String, orCreated: Bool = false, step: String,
+                         host: some HostFacts) throws(RuntimeError) -> String {
+        do {
+            return try host.realPath(path)
+        } catch where orCreated && error.errno == ENOENT {
+            // The scratch mount point of zr-run's layers (ROOTFS/merged) is made on first use.
+            let slash = path.lastIndex(of: "/") ?? path.startIndex
+            let parent = try realPath(slash == path.startIndex ? "/" : String(path[..<slash]), step: step, host: host)
+            return parent + "/" + path[path.index(after: slash)...]
+        } catch {
+            throw .setup(SystemError(step, path: path, errno: error.errno))
+        }
+    }
+
+    /// Paths inside the container given by the user must be absolute and plain: the skeleton
+    /// is built with ordinary path calls, so `..` could otherwise leave it.
+    public static func checkInsidePath(_ path: String, what: String) throws(RuntimeError) {
+        let parts = path.split(separator: "/")
+        guard path.hasPrefix("/"), !parts.contains("."), !parts.contains("..") else {
+            throw .badPath(path, what: what)
+        }
+    }
+
+    /// One line per step, for people and for tests.
+    public var description: String {
+        var lines = ["user \(uid.inside)=\(uid.outside) group \(gid.inside)=\(gid.outside)"]
+        lines += steps.map(\.description)
+        lines.append("cd " + (workingDirectory.map { [$0] } ?? workingDirectoryCandidates.map { $0 + "?" } + ["/"])
+            .joined(separator: " | "))
+        if !command.isEmpty { lines.append("exec " + command.joined(separator: " ")) }
+        return lines.joined(separator: "\n")
+    }
+}
+
+extension MountStep: CustomStringConvertible {
+    public var description: String {
+        switch self {
+        case .scratch(let path): return "tmpfs \(path)"
+        case .skeleton(let path, let entries):
+            return "skeleton \(path): " + entries.map { $0.path + ($0.directory ? "/" : "") }.joined(separator: " ")
+        case .directories(let paths): return "mkdir " + paths.joined(separator: " ")
+        case .overlay(let lower, let upper, let work, let at):
+            return "overlay \(at) lower=\(lower.joined(separator: ":"))"
+                + (upper.map { " upper=\($0) work=\(work ?? "")" } ?? " read-only")
+        case .bindRoot(let path): return "bind \(path) -> \(path) recursive"
+        case .createMountPoint(let point): return "create \(point.path)\(point.directory ? "/" : "")"
+        case .bind(let source, let inside, let recursive, let readOnly, let confined):
+            return "bind \(source) -> \(inside)" + (recursive ? " recursive" : "") + (readOnly ? " ro" : "")
+                + (confined ? " confined" : "")
+        case .hostFile(let path, let create): return "bind \(path) -> \(path) file" + (create ? " create" : "")
+        case .tmpfs(let inside, let options): return "tmpfs \(inside) \(options)"
+        case .home(let path): return "home \(path)"
+        case .readOnlyRoot(let path): return "remount \(path) ro"
+        case .pivot(let path): return "pivot_root \(path)"
+        }
+    }
+}
