@@ -23,29 +23,29 @@ public final class LayerStream {
     /// Opens `input` for decompression and creates `copyTo` for the uncompressed copy (nil:
     /// no copy, as for a registry blob that is stored compressed).
     public init(input: FileDescriptor, copyTo: String?, display: String) throws(LayerError) {
-        guard let a = archive_read_new() else { throw .archive("out of memory", entry: nil) }
-        decompressor = a
-        buffer = UnsafeMutableRawPointer.allocate(byteCount: Self.bufferSize, alignment: 16)
-        archive_read_support_filter_all(a)
-        archive_read_support_format_raw(a)
         copyPath = copyTo ?? display
         do {
             copy = try copyTo.map { path throws(SystemError) in
                 try FileDescriptor.open(path, O_WRONLY | O_CREAT | O_EXCL, mode: 0o600)
             }
         } catch {
-            archive_read_free(a)
-            buffer.deallocate()
             throw .system(error, entry: display)
         }
+        guard let a = archive_read_new() else {
+            copy?.close()
+            throw .archive("out of memory", entry: nil)
+        }
+        decompressor = a
+        buffer = UnsafeMutableRawPointer.allocate(byteCount: Self.bufferSize, alignment: 16)
+        // Every stored property is set from here on: a throw below runs deinit, which frees
+        // the reader, the buffer and the copy's descriptor (freeing them here too was a double
+        // free on every empty or truncated layer).
+        archive_read_support_filter_all(a)
+        archive_read_support_format_raw(a)
         var entry: OpaquePointer?
         guard archive_read_open_fd(a, input.rawValue, 1 << 16) == ARCHIVE_OK,
               archive_read_next_header(a, &entry) == ARCHIVE_OK else {
-            let message = LayerApplier.message(a)
-            archive_read_free(a)
-            buffer.deallocate()
-            copy?.close()
-            throw .archive("\(display): \(message)", entry: nil)
+            throw .archive("\(display): \(LayerApplier.message(a))", entry: nil)
         }
     }
 
