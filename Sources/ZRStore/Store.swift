@@ -12,6 +12,8 @@ public enum StoreError: Error, CustomStringConvertible, Sendable {
     case noSuchImage(String)
     case digestMismatch(expected: Digest, actual: Digest, what: String)
     case corrupt(String)
+    /// An archive, layout or layer given to import is not usable; nothing of it is kept.
+    case badInput(String)
 
     public var description: String {
         switch self {
@@ -22,6 +24,7 @@ public enum StoreError: Error, CustomStringConvertible, Sendable {
         case .digestMismatch(let expected, let actual, let what):
             "\(what): content has digest \(actual), expected \(expected); discarded"
         case .corrupt(let what): "store is inconsistent: \(what) (zr check for details)"
+        case .badInput(let what): what
         }
     }
 }
@@ -484,6 +487,11 @@ public final class Store {
     func hashFile(_ path: String, algorithm: Digest.Algorithm) throws(SystemError) -> Digest {
         let fd = try FileDescriptor.open(path, O_RDONLY)
         defer { fd.close() }
+        return try hash(fd, algorithm: algorithm, display: path)
+    }
+
+    /// The digest of what is left to read from `fd`.
+    func hash(_ fd: FileDescriptor, algorithm: Digest.Algorithm, display path: String) throws(SystemError) -> Digest {
         var digester = Digester(algorithm)
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         while true {

@@ -28,6 +28,26 @@ public struct FileDescriptor: Sendable, Equatable {
         return FileDescriptor(rawValue: fd)
     }
 
+    /// What `openFile(inRoot:)` found: the status of what the path names, and a descriptor open
+    /// for reading when it is a regular file (nil for anything else).
+    public struct FoundFile {
+        public let status: stat
+        public let file: FileDescriptor?
+    }
+
+    /// Opens `path` inside `root` (as `open(inRoot:)`: `..` and symlinks cannot leave it) for
+    /// reading, but only a regular file: the path is first opened O_PATH and checked, so a FIFO
+    /// cannot block the caller and a device is never opened. The regular file is then reopened
+    /// for reading through its O_PATH handle, so what was checked is what is read.
+    public static func openFile(inRoot root: FileDescriptor, _ path: String, display: String) throws(SystemError) -> FoundFile {
+        let handle = try open(inRoot: root, path, pathOnly, display: display)
+        defer { handle.close() }
+        let st = try handle.status(path: display)
+        guard st.st_mode & S_IFMT == S_IFREG else { return FoundFile(status: st, file: nil) }
+        let fd = try syscallChecked("open", path: display) { Glibc.open(handle.procPath, O_RDONLY | O_CLOEXEC) }
+        return FoundFile(status: st, file: FileDescriptor(rawValue: fd))
+    }
+
     /// An anonymous in-memory file (memfd_create).
     public static func memory(name: String, closeOnExec: Bool = true) throws(SystemError) -> FileDescriptor {
         let fd = try syscallChecked("memfd_create", path: name) {
