@@ -10,6 +10,8 @@ import ZRSystem
 /// from it through a read callback.
 public final class LayerStream {
     private let decompressor: OpaquePointer
+    private let source: LayerInput
+    private let display: String
     /// Where the uncompressed copy goes; nil when the caller keeps the compressed blob.
     private let copy: FileDescriptor?
     private let copyPath: String
@@ -19,11 +21,16 @@ public final class LayerStream {
     private static let bufferSize = 1 << 17
     /// A write failure inside the read callback, reported after libarchive unwinds.
     private var failure: SystemError?
+    /// The decompressor failed (a bad checksum, a truncated stream): the tar reader then only
+    /// sees its input end, so the layer's own error is reported instead of the tar reader's.
+    private var decompressionFailed = false
 
     /// Opens `input` for decompression and creates `copyTo` for the uncompressed copy (nil:
     /// no copy, as for a registry blob that is stored compressed).
     public init(input: FileDescriptor, copyTo: String?, display: String) throws(LayerError) {
         copyPath = copyTo ?? display
+        self.display = display
+        source = LayerInput(input)
         do {
             copy = try copyTo.map { path throws(SystemError) in
                 try FileDescriptor.open(path, O_WRONLY | O_CREAT | O_EXCL, mode: 0o600)
@@ -43,10 +50,21 @@ public final class LayerStream {
         archive_read_support_filter_all(a)
         archive_read_support_format_raw(a)
         var entry: OpaquePointer?
-        guard archive_read_open_fd(a, input.rawValue, 1 << 16) == ARCHIVE_OK,
-              archive_read_next_header(a, &entry) == ARCHIVE_OK else {
-            throw .archive("\(display): \(LayerApplier.message(a))", entry: nil)
+        let context = Unmanaged.passUnretained(source).toOpaque()
+        let opened = archive_read_open(a, context, nil, { _, context, block in
+            let (start, n) = Unmanaged<LayerInput>.fromOpaque(context!).takeUnretainedValue().next()
+            block?.pointee = start
+            return n
+        }, nil)
+        guard opened == ARCHIVE_OK, archive_read_next_header(a, &entry) == ARCHIVE_OK else {
+            throw inputError()
         }
+    }
+
+    /// Why the decompressed stream broke: the input's own failure (a read error, a gzip check)
+    /// if it had one, else libarchive's; named by the layer.
+    private func inputError() -> LayerError {
+        .archive("\(display): \(source.failure ?? LayerApplier.message(decompressor))", entry: nil)
     }
 
     deinit {
@@ -58,6 +76,7 @@ public final class LayerStream {
     /// Pulls the next decompressed block: hashed, copied, handed to the tar reader.
     fileprivate func nextBlock() -> Int {
         let n = archive_read_data(decompressor, buffer, Self.bufferSize)
+        if n < 0 { decompressionFailed = true }
         guard n > 0 else { return n }
         let block = UnsafeRawBufferPointer(start: buffer, count: n)
         digester.update(block)
@@ -91,6 +110,7 @@ public final class LayerStream {
             try withUTF8Locale { () throws(LayerError) in try applier.run(tar) }
         } catch {
             if let failure { throw .system(failure, entry: copyPath) }
+            if decompressionFailed { throw inputError() }
             throw error
         }
         return applier.report
@@ -104,7 +124,7 @@ public final class LayerStream {
             if n == 0 { break }
             if n < 0 {
                 if let failure { throw .system(failure, entry: copyPath) }
-                throw .archive(LayerApplier.message(decompressor), entry: nil)
+                throw inputError()
             }
         }
         do {

@@ -45,4 +45,46 @@ struct LayerStreamTests {
         let cut = keep > 0 ? Array(whole.prefix(keep)) : Array(whole.prefix(whole.count / -keep))
         #expect(throws: LayerError.self) { try stream(cut, scene: s) }
     }
+
+    /// A layer compressed with gzip and its bytes.
+    func gzipped(_ scene: Scene) throws -> [UInt8] {
+        try compressed(.gzip, scene: scene)
+    }
+
+    /// The stream's own checksums: the gzip trailer's CRC-32 and length, zstd's frame checksum.
+    @Test(arguments: [("gzip CRC", 8), ("gzip length", 1), ("zstd checksum", 1)])
+    func corruptChecksumsAreAnErrorNamingTheLayer(what: String, fromEnd: Int) throws {
+        let s = try Scene()
+        var bytes = try compressed(what.hasPrefix("gzip") ? .gzip : .zstd, scene: s)
+        bytes[bytes.count - fromEnd] ^= 0x55
+        #expect {
+            try stream(bytes, scene: s)
+        } throws: { error in
+            "\(error)".contains("bad.layer")
+        }
+    }
+
+    @Test func concatenatedGzipMembersApplyAndTrailingGarbageIsRefused() throws {
+        let s = try Scene()
+        let whole = try gzipped(s)
+        // The tar split across two members (as `cat a.gz b.gz` makes) is one stream.
+        let plain = s.layers + "/plain.tar"
+        try writeTar([.file("a", "one"), .file("b", "two")], to: plain)
+        let data = try Data(contentsOf: URL(fileURLWithPath: plain))
+        let half = data.count / 2
+        var members: [UInt8] = []
+        for part in [data.prefix(half), data.suffix(from: half)] {
+            let path = s.layers + "/part-\(members.count).bin"
+            try Data(part).write(to: URL(fileURLWithPath: path))
+            let out = Process()
+            out.executableURL = URL(fileURLWithPath: "/bin/gzip")
+            out.arguments = ["-kfn", path]
+            try out.run()
+            out.waitUntilExit()
+            members += Array(try Data(contentsOf: URL(fileURLWithPath: path + ".gz")))
+        }
+        try stream(members, scene: s)
+        #expect(s.read("b") == "two")
+        #expect(throws: LayerError.self) { try stream(whole + Array("garbage".utf8), scene: Scene()) }
+    }
 }

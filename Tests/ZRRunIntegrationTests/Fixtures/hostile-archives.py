@@ -166,6 +166,29 @@ def bad_compression():
         add(f"raw-{label}", write_raw(f"raw-{label}", blob), "refuse", f"raw-{label}", ["raw:1"])
 
 
+def corrupt_checksums():
+    """Streams that decompress but fail their own checks: gzip CRC-32 and length, zstd frame checksum."""
+    raw = tar([member("a", data=b"payload " * 4096)])
+    good_gz = gz(raw)
+    good_zst = zstd(raw)
+    bad = {"gzip-crc": flip(good_gz, -8), "gzip-length": flip(good_gz, -1), "zstd-checksum": flip(good_zst, -1),
+           "gzip-trailing-garbage": good_gz + b"garbage"}
+    for label, blob in bad.items():
+        d = docker_archive(f"docker-{label}", [(blob, raw)])
+        add(f"docker-{label}", d, "refuse", "l0/layer.tar")
+        o = oci_layout(f"oci-{label}", [(blob, raw)], media="application/vnd.oci.image.layer.v1.tar+gzip")
+        add(f"oci-{label}", o, "refuse", sha256(blob)[7:])
+        add(f"raw-{label}", write_raw(f"raw-{label}", blob), "refuse", f"raw-{label}", ["raw:1"])
+    d = docker_archive("docker-gzip-good", [(good_gz, raw)])
+    add("docker-gzip-good", d, "import", None, ["gzip:good"])
+
+
+def flip(data, index):
+    out = bytearray(data)
+    out[index] ^= 0x55
+    return bytes(out)
+
+
 def write_raw(name, data):
     path = os.path.join(OUT, name + ".layer")
     write(path, data)
@@ -223,6 +246,7 @@ os.makedirs(OUT, exist_ok=True)
 canaries()
 bad_compression()
 escaping_archive_paths()
+corrupt_checksums()
 bad_names()
 with open(os.path.join(OUT, "cases.json"), "w") as f:
     json.dump(CASES, f, indent=1)
