@@ -92,7 +92,7 @@ public final class LayerStream {
 
     /// Applies the layer onto `root`.
     public func apply(to root: FileDescriptor, rootPath: String,
-                      whiteouts: LayerApplier.WhiteoutMode = .remove) throws(LayerError) -> ApplyReport {
+                      whiteouts: LayerApplier.WhiteoutMode = .remove, maxApparentSize: Int64 = .max) throws(LayerError) -> ApplyReport {
         guard let tar = archive_read_new() else { throw .archive("out of memory", entry: nil) }
         defer { archive_read_free(tar) }
         archive_read_support_format_tar(tar)
@@ -105,7 +105,7 @@ public final class LayerStream {
             return n
         }, nil)
         guard opened == ARCHIVE_OK else { throw .archive(LayerApplier.message(tar), entry: nil) }
-        var applier = LayerApplier(root: root, rootPath: rootPath, whiteouts: whiteouts)
+        var applier = LayerApplier(root: root, rootPath: rootPath, whiteouts: whiteouts, maxApparentSize: maxApparentSize)
         do {
             try withUTF8Locale { () throws(LayerError) in try applier.run(tar) }
         } catch {

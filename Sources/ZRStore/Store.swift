@@ -321,11 +321,12 @@ public final class Store {
             let report: ApplyReport
             let diffID: Digest
             let size: Int64
+            let limit = try Self.layerSizeLimit(getenv("ZR_MAX_LAYER_SIZE").map { String(cString: $0) })
             do {
                 let stream = try LayerStream(input: input, copyTo: keepingBlob ? work + "/blob.tar" : nil, display: display)
                 let rootFD = try openDirectory(work + "/rootfs")
                 defer { rootFD.close() }
-                report = try stream.apply(to: rootFD, rootPath: display, whiteouts: .overlay)
+                report = try stream.apply(to: rootFD, rootPath: display, whiteouts: .overlay, maxApparentSize: limit)
                 (diffID, size) = try stream.finish()
             } catch {
                 throw StoreError.layer(error, source: display)
@@ -342,6 +343,21 @@ public final class Store {
             removeTree(work)
             throw error
         }
+    }
+
+    /// The most an imported layer's files may add up to by apparent size (sparse holes count):
+    /// `ZR_MAX_LAYER_SIZE` bytes, with an optional K, M, G or T suffix (powers of 1024), else
+    /// 64 GiB.
+    static func layerSizeLimit(_ setting: String?) throws(StoreError) -> Int64 {
+        guard let setting, !setting.isEmpty else { return 64 << 30 }
+        let units: [Character: Int64] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40]
+        let unit = setting.last.flatMap { units[Character($0.uppercased())] }
+        let digits = unit == nil ? setting : String(setting.dropLast())
+        guard let value = Int64(digits), value > 0,
+              case let (limit, overflow) = value.multipliedReportingOverflow(by: unit ?? 1), !overflow else {
+            throw .badInput("ZR_MAX_LAYER_SIZE=\(setting): not a size (bytes, or a number with K, M, G or T)")
+        }
+        return limit
     }
 
     /// Renames the blob file to `blobs/` under `blob` and the unpacked tree to `layers/`. Two

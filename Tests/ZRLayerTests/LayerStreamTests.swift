@@ -88,3 +88,37 @@ struct LayerStreamTests {
         #expect(throws: LayerError.self) { try stream(whole + Array("garbage".utf8), scene: Scene()) }
     }
 }
+
+struct ApparentSizeLimitTests {
+    @Test func filesAddingUpPastTheLimitAreRefused() throws {
+        let s = try Scene()
+        let path = s.layers + "/sum.tar"
+        try writeTar([.file("a", String(repeating: "a", count: 600)), .file("b", String(repeating: "b", count: 600))], to: path)
+        let input = try FileDescriptor.open(path, O_RDONLY)
+        defer { input.close() }
+        let rootFD = try FileDescriptor.open(s.root, O_RDONLY | O_DIRECTORY)
+        defer { rootFD.close() }
+        let stream = try LayerStream(input: input, copyTo: nil, display: "sum.tar")
+        #expect {
+            _ = try stream.apply(to: rootFD, rootPath: s.root, maxApparentSize: 1000)
+        } throws: { error in
+            "\(error)".contains("\"b\"") && "\(error)".contains("ZR_MAX_LAYER_SIZE")
+        }
+    }
+
+    @Test func sparseHolesCountAndALayerWithinTheLimitApplies() throws {
+        let s = try Scene()
+        let size: Int64 = 8 << 20
+        let path = s.layers + "/sparse.tar"
+        try writeTar([.init("sparse", .sparse(size: size, chunks: [(0, "head")]), mode: 0o644)], to: path)
+        for (limit, applies) in [(size - 1, false), (size, true)] {
+            let input = try FileDescriptor.open(path, O_RDONLY)
+            defer { input.close() }
+            let rootFD = try FileDescriptor.open(s.root, O_RDONLY | O_DIRECTORY)
+            defer { rootFD.close() }
+            let stream = try LayerStream(input: input, copyTo: nil, display: "sparse.tar")
+            let applied = (try? stream.apply(to: rootFD, rootPath: s.root, maxApparentSize: limit)) != nil
+            #expect(applied == applies, "limit \(limit)")
+        }
+    }
+}

@@ -24,7 +24,7 @@ struct HostileImportTests {
         let made = try Harness.asTestUser(["/usr/bin/python3", Self.script, dir + "/cases"])
         try #require(made.status == 0, "\(made.summary)")
         let cases = try JSONDecoder().decode([Case].self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/cases/cases.json")))
-        #expect(cases.count >= 70)
+        #expect(cases.count >= 80)
         let canary = dir + "/cases/outside/canary"
         let outsideBefore = try FileManager.default.subpathsOfDirectory(atPath: dir + "/cases/outside").sorted()
         let storage = dir + "/store"

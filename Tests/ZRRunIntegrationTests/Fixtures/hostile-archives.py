@@ -183,6 +183,33 @@ def corrupt_checksums():
     add("docker-gzip-good", d, "import", None, ["gzip:good"])
 
 
+def sparse_member(name, realsize, data):
+    """A GNU sparse 1.0 pax member: `data` at offset 0, then a hole up to `realsize`."""
+    table = f"1\n0\n{len(data)}\n".encode()
+    table += b"\0" * (-len(table) % 512)
+    info = tarfile.TarInfo(f"./GNUSparseFile.0/{name}")
+    info.size = len(table) + len(data)
+    info.mtime = 1_500_000_000
+    info.mode = 0o644
+    info.pax_headers = {"GNU.sparse.major": "1", "GNU.sparse.minor": "0", "GNU.sparse.name": name,
+                        "GNU.sparse.realsize": str(realsize)}
+    return info, table + data
+
+
+def huge_sizes():
+    """Layers claiming more than the per-layer apparent-size limit (64 GiB unless set)."""
+    tib = 1 << 40
+    sparse = tar([sparse_member("huge", tib, b"x" * 4096)])
+    many = tar([sparse_member(f"part{i}", 20 << 30, b"y") for i in range(4)])
+    for label, raw in {"sparse-1tib": sparse, "sparse-4x20gib": many}.items():
+        add(f"raw-{label}", write_raw(f"raw-{label}", raw), "refuse", "ZR_MAX_LAYER_SIZE", ["raw:1"])
+        add(f"raw-{label}-gzip", write_raw(f"raw-{label}-gzip", gz(raw)), "refuse", "ZR_MAX_LAYER_SIZE", ["raw:1"])
+        d = docker_archive(f"docker-{label}", [(raw, raw)])
+        add(f"docker-{label}", d, "refuse", "ZR_MAX_LAYER_SIZE")
+    small = tar([sparse_member("small", 1 << 30, b"z" * 100)])
+    add("raw-sparse-1gib", write_raw("raw-sparse-1gib", small), "import", None, ["sparse:1"])
+
+
 def flip(data, index):
     out = bytearray(data)
     out[index] ^= 0x55
@@ -247,6 +274,7 @@ canaries()
 bad_compression()
 escaping_archive_paths()
 corrupt_checksums()
+huge_sizes()
 bad_names()
 with open(os.path.join(OUT, "cases.json"), "w") as f:
     json.dump(CASES, f, indent=1)
