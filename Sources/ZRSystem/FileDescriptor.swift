@@ -120,6 +120,19 @@ public struct FileDescriptor: Sendable, Equatable {
         }
     }
 
+    /// lseek(2)'s SEEK_DATA and SEEK_HOLE (Linux's values; glibc declares them only under
+    /// _GNU_SOURCE, which Swift's Glibc module is not built with).
+    public static let seekData: Int32 = 3
+    public static let seekHole: Int32 = 4
+
+    /// lseek(2); nil for ENXIO, which SEEK_DATA and SEEK_HOLE return past the last data or hole.
+    public func seek(_ offset: Int64, whence: Int32, path: String) throws(SystemError) -> Int64? {
+        let at = lseek(rawValue, off_t(offset), whence)
+        if at >= 0 { return Int64(at) }
+        if errno == ENXIO { return nil }
+        throw SystemError("seek", path: path, errno: errno)
+    }
+
     public func status(path: String) throws(SystemError) -> stat {
         var st = stat()
         try syscallChecked("stat", path: path) { fstat(rawValue, &st) }
