@@ -71,6 +71,11 @@ public struct LayerApplier {
     let root: FileDescriptor
     let rootPath: String
     let whiteoutMode: WhiteoutMode
+    /// The most the layer's regular files may add up to, by their apparent sizes (holes of
+    /// sparse entries included): a few kilobytes of tar can claim a terabyte that every export
+    /// would then write out.
+    let maxApparentSize: Int64
+    var apparentSize: Int64 = 0
     var report = ApplyReport()
     /// Paths created by this layer: an opaque whiteout removes only what lower layers made.
     var created: Set<String> = []
@@ -80,10 +85,11 @@ public struct LayerApplier {
     /// Existing read-only directories made writable for this layer, restored at the end.
     var loosened: [(path: [String], mode: mode_t)] = []
 
-    public init(root: FileDescriptor, rootPath: String, whiteouts: WhiteoutMode = .remove) {
+    public init(root: FileDescriptor, rootPath: String, whiteouts: WhiteoutMode = .remove, maxApparentSize: Int64 = .max) {
         self.root = root
         self.rootPath = rootPath
         self.whiteoutMode = whiteouts
+        self.maxApparentSize = maxApparentSize
     }
 
     /// Reads the archive from `archive` (any readable descriptor: file, pipe, socket).
@@ -205,6 +211,14 @@ public struct LayerApplier {
         let path = display(parts)
         let mtime = (Int(archive_entry_mtime(entry)), Int(archive_entry_mtime_nsec(entry)))
 
+        if type == S_IFREG && archive_entry_hardlink(entry) == nil {
+            let (sum, overflow) = apparentSize.addingReportingOverflow(max(0, archive_entry_size(entry)))
+            guard !overflow, sum <= maxApparentSize else {
+                throw .unsafeEntry(name, reason: "the layer's files add up to more than \(maxApparentSize) bytes"
+                                   + " (sparse holes count; ZR_MAX_LAYER_SIZE raises the limit)")
+            }
+            apparentSize = sum
+        }
         let parent = try parentDirectory(parentParts, entry: name)
         defer { parent.close() }
         do {

@@ -32,10 +32,15 @@ public struct LayerCreateOptions: Sendable {
     /// Owners by entry path (relative, no leading `./`, no trailing `/`) that come before both,
     /// e.g. what `COPY --chown` asked for.
     public var owners: [String: (uid: Int64, gid: Int64)]
+    /// Files with holes become sparse entries (pax GNU.sparse 1.0, found with SEEK_DATA and
+    /// SEEK_HOLE), so a terabyte sparse file stays small. Off for build layers: where the holes
+    /// are depends on the filesystem, and a layer's bytes must not.
+    public var keepHoles: Bool
 
     public init(compression: LayerCompression = .gzip, fixedModificationTime: Int? = nil,
                 overlayUpper: Bool = false, owner: (uid: Int64, gid: Int64) = (0, 0),
-                owners: [String: (uid: Int64, gid: Int64)] = [:]) {
+                owners: [String: (uid: Int64, gid: Int64)] = [:], keepHoles: Bool = false) {
+        self.keepHoles = keepHoles
         self.owners = owners
         self.compression = compression
         self.fixedModificationTime = fixedModificationTime
@@ -233,7 +238,8 @@ public final class LayerWriter {
     private func writeEntry(_ tar: OpaquePointer, name: String, type: mode_t, st: stat, size: Int64 = 0,
                             symlink: String? = nil, hardlink: String? = nil,
                             xattrs: [(String, [UInt8])] = [], recorded: (uid: Int64, gid: Int64)? = nil,
-                            device: (major: UInt32, minor: UInt32)? = nil) throws(LayerError) {
+                            device: (major: UInt32, minor: UInt32)? = nil,
+                            dataRegions: [(offset: Int64, length: Int64)]? = nil) throws(LayerError) {
         let entry = archive_entry_new()
         defer { archive_entry_free(entry) }
         for (key, value) in xattrs {
@@ -252,6 +258,8 @@ public final class LayerWriter {
             archive_entry_set_mtime(entry, st.st_mtim.tv_sec, st.st_mtim.tv_nsec)
         }
         archive_entry_set_size(entry, type == S_IFREG && hardlink == nil ? size : 0)
+        // After the size: libarchive drops map entries that reach past it.
+        for region in dataRegions ?? [] { archive_entry_sparse_add_entry(entry, region.offset, region.length) }
         if let symlink { archive_entry_set_symlink_utf8(entry, symlink) }
         if let hardlink { archive_entry_set_hardlink_utf8(entry, hardlink) }
         if let device {
@@ -276,9 +284,52 @@ public final class LayerWriter {
                            xattrs: found.copied, recorded: found.owner, device: (device.major, device.minor))
             return false
         }
-        try writeEntry(tar, name: path, type: S_IFREG, st: st, size: Int64(st.st_size), xattrs: found.copied, recorded: found.owner)
-        try copyData(of: file, size: Int64(st.st_size), into: tar, entry: path, display: display) { error(tar, entry: path) }
+        let size = Int64(st.st_size)
+        let regions = options.keepHoles && Int64(st.st_blocks) * 512 < size ? try dataRegions(file, size: size, display: display) : nil
+        try writeEntry(tar, name: path, type: S_IFREG, st: st, size: size, xattrs: found.copied, recorded: found.owner,
+                       dataRegions: regions)
+        guard let regions else {
+            try copyData(of: file, size: size, into: tar, entry: path, display: display) { error(tar, entry: path) }
+            return true
+        }
+        // The pax writer takes the whole logical content and drops what its sparse map calls
+        // holes, so holes are fed as zeros from memory and never read from the file.
+        var at: Int64 = 0
+        for region in regions + [(offset: size, length: 0)] {
+            try writeZeros(tar, count: region.offset - at, entry: path)
+            do { _ = try file.seek(region.offset, whence: SEEK_SET, path: display) } catch { throw .system(error, entry: path) }
+            try copyData(of: file, size: region.length, into: tar, entry: path, display: display) { error(tar, entry: path) }
+            at = region.offset + region.length
+        }
         return true
+    }
+
+    /// Where a file's data is (SEEK_DATA/SEEK_HOLE); a file all hole gets its last byte as data,
+    /// since an empty sparse map would mean no sparse entry at all.
+    private func dataRegions(_ file: FileDescriptor, size: Int64, display: String) throws(LayerError) -> [(offset: Int64, length: Int64)] {
+        var regions: [(offset: Int64, length: Int64)] = []
+        var at: Int64 = 0
+        do {
+            while at < size, let data = try file.seek(at, whence: FileDescriptor.seekData, path: display), data < size {
+                let hole: Int64 = min(try file.seek(data, whence: FileDescriptor.seekHole, path: display) ?? size, size)
+                regions.append((offset: data, length: hole - data))
+                at = hole
+            }
+        } catch {
+            throw .system(error, entry: display)
+        }
+        return regions.isEmpty ? [(offset: size - 1, length: Int64(1))] : regions
+    }
+
+    private static let zeros = [UInt8](repeating: 0, count: 1 << 20)
+
+    private func writeZeros(_ tar: OpaquePointer, count: Int64, entry: String) throws(LayerError) {
+        var left = count
+        while left > 0 {
+            let n = Int(min(left, Int64(Self.zeros.count)))
+            guard Self.zeros.withUnsafeBytes({ archive_write_data(tar, $0.baseAddress, n) }) == n else { throw error(tar, entry: entry) }
+            left -= Int64(n)
+        }
     }
 }
 

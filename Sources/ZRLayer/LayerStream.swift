@@ -10,6 +10,8 @@ import ZRSystem
 /// from it through a read callback.
 public final class LayerStream {
     private let decompressor: OpaquePointer
+    private let source: LayerInput
+    private let display: String
     /// Where the uncompressed copy goes; nil when the caller keeps the compressed blob.
     private let copy: FileDescriptor?
     private let copyPath: String
@@ -19,34 +21,50 @@ public final class LayerStream {
     private static let bufferSize = 1 << 17
     /// A write failure inside the read callback, reported after libarchive unwinds.
     private var failure: SystemError?
+    /// The decompressor failed (a bad checksum, a truncated stream): the tar reader then only
+    /// sees its input end, so the layer's own error is reported instead of the tar reader's.
+    private var decompressionFailed = false
 
     /// Opens `input` for decompression and creates `copyTo` for the uncompressed copy (nil:
     /// no copy, as for a registry blob that is stored compressed).
     public init(input: FileDescriptor, copyTo: String?, display: String) throws(LayerError) {
-        guard let a = archive_read_new() else { throw .archive("out of memory", entry: nil) }
-        decompressor = a
-        buffer = UnsafeMutableRawPointer.allocate(byteCount: Self.bufferSize, alignment: 16)
-        archive_read_support_filter_all(a)
-        archive_read_support_format_raw(a)
         copyPath = copyTo ?? display
+        self.display = display
+        source = LayerInput(input)
         do {
             copy = try copyTo.map { path throws(SystemError) in
                 try FileDescriptor.open(path, O_WRONLY | O_CREAT | O_EXCL, mode: 0o600)
             }
         } catch {
-            archive_read_free(a)
-            buffer.deallocate()
             throw .system(error, entry: display)
         }
-        var entry: OpaquePointer?
-        guard archive_read_open_fd(a, input.rawValue, 1 << 16) == ARCHIVE_OK,
-              archive_read_next_header(a, &entry) == ARCHIVE_OK else {
-            let message = LayerApplier.message(a)
-            archive_read_free(a)
-            buffer.deallocate()
+        guard let a = archive_read_new() else {
             copy?.close()
-            throw .archive("\(display): \(message)", entry: nil)
+            throw .archive("out of memory", entry: nil)
         }
+        decompressor = a
+        buffer = UnsafeMutableRawPointer.allocate(byteCount: Self.bufferSize, alignment: 16)
+        // Every stored property is set from here on: a throw below runs deinit, which frees
+        // the reader, the buffer and the copy's descriptor (freeing them here too was a double
+        // free on every empty or truncated layer).
+        archive_read_support_filter_all(a)
+        archive_read_support_format_raw(a)
+        var entry: OpaquePointer?
+        let context = Unmanaged.passUnretained(source).toOpaque()
+        let opened = archive_read_open(a, context, nil, { _, context, block in
+            let (start, n) = Unmanaged<LayerInput>.fromOpaque(context!).takeUnretainedValue().next()
+            block?.pointee = start
+            return n
+        }, nil)
+        guard opened == ARCHIVE_OK, archive_read_next_header(a, &entry) == ARCHIVE_OK else {
+            throw inputError()
+        }
+    }
+
+    /// Why the decompressed stream broke: the input's own failure (a read error, a gzip check)
+    /// if it had one, else libarchive's; named by the layer.
+    private func inputError() -> LayerError {
+        .archive("\(display): \(source.failure ?? LayerApplier.message(decompressor))", entry: nil)
     }
 
     deinit {
@@ -58,6 +76,7 @@ public final class LayerStream {
     /// Pulls the next decompressed block: hashed, copied, handed to the tar reader.
     fileprivate func nextBlock() -> Int {
         let n = archive_read_data(decompressor, buffer, Self.bufferSize)
+        if n < 0 { decompressionFailed = true }
         guard n > 0 else { return n }
         let block = UnsafeRawBufferPointer(start: buffer, count: n)
         digester.update(block)
@@ -73,7 +92,7 @@ public final class LayerStream {
 
     /// Applies the layer onto `root`.
     public func apply(to root: FileDescriptor, rootPath: String,
-                      whiteouts: LayerApplier.WhiteoutMode = .remove) throws(LayerError) -> ApplyReport {
+                      whiteouts: LayerApplier.WhiteoutMode = .remove, maxApparentSize: Int64 = .max) throws(LayerError) -> ApplyReport {
         guard let tar = archive_read_new() else { throw .archive("out of memory", entry: nil) }
         defer { archive_read_free(tar) }
         archive_read_support_format_tar(tar)
@@ -86,11 +105,12 @@ public final class LayerStream {
             return n
         }, nil)
         guard opened == ARCHIVE_OK else { throw .archive(LayerApplier.message(tar), entry: nil) }
-        var applier = LayerApplier(root: root, rootPath: rootPath, whiteouts: whiteouts)
+        var applier = LayerApplier(root: root, rootPath: rootPath, whiteouts: whiteouts, maxApparentSize: maxApparentSize)
         do {
             try withUTF8Locale { () throws(LayerError) in try applier.run(tar) }
         } catch {
             if let failure { throw .system(failure, entry: copyPath) }
+            if decompressionFailed { throw inputError() }
             throw error
         }
         return applier.report
@@ -104,7 +124,7 @@ public final class LayerStream {
             if n == 0 { break }
             if n < 0 {
                 if let failure { throw .system(failure, entry: copyPath) }
-                throw .archive(LayerApplier.message(decompressor), entry: nil)
+                throw inputError()
             }
         }
         do {

@@ -46,7 +46,7 @@ extension Store {
                 selfCheck: false, deathSignal: SIGKILL, input: devNull, output: devNull))
             let end = try Process.wait(pid)
             guard end == .exited(0) || end == .exited(2), FileSystem.exists(tree) else {
-                throw StoreError.corrupt("unsquashfs \(path) failed (\(end)); is it a SquashFS file?")
+                throw StoreError.badInput("unsquashfs \(path) failed (\(end)); is it a SquashFS file?")
             }
         } catch let e as StoreError {
             throw e
@@ -55,7 +55,7 @@ extension Store {
         } catch let e as SystemError {
             throw .system(e)
         } catch {
-            throw .corrupt("unsquashfs \(path): \(error)")
+            throw .badInput("unsquashfs \(path): \(error)")
         }
         return try importDirectory(tree)
     }

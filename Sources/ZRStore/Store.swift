@@ -12,6 +12,8 @@ public enum StoreError: Error, CustomStringConvertible, Sendable {
     case noSuchImage(String)
     case digestMismatch(expected: Digest, actual: Digest, what: String)
     case corrupt(String)
+    /// An archive, layout or layer given to import is not usable; nothing of it is kept.
+    case badInput(String)
 
     public var description: String {
         switch self {
@@ -22,6 +24,7 @@ public enum StoreError: Error, CustomStringConvertible, Sendable {
         case .digestMismatch(let expected, let actual, let what):
             "\(what): content has digest \(actual), expected \(expected); discarded"
         case .corrupt(let what): "store is inconsistent: \(what) (zr check for details)"
+        case .badInput(let what): what
         }
     }
 }
@@ -318,11 +321,12 @@ public final class Store {
             let report: ApplyReport
             let diffID: Digest
             let size: Int64
+            let limit = try Self.layerSizeLimit(getenv("ZR_MAX_LAYER_SIZE").map { String(cString: $0) })
             do {
                 let stream = try LayerStream(input: input, copyTo: keepingBlob ? work + "/blob.tar" : nil, display: display)
                 let rootFD = try openDirectory(work + "/rootfs")
                 defer { rootFD.close() }
-                report = try stream.apply(to: rootFD, rootPath: display, whiteouts: .overlay)
+                report = try stream.apply(to: rootFD, rootPath: display, whiteouts: .overlay, maxApparentSize: limit)
                 (diffID, size) = try stream.finish()
             } catch {
                 throw StoreError.layer(error, source: display)
@@ -339,6 +343,21 @@ public final class Store {
             removeTree(work)
             throw error
         }
+    }
+
+    /// The most an imported layer's files may add up to by apparent size (sparse holes count):
+    /// `ZR_MAX_LAYER_SIZE` bytes, with an optional K, M, G or T suffix (powers of 1024), else
+    /// 64 GiB.
+    static func layerSizeLimit(_ setting: String?) throws(StoreError) -> Int64 {
+        guard let setting, !setting.isEmpty else { return 64 << 30 }
+        let units: [Character: Int64] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40]
+        let unit = setting.last.flatMap { units[Character($0.uppercased())] }
+        let digits = unit == nil ? setting : String(setting.dropLast())
+        guard let value = Int64(digits), value > 0,
+              case let (limit, overflow) = value.multipliedReportingOverflow(by: unit ?? 1), !overflow else {
+            throw .badInput("ZR_MAX_LAYER_SIZE=\(setting): not a size (bytes, or a number with K, M, G or T)")
+        }
+        return limit
     }
 
     /// Renames the blob file to `blobs/` under `blob` and the unpacked tree to `layers/`. Two
@@ -484,6 +503,11 @@ public final class Store {
     func hashFile(_ path: String, algorithm: Digest.Algorithm) throws(SystemError) -> Digest {
         let fd = try FileDescriptor.open(path, O_RDONLY)
         defer { fd.close() }
+        return try hash(fd, algorithm: algorithm, display: path)
+    }
+
+    /// The digest of what is left to read from `fd`.
+    func hash(_ fd: FileDescriptor, algorithm: Digest.Algorithm, display path: String) throws(SystemError) -> Digest {
         var digester = Digester(algorithm)
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         while true {

@@ -119,78 +119,96 @@ extension Store {
     /// Imports every image an OCI layout's index.json names (an index entry resolves to the
     /// host's platform). Names come from the ref.name annotation, or `name` if given.
     public func importOCILayout(_ directory: String, name: String?, created: String) throws(StoreError) -> [ImageRecord] {
-        let indexBytes: [UInt8]
-        do { indexBytes = try FileSystem.read(directory + "/index.json") } catch { throw .system(error) }
+        let layout = try ArchiveDirectory(directory)
+        defer { layout.close() }
         let index: Index
-        do { index = try Index.decode(from: indexBytes) } catch { throw .oci(error) }
+        do {
+            index = try Index.decode(from: try layout.read("index.json", limit: ArchiveDirectory.maxManifestSize, what: "an index"))
+        } catch let e as StoreError {
+            throw e
+        } catch {
+            throw .badInput("\(layout.display("index.json")): \(error)")
+        }
         var records: [ImageRecord] = []
         for descriptor in index.manifests {
-            let imageName = name ?? descriptor.annotations?[Self.refNameAnnotation]
-            guard let imageName else {
-                throw .corrupt("\(directory)/index.json: manifest \(descriptor.digest) has no \(Self.refNameAnnotation); give a name")
+            let imageName: String
+            if let name {
+                imageName = name
+            } else if let given = descriptor.annotations?[Self.refNameAnnotation] {
+                imageName = try Self.archiveImageName(given, source: "\(layout.display("index.json")): \(Self.refNameAnnotation)")
+            } else {
+                throw .badInput("\(layout.display("index.json")): manifest \(descriptor.digest) has no \(Self.refNameAnnotation); give a name")
             }
-            let fullName = imageName.contains(":") || imageName.contains("@") ? imageName : imageName + ":latest"
-            records.append(try importManifest(descriptor, from: { "\(directory)/blobs/\($0.algorithm.rawValue)/\($0.encoded)" },
-                                              name: fullName, created: created))
+            records.append(try importManifest(descriptor, from: layout, name: imageName, created: created))
         }
         return records
     }
 
-    /// Imports one manifest (or the host's entry of an index) whose blobs are files.
-    func importManifest(_ descriptor: Descriptor, from path: (Digest) -> String, name: String, created: String) throws(StoreError) -> ImageRecord {
-        let bytes = try readVerified(path(descriptor.digest), descriptor.digest)
+    /// A name an archive gives its image, as a normalised reference; anything else (a path, an
+    /// empty or malformed name) is refused, since scripts trust what `zr images` lists.
+    static func archiveImageName(_ text: String, source: String) throws(StoreError) -> String {
+        do {
+            return try Reference(parsing: text).withDefaultTag().familiar
+        } catch {
+            throw .badInput("\(source): \"\(text)\" is not an image name (\(error)); give a NAME to import it under")
+        }
+    }
+
+    /// A blob's path inside an OCI layout.
+    static func layoutBlob(_ digest: Digest) -> String {
+        "blobs/\(digest.algorithm.rawValue)/\(digest.encoded)"
+    }
+
+    /// Imports one manifest (or the host's entry of an index) of an OCI layout.
+    func importManifest(_ descriptor: Descriptor, from layout: ArchiveDirectory, name: String, created: String) throws(StoreError) -> ImageRecord {
+        let bytes = try layout.readVerified(Self.layoutBlob(descriptor.digest), descriptor.digest,
+                                            limit: ArchiveDirectory.maxManifestSize, what: "a manifest")
         let document: ManifestDocument
         do { document = try ManifestDocument.decode(bytes: bytes, contentType: descriptor.mediaType, expected: descriptor.digest) } catch { throw .oci(error) }
         switch document {
         case .index(let blob):
             let chosen: Descriptor
             do { chosen = try blob.value.manifest(for: .host) } catch { throw .oci(error) }
-            return try importManifest(chosen, from: path, name: name, created: created)
+            return try importManifest(chosen, from: layout, name: name, created: created)
         case .manifest(let blob):
             let manifest = blob.value
-            let configBytes = try readVerified(path(manifest.config.digest), manifest.config.digest)
+            let configBytes = try layout.readVerified(Self.layoutBlob(manifest.config.digest), manifest.config.digest,
+                                                      limit: ArchiveDirectory.maxConfigSize, what: "a config")
             let config: ImageConfig
             do { config = try ImageConfig.decode(from: configBytes) } catch { throw .oci(error) }
             let diffIDs = config.rootfs?.diffIDs ?? []
             guard diffIDs.count == manifest.layers.count else {
-                throw .corrupt("\(name): config lists \(diffIDs.count) diff_ids for \(manifest.layers.count) layers")
+                throw .badInput("\(name): config lists \(diffIDs.count) diff_ids for \(manifest.layers.count) layers")
             }
             var layers: [ImageRecord.Layer] = []
             for (descriptor, expectedDiffID) in zip(manifest.layers, diffIDs) {
-                let file = path(descriptor.digest)
-                do {
-                    let actual = try hashFile(file, algorithm: descriptor.digest.algorithm)
-                    guard actual == descriptor.digest else {
-                        throw StoreError.digestMismatch(expected: descriptor.digest, actual: actual, what: file)
-                    }
-                } catch let e as StoreError {
-                    throw e
-                } catch let e as SystemError {
-                    throw .system(e)
-                } catch {
-                    throw .corrupt("\(error)")
+                let file = Self.layoutBlob(descriptor.digest)
+                let hashed = try layout.open(file)
+                defer { hashed.file.close() }
+                let actual: Digest
+                do { actual = try hash(hashed.file, algorithm: descriptor.digest.algorithm, display: layout.display(file)) } catch {
+                    throw .system(error)
                 }
-                let fd: FileDescriptor
-                do { fd = try FileDescriptor.open(file, O_RDONLY) } catch { throw .system(error) }
-                defer { fd.close() }
-                let layer = try importLayer(from: fd, display: file)
-                // The config names the layers by their uncompressed digests: a layer that is
-                // not what the config says is refused, whatever its blob digest was.
-                guard layer.diffID == expectedDiffID else {
-                    throw .digestMismatch(expected: expectedDiffID, actual: layer.diffID, what: "\(file) (diff_id)")
+                guard actual == descriptor.digest else {
+                    throw StoreError.digestMismatch(expected: descriptor.digest, actual: actual, what: layout.display(file))
                 }
+                let layer = try importArchiveLayer(file, from: layout, diffID: expectedDiffID)
                 layers.append(layer)
             }
             return try commit(name: name, layers: layers, configBytes: configBytes, created: created)
         }
     }
 
-    func readVerified(_ path: String, _ digest: Digest) throws(StoreError) -> [UInt8] {
-        let bytes: [UInt8]
-        do { bytes = try FileSystem.read(path) } catch { throw .system(error) }
-        let actual = Digest.compute(digest.algorithm, of: bytes)
-        guard actual == digest else { throw .digestMismatch(expected: digest, actual: actual, what: path) }
-        return bytes
+    /// Imports one layer file of an archive; the config names layers by their uncompressed
+    /// digests, so a layer that is not what the config says is refused whatever its blob was.
+    func importArchiveLayer(_ file: String, from archive: ArchiveDirectory, diffID expected: Digest) throws(StoreError) -> ImageRecord.Layer {
+        let opened = try archive.open(file)
+        defer { opened.file.close() }
+        let layer = try importLayer(from: opened.file, display: archive.display(file))
+        guard layer.diffID == expected else {
+            throw .digestMismatch(expected: expected, actual: layer.diffID, what: "\(archive.display(file)) (diff_id)")
+        }
+        return layer
     }
 
     // MARK: docker save archives
@@ -223,41 +241,42 @@ extension Store {
     /// Imports the images of a `docker save` archive already unpacked into `directory`.
     public func importDockerArchive(_ directory: String, name: String?, created: String) throws(StoreError) -> [ImageRecord] {
         struct Entry: Codable { var Config: String; var RepoTags: [String]?; var Layers: [String] }
+        let archive = try ArchiveDirectory(directory)
+        defer { archive.close() }
         let entries: [Entry]
         do {
-            entries = try JSONDecoder().decode([Entry].self, from: Data(try FileSystem.read(directory + "/manifest.json")))
-        } catch let e as SystemError {
-            throw .system(e)
+            let bytes = try archive.read("manifest.json", limit: ArchiveDirectory.maxManifestSize, what: "a manifest")
+            entries = try JSONDecoder().decode([Entry].self, from: Data(bytes))
+        } catch let e as StoreError {
+            throw e
         } catch {
-            throw .corrupt("\(directory)/manifest.json: \(error)")
+            throw .badInput("\(archive.display("manifest.json")): \(error)")
         }
         var records: [ImageRecord] = []
         for entry in entries {
-            // Paths in manifest.json are relative to the archive; refuse any that climb out.
+            // Paths in manifest.json are relative to the archive; refuse any that climb out
+            // (they could not leave it anyway: they resolve inside it).
             for p in [entry.Config] + entry.Layers where p.hasPrefix("/") || p.split(separator: "/").contains("..") {
-                throw .corrupt("\(directory)/manifest.json: path \"\(p)\" leaves the archive")
+                throw .badInput("\(archive.display("manifest.json")): path \"\(p)\" leaves the archive")
             }
-            let configBytes: [UInt8]
-            do { configBytes = try FileSystem.read(directory + "/" + entry.Config) } catch { throw .system(error) }
+            let imageName: String
+            if let name {
+                imageName = name
+            } else if let tag = entry.RepoTags?.first {
+                imageName = try Self.archiveImageName(tag, source: "\(archive.display("manifest.json")): RepoTags")
+            } else {
+                throw .badInput("\(archive.display("manifest.json")): image without RepoTags; give a name")
+            }
+            let configBytes = try archive.read(entry.Config, limit: ArchiveDirectory.maxConfigSize, what: "a config")
             let config: ImageConfig
             do { config = try ImageConfig.decode(from: configBytes) } catch { throw .oci(error) }
             let diffIDs = config.rootfs?.diffIDs ?? []
             guard diffIDs.count == entry.Layers.count else {
-                throw .corrupt("\(entry.Config): \(diffIDs.count) diff_ids for \(entry.Layers.count) layers")
+                throw .badInput("\(archive.display(entry.Config)): \(diffIDs.count) diff_ids for \(entry.Layers.count) layers")
             }
             var layers: [ImageRecord.Layer] = []
             for (file, expected) in zip(entry.Layers, diffIDs) {
-                let fd: FileDescriptor
-                do { fd = try FileDescriptor.open(directory + "/" + file, O_RDONLY) } catch { throw .system(error) }
-                defer { fd.close() }
-                let layer = try importLayer(from: fd, display: file)
-                guard layer.diffID == expected else {
-                    throw .digestMismatch(expected: expected, actual: layer.diffID, what: "\(file) (diff_id)")
-                }
-                layers.append(layer)
-            }
-            guard let imageName = name ?? entry.RepoTags?.first else {
-                throw .corrupt("\(directory)/manifest.json: image without RepoTags; give a name")
+                layers.append(try importArchiveLayer(file, from: archive, diffID: expected))
             }
             records.append(try commit(name: imageName, layers: layers, configBytes: configBytes, created: created))
         }

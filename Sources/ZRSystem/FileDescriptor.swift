@@ -29,6 +29,26 @@ public struct FileDescriptor: Sendable, Equatable {
         return FileDescriptor(rawValue: fd)
     }
 
+    /// What `openFile(inRoot:)` found: the status of what the path names, and a descriptor open
+    /// for reading when it is a regular file (nil for anything else).
+    public struct FoundFile {
+        public let status: stat
+        public let file: FileDescriptor?
+    }
+
+    /// Opens `path` inside `root` (as `open(inRoot:)`: `..` and symlinks cannot leave it) for
+    /// reading, but only a regular file: the path is first opened O_PATH and checked, so a FIFO
+    /// cannot block the caller and a device is never opened. The regular file is then reopened
+    /// for reading through its O_PATH handle, so what was checked is what is read.
+    public static func openFile(inRoot root: FileDescriptor, _ path: String, display: String) throws(SystemError) -> FoundFile {
+        let handle = try open(inRoot: root, path, pathOnly, display: display)
+        defer { handle.close() }
+        let st = try handle.status(path: display)
+        guard st.st_mode & S_IFMT == S_IFREG else { return FoundFile(status: st, file: nil) }
+        let fd = try syscallChecked("open", path: display) { Glibc.open(handle.procPath, O_RDONLY | O_CLOEXEC) }
+        return FoundFile(status: st, file: FileDescriptor(rawValue: fd))
+    }
+
     /// An anonymous in-memory file (memfd_create).
     public static func memory(name: String, closeOnExec: Bool = true) throws(SystemError) -> FileDescriptor {
         let fd = try syscallChecked("memfd_create", path: name) {
@@ -99,6 +119,19 @@ public struct FileDescriptor: Sendable, Equatable {
             if n == 0 { return out }
             out.append(contentsOf: chunk[0..<n])
         }
+    }
+
+    /// lseek(2)'s SEEK_DATA and SEEK_HOLE (Linux's values; glibc declares them only under
+    /// _GNU_SOURCE, which Swift's Glibc module is not built with).
+    public static let seekData: Int32 = 3
+    public static let seekHole: Int32 = 4
+
+    /// lseek(2); nil for ENXIO, which SEEK_DATA and SEEK_HOLE return past the last data or hole.
+    public func seek(_ offset: Int64, whence: Int32, path: String) throws(SystemError) -> Int64? {
+        let at = lseek(rawValue, off_t(offset), whence)
+        if at >= 0 { return Int64(at) }
+        if errno == ENXIO { return nil }
+        throw SystemError("seek", path: path, errno: errno)
     }
 
     public func status(path: String) throws(SystemError) -> stat {

@@ -262,7 +262,8 @@ struct Export: ParsableCommand {
             defer { if let scratch { store.removeScratch(scratch) } }
             if format == .tar {
                 _ = try LayerWriter.create(from: tree!, to: output,
-                                           options: .init(compression: LayerCompression(rawValue: compression) ?? .none))
+                                           options: .init(compression: LayerCompression(rawValue: compression) ?? .none,
+                                                          keepHoles: true))
             } else {
                 try squash(tree!, to: output, devices: store.devices(of: record))
             }

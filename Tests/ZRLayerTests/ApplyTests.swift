@@ -62,6 +62,15 @@ final class Scene {
         return try LayerApplier.apply(archive: input, to: rootFD, rootPath: root)
     }
 
+    /// Applies a layer file onto any directory.
+    static func applyFile(_ path: String, to directory: String) throws -> ApplyReport {
+        let input = try FileDescriptor.open(path, O_RDONLY)
+        defer { input.close() }
+        let rootFD = try FileDescriptor.open(directory, O_RDONLY | O_DIRECTORY)
+        defer { rootFD.close() }
+        return try LayerApplier.apply(archive: input, to: rootFD, rootPath: directory)
+    }
+
     func read(_ path: String) -> String? { try? String(contentsOfFile: root + "/" + path, encoding: .utf8) }
     func exists(_ path: String) -> Bool { var st = stat(); return lstat(root + "/" + path, &st) == 0 }
     func mode(_ path: String) -> mode_t { var st = stat(); lstat(root + "/" + path, &st); return st.st_mode }

@@ -83,6 +83,39 @@ struct LayerCreateTests {
         #expect(describe(base + "/back") == describe(base + "/tree"))
     }
 
+    /// With keepHoles an 8 GiB sparse file is a small sparse entry, written in seconds, and
+    /// applies back with its size, data and holes.
+    @Test func keepHolesWritesSparseEntries() throws {
+        defer { cleanup() }
+        let tree = base + "/sparse"
+        try FileManager.default.createDirectory(atPath: tree, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: base + "/back", withIntermediateDirectories: true)
+        let size: Int64 = 8 << 30
+        let fd = try FileDescriptor.open(tree + "/big", O_WRONLY | O_CREAT, mode: 0o644)
+        try Array("head".utf8).withUnsafeBytes { try fd.writeAll($0, at: 0, display: "big") }
+        try Array("middle".utf8).withUnsafeBytes { try fd.writeAll($0, at: 1 << 32, display: "big") }
+        try fd.truncate(to: size, display: "big")
+        fd.close()
+        try Data().write(to: URL(fileURLWithPath: tree + "/empty"))
+        let started = Date()
+        _ = try LayerWriter.create(from: tree, to: base + "/layer", options: .init(compression: .none, keepHoles: true))
+        #expect(Date().timeIntervalSince(started) < 10)
+        let blob = try FileManager.default.attributesOfItem(atPath: base + "/layer")[.size] as? Int ?? -1
+        #expect(blob < 1 << 20, "the holes stay holes: \(blob) bytes")
+        _ = try Scene.applyFile(base + "/layer", to: base + "/back")
+        var st = stat()
+        lstat(base + "/back/big", &st)
+        #expect(Int64(st.st_size) == size)
+        #expect(st.st_blocks * 512 < 1 << 20)
+        let back = try FileDescriptor.open(base + "/back/big", O_RDONLY)
+        defer { back.close() }
+        var buffer = [UInt8](repeating: 0, count: 6)
+        _ = pread(back.rawValue, &buffer, 6, 1 << 32)
+        #expect(String(decoding: buffer, as: UTF8.self) == "middle")
+        _ = pread(back.rawValue, &buffer, 4, 0)
+        #expect(String(decoding: buffer.prefix(4), as: UTF8.self) == "head")
+    }
+
     @Test(arguments: [LayerCompression.gzip, .zstd])
     func sameTreeGivesTheSameBlob(compression: LayerCompression) throws {
         defer { cleanup() }
