@@ -4,7 +4,7 @@ import ZRSystem
 
 /// A read-only view of an image as overlayfs would show it, computed from the unpacked layer
 /// directories of the store without mounting anything (the builder never enters a namespace,
-/// design.md). Used for what the builder must know about the image before a step runs: where
+/// docs/architecture.md). Used for what the builder must know about the image before a step runs: where
 /// a COPY destination really is (Debian's /bin is a symlink to usr/bin), what already exists
 /// there, users and groups for `--chown` and `USER`, and files copied out of other stages.
 ///

@@ -4,7 +4,7 @@ import ZRVocabulary
 
 /// One RUN: zr-run started on the stage's layers with a fresh upper directory, root emulation
 /// on, the image's own /tmp, no $HOME, and only the build's environment. The builder never
-/// enters a namespace itself (design.md); everything the step needs is on zr-run's command line.
+/// enters a namespace itself (docs/architecture.md); everything the step needs is on zr-run's command line.
 struct RunInvocation {
     var zrRun: String
     /// Layer directories, bottom first.

@@ -45,7 +45,7 @@ public enum LayerError: Error, CustomStringConvertible, Sendable, Equatable {
 
 /// Applies tar layers (plain, gzip, zstd, detected from the data) onto a root directory.
 ///
-/// Every layer is hostile input (design.md). Each entry's parent is resolved from the root's
+/// Every layer is hostile input (docs/architecture.md). Each entry's parent is resolved from the root's
 /// directory descriptor with openat2 RESOLVE_IN_ROOT, so `..`, absolute symlinks and symlinked
 /// parents resolve inside the root, as Docker's archive code does; names containing `..` are
 /// refused outright. The entry itself is created with *at calls relative to that parent and

@@ -40,7 +40,7 @@ public enum ImageSource: Equatable, Sendable {
     }
 }
 
-/// A validated container request: the C struct read once, at the edge (style.md 4).
+/// A validated container request: the C struct read once, at the edge.
 public struct SpankRequest: Equatable, Sendable {
     /// nil only for a named container made by an earlier step.
     public var image: ImageSource?

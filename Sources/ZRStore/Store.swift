@@ -63,9 +63,9 @@ public struct ImageRecord: Codable, Sendable, Equatable {
 }
 
 /// The storage directory: content-addressed blobs, unpacked layers keyed by diff_id, image
-/// records by name, and scratch space. This type knows every path in it (style.md 6).
+/// records by name, and scratch space. This type knows every path in it (docs/architecture.md, "The store").
 ///
-/// Concurrency across processes and nodes (design.md): every write goes to a temporary name
+/// Concurrency across processes and nodes: every write goes to a temporary name
 /// in `tmp/` and is renamed into place, so readers only ever see complete files and
 /// directories, and two writers of the same content both succeed. Commands that add or read
 /// content hold a shared `flock` on `lock` for their whole run; `gc` takes it exclusively, so it
@@ -257,7 +257,7 @@ public final class Store {
     }
 
     /// Writes `bytes` to a scratch file, syncs it and renames it to `path`: readers see the old
-    /// file or the whole new one, never a part (style.md 6).
+    /// file or the whole new one, never a part.
     func writeDurably(_ bytes: [UInt8], to path: String, label: String) throws(SystemError) {
         let tmp = scratchPath(label)
         do {

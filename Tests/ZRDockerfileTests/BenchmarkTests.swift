@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import ZRDockerfile
 
-/// Parses a generated 10,000-line Dockerfile and prints the time. No timed assertion (design.md:
+/// Parses a generated 10,000-line Dockerfile and prints the time. No timed assertion (docs/contributing.md:
 /// speed is reported, not asserted); run `swift test -c release --filter benchmark` for the figure
 /// that matters.
 @Suite struct BenchmarkTests {
