@@ -15,7 +15,7 @@ import Testing
         #expect(try Harness.asTestUser(["/bin/mkdir", dir]).status == 0)
         defer { _ = try? Harness.asTestUser(["/bin/rmdir", dir]) }
         let script = "mount -t tmpfs tmpfs \"$1\" && echo inner > \"$1/f\" && exec \"$2\" \"$3\" -- cat \"$1/f\""
-        let out = try Harness.asTestUser(["/usr/bin/unshare", "--user", "--map-current-user", "--mount", "/bin/sh", "-c", script,
+        let out = try Harness.asTestUser(["/usr/bin/unshare", "--user", "--map-root-user", "--mount", "/bin/sh", "-c", script,
                                           "sh", dir, Harness.zrRun, root])
         #expect(out.status == 0, "\(out.summary)")
         #expect(out.stdout.trimmed == "inner", "the submount is visible in the container: \(out.summary)")
