@@ -89,8 +89,8 @@ public enum Container {
         let hostDirectory = FileSystem.currentDirectory()
         let rules = spec.consistency.rules
         let filter = spec.rootEmulation ? try Filter.compile(rules: rules) : nil
-        // creds and full: the supervisor answers the set*id/get*id family (CZeroRoot creds.c)
-        // and, in full, the owner calls (owners.c).
+        // creds, owners and full: the supervisor answers the set*id/get*id family (CZeroRoot
+        // creds.c) and, in owners and full, the owner calls (owners.c).
         let supervised = spec.rootEmulation && spec.consistency.isSupervised
         let notified = supervised ? try Filter.notifiedCalls(rules: rules) : []
 
@@ -190,7 +190,7 @@ public enum Container {
                 let statistics = stats ? FileDescriptor(rawValue: 2) : nil
                 var seed = spec.user.map { CredentialSeed(uid: $0.uid, gid: $0.gid, groups: [$0.gid], statistics: statistics) }
                     ?? CredentialSeed(statistics: statistics)
-                seed.ownerLedger = spec.consistency == .full
+                seed.ownerLedger = spec.consistency.recordsOwners
                 let started = try Process.spawnSupervised(request, calls: notified, seed: seed)
                 child = started.supervisor
                 listener = started.listener

@@ -84,21 +84,34 @@ public enum Consistency: String, Sendable, Codable, CaseIterable {
     /// As zero for chown, capset and mknod; the set*id and get*id families and SO_PEERCRED are
     /// answered by a supervisor from fake per-thread credentials with the kernel's rules.
     case creds
-    /// creds, plus file owners: chown records owners in the owner ledger, the stat family
-    /// reports them, files a fake non-root user creates are recorded as theirs, and device
-    /// nodes become recorded placeholders.
+    /// creds, plus the owner ledger kept as full keeps it (chown records owners, files a fake
+    /// non-root user creates are recorded as theirs, device nodes become recorded
+    /// placeholders), but the stat family is not notified: stat shows the real owner. The
+    /// notified calls are few, so it costs about what creds costs, and layers get root's owners.
+    case owners
+    /// owners, plus the stat family reporting the recorded owners (and placeholders as devices).
     case full
 
     public var rules: [Rule] {
         switch self {
         case .zero: Policy.zeroConsistency
         case .creds: Policy.credsConsistency
+        case .owners: Policy.ownersConsistency
         case .full: Policy.fullConsistency
         }
     }
 
-    /// Whether a supervisor answers calls (creds and full).
+    /// Whether a supervisor answers calls (creds, owners and full).
     public var isSupervised: Bool { self != .zero }
+
+    /// Whether the supervisor keeps the owner ledger (owners and full).
+    public var recordsOwners: Bool { self == .owners || self == .full }
+
+    /// "zero, creds, owners or full", for messages about a bad value.
+    public static var choices: String {
+        let names = allCases.map(\.rawValue)
+        return names.dropLast().joined(separator: ", ") + " or " + names.last!
+    }
 }
 
 public enum Policy {
@@ -188,13 +201,12 @@ public enum Policy {
         return rules
     }()
 
-    /// The full table: creds, with chown, device mknod and creation notified and answered with
-    /// the owner ledger, and the stat family notified so that it reports ledger owners.
+    /// The owners table: creds, with chown, device mknod and creation notified and answered
+    /// with the owner ledger. stat is not notified (most of a build's calls would be), so what
+    /// is recorded reaches the layers but a stat in the step still shows root.
     ///
-    /// The stat family is notified on the 64-bit ABIs only (x86_64, x32, aarch64), whose struct
-    /// stat is the supervisor's own; 32-bit programs see every file as root's. open and openat
-    /// are notified only with O_CREAT, so plain opens (most of a build's calls) never stop.
-    public static let fullConsistency: [Rule] = {
+    /// open and openat are notified only with O_CREAT, so plain opens never stop.
+    public static let ownersConsistency: [Rule] = {
         // The zero table's chown and device mknod rows (same ABIs and conditions), answered.
         let owned: [String: CredentialCall] = [
             "chown": .chown, "lchown": .lchown, "fchown": .fchown, "fchownat": .fchownat, "mknod": .mknod,
@@ -210,6 +222,15 @@ public enum Policy {
         rules.append(Rule("creat", on: legacy, effect: .emulate(.creat)))
         rules.append(Rule("mkdir", on: legacy, effect: .emulate(.mkdir)))
         rules.append(Rule("mkdirat", on: all, effect: .emulate(.mkdirat)))
+        return rules
+    }()
+
+    /// The full table: owners, with the stat family notified so that it reports ledger owners.
+    ///
+    /// The stat family is notified on the 64-bit ABIs only (x86_64, x32, aarch64), whose struct
+    /// stat is the supervisor's own; 32-bit programs see every file as root's.
+    public static let fullConsistency: [Rule] = {
+        var rules = ownersConsistency
         rules.append(Rule("stat", on: [.x86_64, .x32], effect: .emulate(.stat)))
         rules.append(Rule("lstat", on: [.x86_64, .x32], effect: .emulate(.lstat)))
         rules.append(Rule("fstat", on: stat64, effect: .emulate(.fstat)))
