@@ -11,14 +11,18 @@ public enum Consistency: String, Sendable, CaseIterable {
     /// set*id/get*id emulated per thread by a supervisor: su, runuser, setpriv and apt's
     /// `_apt` drop behave as under root.
     case creds
-    /// creds plus file owners (the owner ledger): chown, stat and creation by a fake user
-    /// behave as under root, and layers carry those owners.
+    /// creds plus the owner ledger: chown, device mknod and creation by a fake user are
+    /// recorded, so layers carry the owners a root build gives, but stat shows the real owner
+    /// (it is not emulated, which keeps the cost at creds'). zr build's default.
+    case owners
+    /// owners plus stat reporting the recorded owners: chown, stat and creation by a fake
+    /// user behave as under root.
     case full
 
     /// A supervisor answers calls; a RUN after USER starts as that user.
     public var isSupervised: Bool { self != .zero }
 
-    /// "zero, creds or full", for messages about a bad value.
+    /// "zero, creds, owners or full", for messages about a bad value.
     public static var choices: String {
         let names = allCases.map(\.rawValue)
         return names.dropLast().joined(separator: ", ") + " or " + names.last!
@@ -59,6 +63,9 @@ public struct BuildRequest: Sendable {
     /// A RUN that exits non-zero under `consistency` runs once more under full consistency
     /// (zr build sets it when the level was not chosen explicitly).
     public var retryInFull = false
+    /// zr-run's supervisor can run here (Linux 5.19): a RUN after a USER other than root then
+    /// records the files it creates as that user's, whatever the level (at least `owners`).
+    public var supervisorAvailable = true
 
     public init(contextDirectory: String, dockerfilePath: String, tags: [String] = [], buildArgs: [String: String] = [:],
                 target: String? = nil, noCache: Bool = false, secrets: [String: String] = [:], keepFailed: Bool = false,
