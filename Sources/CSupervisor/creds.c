@@ -98,7 +98,7 @@ static struct {
     struct seccomp_notif_resp *resp;
     size_t req_size, resp_size;   // the kernel's sizes (SECCOMP_GET_NOTIF_SIZES)
     uint64_t answered, changes;   // notifications; credential changes among them
-    // The full tier's share: stat family, chown family, creation; and how many of all were
+    // The ledger's share: stat family (full), chown family, creation; and how many of all were
     // let through to the kernel (SECCOMP_USER_NOTIF_FLAG_CONTINUE).
     uint64_t stats, chowns, creations, continued;
     int variant;                  // some thread has had credentials an execve would change
@@ -728,7 +728,7 @@ int zr_tracee_string(pid_t tid, uint64_t addr, char *buf, size_t size) {
 // is not set, or the file cannot be seen). The path is resolved as the caller would: relative
 // to its cwd or dirfd, via /proc; the supervisor has the command's root (same mount
 // namespace, after pivot_root), so an absolute path means the same file here. A command that
-// chroots is not followed. In the full tier the owner is the recorded one.
+// chroots is not followed. Where the ledger is kept the owner is the recorded one.
 static void exec_file(pid_t tid, const __u64 *a, int at, uint32_t *uid, uint32_t *gid) {
     *uid = *gid = ZR_NO_ID;
     char path[PATH_MAX], where[ZR_PATH_ROOM];
@@ -740,7 +740,7 @@ static void exec_file(pid_t tid, const __u64 *a, int at, uint32_t *uid, uint32_t
     if (fstatat(AT_FDCWD, where, &st, follow ? 0 : AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) return;
     if (!(st.st_mode & S_ISUID) && !((st.st_mode & S_ISGID) && (st.st_mode & S_IXGRP))) return;
     uint32_t owner = st.st_uid, group = st.st_gid;
-    if (S.config->full) (void)zr_owner_recorded(where, follow, &owner, &group);
+    if (S.config->ledger) (void)zr_owner_recorded(where, follow, &owner, &group);
     if (st.st_mode & S_ISUID) *uid = owner;
     // A set-group-ID file without group execute is mandatory locking, not set-gid.
     if ((st.st_mode & S_ISGID) && (st.st_mode & S_IXGRP)) *gid = group;
@@ -922,7 +922,7 @@ static char *put_text(char *p, const char *text) {
     return p + len;
 }
 
-// "zr-run: creds: N notifications, M credential changes" and, in the full tier, "; stat S,
+// "zr-run: creds: N notifications, M credential changes" and, where the ledger is kept, "; stat S,
 // chown C, create K, let through L" (benchmarks and the tests use it).
 static void print_stats(void) {
     if (S.config->stats_fd < 0) return;
@@ -930,7 +930,7 @@ static void print_stats(void) {
     p = zr_put_decimal(put_text(p, "zr-run: creds: "), S.answered);
     p = zr_put_decimal(put_text(p, " notifications, "), S.changes);
     p = put_text(p, " credential changes");
-    if (S.config->full) {
+    if (S.config->ledger) {
         p = zr_put_decimal(put_text(p, "; stat "), S.stats);
         p = zr_put_decimal(put_text(p, ", chown "), S.chowns);
         p = zr_put_decimal(put_text(p, ", create "), S.creations);

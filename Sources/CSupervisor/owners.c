@@ -1,10 +1,10 @@
-// The full tier's view of file owners (issue 9). In a namespace where only the invoking user
-// is mapped, every file is really that user's (root inside). The owner a root build would
+// The owners and full tiers' view of file owners (issue 9). In a namespace where only the
+// invoking user is mapped, every file is really that user's (root inside). The owner a root build would
 // have given a file is kept in the owner ledger, the user.zr.owner extended attribute on its
 // inode ("UID:GID", ZRLayer.OwnerLedger), which layer export turns into tar owners:
 //   - chown records the new owner there (after the kernel's permission rules, checked against
 //     the recorded owner and the caller's fake credentials);
-//   - the stat family reports it;
+//   - the stat family reports it (full only: owners leaves stat to the kernel);
 //   - a file or directory a fake non-root process creates is created here, with its owner
 //     recorded, and handed to the caller (SECCOMP_IOCTL_NOTIF_ADDFD);
 //   - a device node becomes an empty placeholder file recording the device

@@ -38,6 +38,9 @@ public struct BuildRequest: Sendable {
     /// A RUN that exits non-zero under `consistency` runs once more under full consistency
     /// (zr build sets it when the level was not chosen explicitly).
     public var retryInFull = false
+    /// zr-run's supervisor can run here (Linux 5.19): a RUN after a USER other than root then
+    /// records the files it creates as that user's, whatever the level (at least `owners`).
+    public var supervisorAvailable = true
 
     public init(contextDirectory: String, dockerfilePath: String, tags: [String] = [], buildArgs: [String: String] = [:],
                 target: String? = nil, noCache: Bool = false, secrets: [String: String] = [:], keepFailed: Bool = false,

@@ -61,9 +61,18 @@ extension Builder {
         return level
     }
 
-    /// Under creds and full consistency a RUN starts as the stage's USER (looked up in the image's
-    /// /etc/passwd and /etc/group, numbers taken as they are), as Docker runs it; nil for root
-    /// and under zero consistency, where every step runs as the namespace's root.
+    /// The level a RUN runs at: `level`, raised to owners for a RUN after a USER other than
+    /// root, since creating files as that user is what USER means and only a level that keeps
+    /// the owner ledger records them (zero would even run the step as root).
+    func runLevel(_ level: Consistency, state: StageState, at: SourcePosition) throws(BuildError) -> Consistency {
+        guard request.supervisorAvailable, level == .zero || level == .creds,
+              try creditedUser(state, at: at, consistency: .owners) != nil else { return level }
+        return .owners
+    }
+
+    /// Under creds, owners and full consistency a RUN starts as the stage's USER (looked up in
+    /// the image's /etc/passwd and /etc/group, numbers taken as they are), as Docker runs it;
+    /// nil for root and under zero consistency, where every step runs as the namespace's root.
     func creditedUser(_ state: StageState, at: SourcePosition, consistency: Consistency? = nil) throws(BuildError) -> String? {
         let consistency = consistency ?? request.consistency
         guard consistency.isSupervised, let user = state.config.config?.user, !user.isEmpty,
@@ -187,7 +196,7 @@ extension Builder {
         // `ARG ZR_CONSISTENCY=full` (or ENV) before a RUN sets that step's level, like the
         // flag does for the whole build; a level given so is never retried.
         let override = try stepConsistency(environment, at: at)
-        let consistency = override ?? request.consistency
+        let consistency = try runLevel(override ?? request.consistency, state: state, at: at)
         // What the step sees decides its cache key: the command, its environment, the user and
         // the mounts (rendered in the instruction text); secrets by id only.
         var digester = Digester(.sha256)

@@ -186,8 +186,8 @@ public enum Container {
         guard !plan.command.isEmpty else { throw RuntimeError.commandNotFound("(no command)", searchPath: "") }
         let rules = spec.consistency.rules
         let filter = spec.rootEmulation ? try Filter.compile(rules: rules) : nil
-        // creds and full: the supervisor answers the set*id/get*id family (CSupervisor creds.c)
-        // and, in full, the owner calls (owners.c).
+        // creds, owners and full: the supervisor answers the set*id/get*id family (CSupervisor
+        // creds.c) and, in owners and full, the owner calls (owners.c).
         let notified = spec.supervised ? try Filter.notifiedCalls(rules: rules) : []
         try setUp(plan)
 
@@ -249,7 +249,7 @@ public enum Container {
         let statistics = stats ? FileDescriptor(rawValue: 2) : nil
         var seed = spec.user.map { CredentialSeed(uid: $0.uid, gid: $0.gid, groups: [$0.gid], statistics: statistics) }
             ?? CredentialSeed(statistics: statistics)
-        seed.ownerLedger = spec.consistency == .full
+        seed.ownerLedger = spec.consistency.recordsOwners
         return try Process.spawnSupervised(request, calls: calls, seed: seed)
     }
 

@@ -84,6 +84,7 @@ extension Consistency {
         switch self {
         case .zero: Policy.zeroConsistency
         case .creds: Policy.credsConsistency
+        case .owners: Policy.ownersConsistency
         case .full: Policy.fullConsistency
         }
     }
@@ -148,7 +149,7 @@ public enum Policy {
     ///
     /// fork and clone are never notified: a signal that arrives before the supervisor has
     /// received a notification restarts the call or fails it with EINTR, and dash in dpkg
-    /// maintainer scripts then reports "Cannot fork" (issue 9). execve and execveat are
+    /// maintainer scripts then reports "Cannot fork". execve and execveat are
     /// notified and let through: execve sets the saved ids and honours set-user-ID files. getsockopt is notified on the
     /// 64-bit ABIs only: on i386 and arm it may arrive through socketcall(2), whose arguments
     /// are in memory where a filter cannot compare them.
@@ -176,13 +177,12 @@ public enum Policy {
         return rules
     }()
 
-    /// The full table: creds, with chown, device mknod and creation notified and answered with
-    /// the owner ledger, and the stat family notified so that it reports ledger owners.
+    /// The owners table: creds, with chown, device mknod and creation notified and answered
+    /// with the owner ledger. stat is not notified (most of a build's calls would be), so what
+    /// is recorded reaches the layers but a stat in the step still shows root.
     ///
-    /// The stat family is notified on the 64-bit ABIs only (x86_64, x32, aarch64), whose struct
-    /// stat is the supervisor's own; 32-bit programs see every file as root's. open and openat
-    /// are notified only with O_CREAT, so plain opens (most of a build's calls) never stop.
-    public static let fullConsistency: [Rule] = {
+    /// open and openat are notified only with O_CREAT, so plain opens never stop.
+    public static let ownersConsistency: [Rule] = {
         // The zero table's chown and device mknod rows (same ABIs and conditions), answered.
         let owned: [String: CredentialCall] = [
             "chown": .chown, "lchown": .lchown, "fchown": .fchown, "fchownat": .fchownat, "mknod": .mknod,
@@ -198,6 +198,15 @@ public enum Policy {
         rules.append(Rule("creat", on: legacy, effect: .emulate(.creat)))
         rules.append(Rule("mkdir", on: legacy, effect: .emulate(.mkdir)))
         rules.append(Rule("mkdirat", on: all, effect: .emulate(.mkdirat)))
+        return rules
+    }()
+
+    /// The full table: owners, with the stat family notified so that it reports ledger owners.
+    ///
+    /// The stat family is notified on the 64-bit ABIs only (x86_64, x32, aarch64), whose struct
+    /// stat is the supervisor's own; 32-bit programs see every file as root's.
+    public static let fullConsistency: [Rule] = {
+        var rules = ownersConsistency
         rules.append(Rule("stat", on: [.x86_64, .x32], effect: .emulate(.stat)))
         rules.append(Rule("lstat", on: [.x86_64, .x32], effect: .emulate(.lstat)))
         rules.append(Rule("fstat", on: stat64, effect: .emulate(.fstat)))

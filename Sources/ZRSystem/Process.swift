@@ -257,7 +257,7 @@ public struct CredentialSeed: Sendable, Equatable {
     public var groups: [UInt32]
     /// Where the supervisor reports its notification count at exit; nil: nowhere.
     public var statistics: FileDescriptor?
-    /// The full tier: set-user-ID files run as their owner in the owner ledger.
+    /// The owners and full tiers: set-user-ID files run as their owner in the owner ledger.
     public var ownerLedger: Bool
     public init(uid: UInt32 = 0, gid: UInt32 = 0, groups: [UInt32] = [0], statistics: FileDescriptor? = nil,
                 ownerLedger: Bool = false) {
@@ -296,7 +296,7 @@ extension Process {
         config.gid = seed.gid
         config.ngroups = UInt32(seed.groups.count)
         config.stats_fd = seed.statistics?.rawValue ?? -1
-        config.full = seed.ownerLedger ? 1 : 0
+        config.ledger = seed.ownerLedger ? 1 : 0
         withUnsafeMutableBytes(of: &config.groups) { raw in
             let groups = raw.bindMemory(to: UInt32.self)
             for (i, g) in seed.groups.enumerated() { groups[i] = g }

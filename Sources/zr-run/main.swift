@@ -22,6 +22,8 @@ struct ZRRun: ParsableCommand {
 
             --consistency=creds (with --root-emulation) runs the command under a supervisor, pid 1 of a new PID namespace with its own /proc, that answers the set*id and get*id families and getsockopt(SO_PEERCRED) from fake per-thread credentials with the kernel's rules: su nobody -c id prints nobody, a process that dropped cannot get root back, and apt drops to _apt without any configuration. Files are still yours (chown stays faked).
 
+            --consistency=owners keeps the owner ledger as full does (below: chown, creation by a fake non-root user, device mknod) without emulating stat, which keeps showing the real owner: at about creds' cost, the owners reach the layers zr build makes. zr build's default.
+
             --consistency=full adds file owners as a root build would give them, kept in each file's user.zr.owner extended attribute (the owner ledger, which zr build turns into tar owners): chown records the new owner (with the kernel's permission rules), stat, lstat, fstat and statx report it, a file or directory a fake non-root user creates is recorded as theirs (and takes the group of a set-group-ID directory), and a device mknod leaves a placeholder file that stat reports as the device. So `chown postgres /srv/pg && su postgres -c "initdb -D /srv/pg/data"` works. 32-bit programs see every file as root's (their stat calls are not emulated).
 
             Examples:
@@ -44,11 +46,11 @@ struct ZRRun: ParsableCommand {
     var rootEmulation = false
 
     @Option(name: .customLong("consistency"),
-            help: ArgumentHelp("With --root-emulation: zero fakes set*id/get*id (nothing changes); creds emulates them per thread with the kernel's rules (su, setpriv, apt's _apt drop work); full adds file owners (chown, stat, creation by a fake user).", valueName: "zero|creds|full"))
+            help: ArgumentHelp("With --root-emulation: zero fakes set*id/get*id (nothing changes); creds emulates them per thread with the kernel's rules (su, setpriv, apt's _apt drop work); owners records file owners (chown, creation by a fake user) without showing them to stat; full also shows them to stat.", valueName: "zero|creds|owners|full"))
     var consistency: String = Consistency.zero.rawValue
 
     @Option(name: .customLong("user"),
-            help: ArgumentHelp("With --consistency=creds or full: start the command as this fake user (numeric; GID defaults to UID), as a Dockerfile USER does.", valueName: "UID[:GID]"))
+            help: ArgumentHelp("With --consistency=creds, owners or full: start the command as this fake user (numeric; GID defaults to UID), as a Dockerfile USER does.", valueName: "UID[:GID]"))
     var user: String?
 
     @Flag(name: [.customLong("write"), .customShort("w")], help: "Mount the image read-write.")
@@ -103,13 +105,13 @@ struct ZRRun: ParsableCommand {
     func validate() throws {
         if privateTmp && imageTmp { throw ValidationError("--private-tmp and --image-tmp exclude each other") }
         guard let level = Consistency(rawValue: consistency) else {
-            throw ValidationError("--consistency: expected zero, creds or full, got \"\(consistency)\"")
+            throw ValidationError("--consistency: expected \(Consistency.choices), got \"\(consistency)\"")
         }
         if level != .zero && !rootEmulation {
             throw ValidationError("--consistency=\(consistency) needs --root-emulation")
         }
         if let user {
-            guard level.isSupervised else { throw ValidationError("--user needs --consistency=creds or full") }
+            guard level.isSupervised else { throw ValidationError("--user needs --consistency=creds, owners or full") }
             guard ContainerSpec.User(parsing: user) != nil else {
                 throw ValidationError("--user: expected UID[:GID] (numbers), got \"\(user)\"")
             }

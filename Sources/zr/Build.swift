@@ -15,13 +15,15 @@ struct Build: ParsableCommand {
         discussion: """
             Every RUN runs in zr-run with root emulation, inside a user namespace where only you are mapped (to root), so apt, dnf, pip and make install work unmodified with no privilege. How faithfully root is emulated is --consistency (or ZR_CONSISTENCY):
 
-            creds (the default): chown, capset and device mknod succeed without doing anything; the set*id and get*id families are emulated per thread with the kernel's rules by zr-run's supervisor, so su, runuser, setpriv and apt's drop to _apt behave as with real root, and a RUN after USER starts as that user. Files are yours; exported and pushed layers say root (0:0), or what COPY --chown asked, or what the base image's layers said.
+            owners (the default): the set*id and get*id families are emulated per thread with the kernel's rules by zr-run's supervisor, so su, runuser, setpriv and apt's drop to _apt behave as with real root, and a RUN after USER starts as that user. chown, device mknod and the files a fake non-root user (a RUN after USER, or after su) creates are recorded in each file's user.zr.owner extended attribute (the owner ledger), so exported and pushed layers carry the owners a root build would give; stat inside the build still shows root. About creds' cost.
 
-            full: creds plus file owners. chown in a RUN is recorded (in each file's user.zr.owner extended attribute, the owner ledger) and stat reports it, files a RUN after USER (or after su) creates are that user's, a set-group-ID directory's group is inherited, device nodes made with mknod become device entries. Exported and pushed layers carry the owners a root build would give (chown -R alice /data lists alice's uid), and `su postgres -c initdb` works. Slower: the stat family is emulated too (about 1.1x on an apt install, 1.75x on a parallel C compile).
+            full: owners, and stat reports the recorded owners (and device nodes as devices), so steps that check owners (`su postgres -c initdb`, stat, find -user) work. Slower: the stat family is emulated too (about 1.1x on an apt install, 1.75x on a parallel C compile).
 
-            zero: everything above answers 0 and changes nothing (fastest; RUN after USER still runs as root).
+            creds: as owners, but chown, capset and device mknod succeed without doing anything and nothing is recorded: layers say root (0:0), or what COPY --chown asked, or what the base image's layers said.
 
-            When you choose no level, a RUN that fails runs once more with --consistency=full, from the same parent on fresh directories. Kernels before 5.19 get zero. Steps are cached per level. ARG ZR_CONSISTENCY=full (or ENV) in the Dockerfile sets the level of the RUN steps after it, over the flag.
+            zero: everything above answers 0 and changes nothing (fastest).
+
+            Whatever the level, a RUN after a USER other than root runs with at least owners, so the files it creates are that user's. When you choose no level, a RUN that fails runs once more with --consistency=full, from the same parent on fresh directories. Kernels before 5.19 get zero. Steps are cached per level. ARG ZR_CONSISTENCY=full (or ENV) in the Dockerfile sets the level of the RUN steps after it, over the flag.
 
             Each step that changes files is one layer (captured from an overlayfs upper directory). Steps are cached by what they see: the previous step, the instruction after variable expansion, the variables and the bytes, names and modes of COPY/ADD inputs (not their times). FROM takes images from the store, and pulls those it does not have (--pull: always); registry options as for zr pull. ADD fetches http(s) URLs (with --checksum=sha256:… checked).
 
@@ -30,7 +32,7 @@ struct Build: ParsableCommand {
               zr build -t app:v2 -f docker/Dockerfile --build-arg VERSION=2 .
               zr build --target build -t app-dev --progress=plain .
               zr build --secret id=token,src=$HOME/.token -t app .
-              zr build --consistency=full -t db .      # owners as root would give them
+              zr build --consistency=full -t db .      # stat shows owners as root would give them
               zr build --consistency=zero -t app .     # fastest, no identity emulation
             """)
 
@@ -68,7 +70,7 @@ struct Build: ParsableCommand {
     var keepFailed = false
 
     @Option(name: .customLong("consistency"),
-            help: ArgumentHelp("Root emulation of RUN steps: zero (fake set*id), creds (emulate set*id/get*id per thread) or full (creds plus file owners); default $ZR_CONSISTENCY, else creds (a failed RUN is retried in full).", valueName: "zero|creds|full"))
+            help: ArgumentHelp("Root emulation of RUN steps: zero (fake set*id), creds (emulate set*id/get*id per thread), owners (creds plus file owners recorded for the layers) or full (owners shown to stat too); default $ZR_CONSISTENCY, else owners (a failed RUN is retried in full).", valueName: "zero|creds|owners|full"))
     var consistency: String?
 
     @Flag(name: [.customShort("q"), .customLong("quiet")], help: "Print only the image ID (same as --progress=quiet).")
@@ -88,11 +90,11 @@ struct Build: ParsableCommand {
     /// The supervised tiers need seccomp user notification with killable waits (Linux 5.19).
     static var supervisorAvailable: Bool { kernelAtLeast(5, 19) }
 
-    /// --consistency, else ZR_CONSISTENCY, else creds (zero on kernels without the supervisor);
+    /// --consistency, else ZR_CONSISTENCY, else owners (zero on kernels without the supervisor);
     /// `chosen` when the flag or the variable gave it.
     func consistencyLevel() throws -> (level: Consistency, chosen: Bool) {
         let given = consistency ?? ProcessInfo.processInfo.environment["ZR_CONSISTENCY"]
-        let value = given ?? (Self.supervisorAvailable ? Consistency.creds : Consistency.zero).rawValue
+        let value = given ?? (Self.supervisorAvailable ? Consistency.owners : Consistency.zero).rawValue
         guard let level = Consistency(rawValue: value) else {
             let source = consistency == nil ? "ZR_CONSISTENCY" : "--consistency"
             throw ValidationError("\(source): expected \(Consistency.choices), got \"\(value)\"")
@@ -181,8 +183,9 @@ struct Build: ParsableCommand {
         request.consistency = level
         // Chosen by nobody: a step that fails gets a second chance with full consistency.
         request.retryInFull = !chosen && Self.supervisorAvailable
+        request.supervisorAvailable = Self.supervisorAvailable
         if !chosen && !Self.supervisorAvailable {
-            note("Linux \(hostUname().release) lacks what the creds and full consistency tiers need (5.19); RUN steps use zero consistency")
+            note("Linux \(hostUname().release) lacks what the creds, owners and full consistency tiers need (5.19); RUN steps use zero consistency")
         }
         let settings = registry.settings()
         request.fetch = { url, path, algorithm in

@@ -211,8 +211,8 @@ struct BuildTests {
         #expect(childBuilt.stderr.contains("| triggered"), "\(childBuilt.stderr)")
         #expect(!(try Self.zr(["inspect", "semantics-child"]).stdout.contains("OnBuild\":[")))
 
-        // Exported layers: root-owned, except what COPY --chown asked for and what the base
-        // layer's owners were (the RUN layer's copy of /etc/shadow keeps group shadow, 42).
+        // Exported layers: root-owned, except what COPY --chown asked for, what a USER step
+        // made and what the base layer's owners were (the RUN layer's copy of /etc/shadow keeps group shadow, 42).
         let export = dir + "/oci"
         let exported = try Self.zr(["export", "semantics", "--format", "oci", "-o", export])
         try #require(exported.status == 0, "\(exported.summary)")
@@ -225,6 +225,9 @@ struct BuildTests {
         #expect(txt.count == 1 && txt[0].contains("1/65534"), "daemon:nogroup from the image's passwd/group: \(txt)")
         let who = lines.filter { $0.hasSuffix(" who") || $0.hasSuffix(" ./who") }
         #expect(!who.isEmpty && who.allSatisfy { $0.contains("0/0") }, "\(who)")
+        // The RUN after USER nobody made /who-env as nobody (the default level records it).
+        let whoEnv = lines.filter { $0.hasSuffix(" who-env") || $0.hasSuffix(" ./who-env") }
+        #expect(!whoEnv.isEmpty && whoEnv.allSatisfy { $0.contains(" 65534/65534 ") }, "\(whoEnv)")
         #expect(lines.contains { $0.hasSuffix("etc/.wh.issue") }, "the deletion is a whiteout in the layer")
         let shadow = lines.filter { $0.hasSuffix(" etc/shadow") || $0.hasSuffix(" ./etc/shadow") }
         #expect(shadow.count == 2 && shadow.allSatisfy { $0.contains(" 0/42 ") }, "base and RUN layer: \(shadow)")

@@ -185,9 +185,9 @@ struct FullConsistencyTests {
         #expect(who.stdout.trimmed == "alice", "\(who.summary)")
     }
 
-    /// With no level chosen, a step that fails under the default (creds: su works, chown
-    /// records nothing) runs again in full from the same parent; a level chosen explicitly is
-    /// kept.
+    /// With no level chosen, a step that fails under the default (owners: su works, chown is
+    /// recorded but stat shows root) runs again in full from the same parent; a level chosen
+    /// explicitly is kept.
     @Test func failedStepIsRetriedInFullWhenNoLevelWasChosen() throws {
         let dockerfile = """
             FROM debian:12
@@ -197,7 +197,7 @@ struct FullConsistencyTests {
         defer { Harness.remove((ctx as NSString).deletingLastPathComponent) }
         let built = try BuildTests.zr(["build", "-t", "retried", "--progress=plain", ctx])
         try #require(built.status == 0, "\(built.summary)")
-        #expect(built.stderr.contains("Dockerfile:2: RUN exited with status 1 under creds consistency; running it again with --consistency=full"), "\(built.stderr)")
+        #expect(built.stderr.contains("Dockerfile:2: RUN exited with status 1 under owners consistency; running it again with --consistency=full"), "\(built.stderr)")
         #expect(built.stderr.contains("| as-nobody"), "\(built.stderr)")
         let seen = try BuildTests.zr(["run", "retried", "--root-emulation", "--", "stat", "-c", "%U", "/srv/x"])
         #expect(seen.stdout.trimmed == "root", "zero consistency shows the real owner: \(seen.summary)")
@@ -230,7 +230,7 @@ struct FullConsistencyTests {
         defer { Harness.remove((bad as NSString).deletingLastPathComponent) }
         let refused = try BuildTests.zr(["build", "-t", "per-step-bad", bad])
         #expect(refused.status != 0)
-        #expect(refused.stderr.contains("Dockerfile:3") && refused.stderr.contains("ZR_CONSISTENCY=most: expected zero, creds or full"), "\(refused.summary)")
+        #expect(refused.stderr.contains("Dockerfile:3") && refused.stderr.contains("ZR_CONSISTENCY=most: expected zero, creds, owners or full"), "\(refused.summary)")
     }
 
     /// Owners, chown-only changes and device placeholders reach the layer in both ways a RUN

@@ -1,6 +1,7 @@
 import Testing
 @testable import ZRSeccomp
 import ZRSystem
+import ZRVocabulary
 
 /// The calls the issue and the paper name; every one must be in the table.
 let requiredCalls = [
@@ -295,5 +296,40 @@ struct FullPolicyTests {
         #expect(pfc.contains("# filter for syscall \"openat\""), "\(pfc)")
         #expect(pfc.contains("& 0x00000040"), "O_CREAT tested with a mask: \(pfc)")
         #expect(try Filter.compile(rules: Self.rules).count > 60)
+    }
+}
+
+/// The owners table: full's notifications without the stat family, so the owner ledger is
+/// kept at about creds' cost and stat answers from the kernel.
+struct OwnersPolicyTests {
+    static let rules = Policy.ownersConsistency
+
+    @Test func isFullWithoutTheStatFamily() {
+        let statCalls: Set<String> = ["stat", "lstat", "fstat", "newfstatat", "statx"]
+        #expect(Self.rules == Policy.fullConsistency.filter { !statCalls.contains($0.syscall) })
+        for arch in Architecture.allCases {
+            for name in statCalls.sorted() {
+                #expect(Policy.action(for: name, on: arch, rules: Self.rules) == .allow, "\(name) on \(arch)")
+            }
+        }
+    }
+
+    @Test func ownerCallsAreEmulatedAsInFull() {
+        let wronlyCreat: UInt64 = 0o101
+        #expect(Policy.action(for: "fchownat", on: .x86_64, rules: Self.rules) == .emulate(.fchownat))
+        #expect(Policy.action(for: "chown32", on: .i386, rules: Self.rules) == .emulate(.chown))
+        #expect(Policy.action(for: "openat", on: .x86_64, arguments: [0, 0, wronlyCreat], rules: Self.rules) == .emulate(.openat))
+        #expect(Policy.action(for: "openat", on: .x86_64, arguments: [0, 0, 0], rules: Self.rules) == .allow)
+        #expect(Policy.action(for: "mkdirat", on: .aarch64, rules: Self.rules) == .emulate(.mkdirat))
+        #expect(Policy.action(for: "mknodat", on: .x86_64, arguments: [0, 0, 0o020644, 0], rules: Self.rules) == .emulate(.mknodat))
+        #expect(Policy.action(for: "getuid", on: .x86_64, rules: Self.rules) == .emulate(.getuid))
+        #expect(!Self.rules.contains { $0.effect == .fakeSuccess }, "nothing is simply faked")
+        #expect(Consistency.owners.rules == Self.rules && Consistency.owners.recordsOwners && !Consistency.creds.recordsOwners)
+    }
+
+    @Test func compilesForEveryABI() throws {
+        #expect(try Filter.compile(rules: Self.rules).count > 50)
+        _ = try Filter.notifiedCalls(rules: Self.rules, architectures: [.x86_64, .i386, .x32])
+        _ = try Filter.notifiedCalls(rules: Self.rules, architectures: [.aarch64, .arm])
     }
 }

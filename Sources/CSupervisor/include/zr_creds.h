@@ -30,11 +30,12 @@ enum zr_creds_op {
     /// and let through.
     ZR_CREDS_OP_EXECVE,
     ZR_CREDS_OP_EXECVEAT,
-    // The full tier: file owners as a root build would give them, kept in the owner ledger
-    // (the user.zr.owner extended attribute, ZRLayer.OwnerLedger).
+    // The owners and full tiers: file owners as a root build would give them, kept in the
+    // owner ledger (the user.zr.owner extended attribute, ZRLayer.OwnerLedger).
     /// chown family: the new owner is recorded.
     ZR_CREDS_OP_CHOWN, ZR_CREDS_OP_LCHOWN, ZR_CREDS_OP_FCHOWN, ZR_CREDS_OP_FCHOWNAT,
-    /// stat family (the native struct stat and struct statx): recorded owners are reported.
+    /// stat family (the native struct stat and struct statx), full only: recorded owners are
+    /// reported.
     ZR_CREDS_OP_STAT, ZR_CREDS_OP_LSTAT, ZR_CREDS_OP_FSTAT, ZR_CREDS_OP_NEWFSTATAT, ZR_CREDS_OP_STATX,
     /// Creation (open/openat only with O_CREAT): made with the creator's fake owner.
     ZR_CREDS_OP_OPEN, ZR_CREDS_OP_OPENAT, ZR_CREDS_OP_CREAT, ZR_CREDS_OP_MKDIR, ZR_CREDS_OP_MKDIRAT,
@@ -63,9 +64,9 @@ struct zr_creds_config {
     unsigned ngroups;
     /// >= 0: at exit, the supervisor writes how many notifications it answered here.
     int stats_fd;
-    /// Non-zero in the full tier: set-user-ID and set-group-ID files run as their recorded
-    /// owner.
-    int full;
+    /// Non-zero when the owner ledger is kept (the owners and full tiers): set-user-ID and
+    /// set-group-ID files run as their recorded owner, and the statistics count the owner calls.
+    int ledger;
 };
 
 /// Stages beyond enum zr_spawn_stage that the supervisor can fail at.
