@@ -1,4 +1,4 @@
-// The owners and full tiers' view of file owners (issue 9). In a namespace where only the
+// The owners and full tiers' view of file owners. In a namespace where only the
 // invoking user is mapped, every file is really that user's (root inside). The owner a root build would
 // have given a file is kept in the owner ledger, the user.zr.owner extended attribute on its
 // inode ("UID:GID", ZRLayer.OwnerLedger), which layer export turns into tar owners:

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// `zr-run --root-emulation --consistency=creds`: the set*id/get*id family answered by the
-/// supervisor from fake per-thread credentials (issue 9, creds tier), always as the
+/// supervisor from fake per-thread credentials (the creds level), always as the
 /// unprivileged test user (see Harness).
 @Suite(.timeLimit(.minutes(10)))
 struct CredsConsistencyTests {

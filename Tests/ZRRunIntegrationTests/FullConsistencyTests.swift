@@ -3,7 +3,7 @@ import Glibc
 import Testing
 import ZRSystem
 
-/// `--consistency=full` (issue 9): file owners as a root build would give them, kept in the
+/// `--consistency=full`: file owners as a root build would give them, kept in the
 /// owner ledger (`user.zr.owner`), always as the unprivileged test user (see Harness).
 @Suite(.timeLimit(.minutes(20)))
 struct FullConsistencyTests {

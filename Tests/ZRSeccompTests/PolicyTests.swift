@@ -130,7 +130,7 @@ struct CompiledFilterTests {
     }
 }
 
-/// The creds table (issue 9): chown, capset and device mknod still faked; the set*id and
+/// The creds table: chown, capset and device mknod still faked; the set*id and
 /// get*id families and SO_PEERCRED answered by the supervisor; fork and clone never notified
 /// (a signal before the supervisor receives a notification turns it into EINTR).
 struct CredsPolicyTests {
@@ -221,7 +221,7 @@ struct CredsPolicyTests {
     }
 }
 
-/// The full table (issue 9): creds, plus the owner calls answered from the owner ledger.
+/// The full table: creds, plus the owner calls answered from the owner ledger.
 struct FullPolicyTests {
     static let rules = Policy.fullConsistency
 

@@ -90,7 +90,7 @@ int zr_node_lock(struct zr_node *node) {
 
 void zr_node_unlock(struct zr_node *node) { pthread_mutex_unlock(&node->lock); }
 
-// Holder: only async-signal-safe calls between fork and _exit (style.md 3). It closes every
+// Holder: only async-signal-safe calls between fork and _exit. It closes every
 // descriptor but the watch pipe (so it never holds the task's stdout open), and waits.
 static void zr_holder_main(int watch_fd) {
     prctl(PR_SET_NAME, (unsigned long)"zr-holder", 0, 0, 0);

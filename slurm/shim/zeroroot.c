@@ -12,7 +12,7 @@
 //   slurm_spank_exit            slurmstepd: stops the holder, frees the state
 //   slurm_spank_job_epilog      slurmd's job epilog (root): removes the job's named containers
 //
-// Fail closed (design.md): a positive return from task_init is only logged and the command
+// Fail closed (docs/architecture.md): a positive return from task_init is only logged and the command
 // then runs on the host, so every failure returns -1 (and the plugin must be `required`).
 // Without Slurm's headers (libslurm-dev) the shim compiles to nothing, so that the rest of the
 // package still builds; slurm/install then refuses the object (no SPANK entry points).
