@@ -116,6 +116,10 @@ public final class Builder {
 
     public func build() throws(BuildError) -> BuildResult {
         let dockerfile = try parse()
+        // Docker runs a malformed exec form as a shell form and says so; so do we.
+        for warning in dockerfile.warnings where warning.kind == .malformedExecForm {
+            progress.note("warning: \(warning.position.file):\(warning.position.line): \(warning.message)")
+        }
         let start = dockerfile.instructions.first?.range.start ?? .init(file: request.dockerfilePath, line: 1, column: 1)
         context = try loadContext()
 
@@ -195,7 +199,14 @@ public final class Builder {
     func from(_ stage: ResolvedStage, graph base: StageGraph.Reference) throws(BuildError) -> StageState {
         progress.begin(title(stage.from))
         let at = stage.from.range.start
-        defer { progress.end() }
+        var failed = true
+        defer { progress.end(failed: failed) }
+        let state = try fromState(stage, graph: base, at: at)
+        failed = false
+        return state
+    }
+
+    func fromState(_ stage: ResolvedStage, graph base: StageGraph.Reference, at: SourcePosition) throws(BuildError) -> StageState {
         switch base {
         case .scratch:
             let config = ImageConfig(architecture: request.platform.architecture, os: request.platform.os,
@@ -270,9 +281,12 @@ public final class Builder {
         return digester.finalize()
     }
 
+    /// Appends the step to the image history. A step that changes no file (ENV, CMD, …) and so
+    /// has no cache record takes the time of the entry before it: then a fully cached rebuild
+    /// writes the same history.
     func history(_ state: inout StageState, _ createdBy: String, empty: Bool, created: String? = nil) {
         var list = state.config.history ?? []
-        list.append(.init(created: created ?? request.now(), createdBy: createdBy, comment: "zeroroot",
+        list.append(.init(created: created ?? list.last?.created ?? request.now(), createdBy: createdBy, comment: "zeroroot",
                           emptyLayer: empty ? true : nil))
         state.config.history = list
     }

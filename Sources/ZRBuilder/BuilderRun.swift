@@ -358,7 +358,7 @@ extension Builder {
             let layer = try adopt(tree: upper, scratch: scratch, owners: [:], overlay: true, at: at)
             state.layers.append(layer)
         }
-        history(&state, createdBy + " (failed)", empty: false)
+        history(&state, createdBy + " (failed)", empty: false, created: request.now())
         let name = (request.tags.first.map { $0.split(separator: ":").first.map(String.init) ?? $0 } ?? "zr-build") + ":failed"
         do {
             _ = try store.commit(name: name, layers: state.layers, config: state.config, created: request.now())
@@ -372,7 +372,9 @@ extension Builder {
 
     func commit(_ state: StageState) throws(BuildError) -> BuildResult {
         var config = state.config
-        config.created = request.now()
+        // The time of the last step, as BuildKit does: a rebuild that takes every step from the
+        // cache makes the same config, hence the same image ID.
+        config.created = config.history?.last?.created ?? request.now()
         if config.os == nil { config.os = request.platform.os }
         if config.architecture == nil { config.architecture = request.platform.architecture }
         var names = request.tags

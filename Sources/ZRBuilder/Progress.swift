@@ -79,17 +79,22 @@ public final class BuildProgress {
         if !window.isEmpty { write(String(repeating: "\u{1B}[1A\r\u{1B}[2K", count: window.count)) }
     }
 
-    func end(failed: Bool = false) {
+    /// The step's last line: its time, or that it failed (the error follows; a failed step
+    /// must never look done).
+    func end(failed: Bool) {
         if wasCached { return }
         let time = String(elapsed().rounded(toPlaces: 1))
         switch mode {
+        case .tty where failed:
+            // The output window stays on screen; the header above it says FAILED.
+            let up = window.count + 1
+            write("\u{1B}[\(up)A\r\u{1B}[2K" + fit(header + "  FAILED \(time)s") + "\u{1B}[\(up)B\r")
         case .tty:
-            if failed { return }  // leave the last lines on screen
             clearWindow()
             window = []
             write("\u{1B}[1A\r\u{1B}[2K" + fit(header + "  \(time)s") + "\n")
         case .plain:
-            write("  done \(time)s\n")
+            write(failed ? "  FAILED after \(time)s\n" : "  done \(time)s\n")
         default:
             break
         }

@@ -190,6 +190,9 @@ public struct DockerfileWarning: Sendable, Equatable, CustomStringConvertible {
         case maintainerDeprecated
         /// `ENV key value` / `LABEL key value` without `=`.
         case legacyKeyValueFormat
+        /// RUN, CMD, ENTRYPOINT or HEALTHCHECK CMD that starts like a JSON array but is not
+        /// one: taken as the shell form, as Docker does.
+        case malformedExecForm
     }
     /// What kind of warning.
     public var kind: Kind

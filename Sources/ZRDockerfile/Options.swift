@@ -180,7 +180,9 @@ extension LogicalLine {
             failure = ("expected , or ] after an element", i)
             break
         }
-        guard firstQuoted, let (reason, at) = failure else { return .notJSON }
+        // An unterminated first string (`["unterminated`) was meant as JSON too.
+        guard let (reason, at) = failure, firstQuoted || (items.isEmpty && reason == "unterminated or malformed string")
+        else { return .notJSON }
         return .invalid(reason, position(at))
     }
 

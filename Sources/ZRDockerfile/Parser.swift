@@ -156,14 +156,21 @@ struct Parser {
 
     // MARK: RUN, CMD, ENTRYPOINT
 
-    func commandForm(_ line: LogicalLine, _ args: Range<Int>, _ name: String, _ at: SourcePosition,
-                     allowEmptyExec: Bool) throws(DockerfileError) -> CommandForm {
+    /// Exec form if the arguments are a JSON array, else shell form. A malformed array
+    /// (`CMD ["a", 'b']`, `CMD ["unterminated`) is shell form too, as Docker makes it, with a
+    /// warning: Dockerfiles that work with Docker must build here.
+    mutating func commandForm(_ line: LogicalLine, _ args: Range<Int>, _ name: String, _ at: SourcePosition,
+                              allowEmptyExec: Bool) throws(DockerfileError) -> CommandForm {
         switch line.parseJSONArray(args) {
         case .array(let items):
             if items.isEmpty && !allowEmptyExec { throw atLeastOne(name, at) }
             return .exec(items)
         case .invalid(let reason, let p):
-            throw .badJSON(instruction: name, reason: reason, at: p)
+            extraWarnings.append(DockerfileWarning(kind: .malformedExecForm,
+                message: "\(name): not a JSON exec form (\(reason) at column \(p.column)); run as a shell form, as Docker does "
+                    + "(the exec form is a JSON array of double-quoted strings, e.g. [\"/bin/sh\", \"-c\", \"echo hi\"])",
+                position: at))
+            return .shell(line.word(args))
         case .notJSON:
             guard !args.isEmpty else { throw atLeastOne(name, at) }
             return .shell(line.word(args))
@@ -338,7 +345,7 @@ struct Parser {
 
     /// Reference "HEALTHCHECK": `NONE`, or `[--interval|--timeout|--start-period|--start-interval|
     /// --retries] CMD command`.
-    func parseHealthcheck(_ line: LogicalLine, _ args: Range<Int>, _ flags: FlagSet, _ at: SourcePosition) throws(DockerfileError) -> HealthcheckInstruction {
+    mutating func parseHealthcheck(_ line: LogicalLine, _ args: Range<Int>, _ flags: FlagSet, _ at: SourcePosition) throws(DockerfileError) -> HealthcheckInstruction {
         var e = args.lowerBound
         while e < args.upperBound, !isBlank(line.text[e]) { e += 1 }
         let type = line.string(args.lowerBound..<e).uppercased()

@@ -93,8 +93,10 @@ public enum NodeContainer {
                 throw SpankError.image("image \(path) is a SquashFS file and unsquashfs is not installed on this node (squashfs-tools)")
             }
             let layer = try store.importSquashfs(path, unsquashfs: unsquashfs)
-            let config = ImageConfig(os: "linux", config: .init(env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]))
-            try store.commit(name: name, layers: [layer], config: config, created: "")
+            let created = Store.timestamp()
+            let config = ImageConfig(os: "linux", config: .init(env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]),
+                                     created: created, history: [.init(created: created, createdBy: "unsquashfs \(path)")])
+            try store.commit(name: name, layers: [layer], config: config, created: created)
             return name
         } catch let e as SpankError {
             throw e

@@ -78,14 +78,7 @@ func imageName(_ text: String) throws -> String {
     }
 }
 
-func now() -> String {
-    var t = time(nil)
-    var tm = tm()
-    gmtime_r(&t, &tm)
-    var buf = [CChar](repeating: 0, count: 32)
-    _ = strftime(&buf, buf.count, "%Y-%m-%dT%H:%M:%SZ", &tm)
-    return buf.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
-}
+func now() -> String { Store.timestamp() }
 
 /// uname(2)'s machine and release fields.
 func hostUname() -> (machine: String, release: String) {

@@ -24,10 +24,6 @@ import Testing
         Row(source: "FROM a\nCOPY --from=a --from=b x y\n", description: "D:2:15: COPY: --from given more than once"),
         Row(source: "FROM a\nCOPY --link=maybe x y\n", description: "D:2:13: COPY --link=maybe: expected true or false"),
         Row(source: "FROM a\nCOPY onlyone\n", description: "D:2:1: COPY: requires at least one source and a destination"),
-        Row(source: "FROM a\nCMD [\"a\", 'b']\n",
-            description: "D:2:11: CMD: bad JSON exec form: strings must use double quotes, not single quotes (the exec form is a JSON array of double-quoted strings, e.g. [\"/bin/sh\", \"-c\", \"echo hi\"])"),
-        Row(source: "FROM a\nENTRYPOINT [\"a\", \"b\"\n",
-            description: "D:2:21: ENTRYPOINT: bad JSON exec form: missing ] (the exec form is a JSON array of double-quoted strings, e.g. [\"/bin/sh\", \"-c\", \"echo hi\"])"),
         Row(source: "FROM a\nSHELL /bin/bash -c\n",
             description: "D:2:7: SHELL: bad JSON exec form: SHELL requires a non-empty JSON array (the exec form is a JSON array of double-quoted strings, e.g. [\"/bin/sh\", \"-c\", \"echo hi\"])"),
         Row(source: "FROM a\nRUN <<EOF\necho\n", description: "D:2:5: RUN: heredoc \"EOF\" is not terminated (end the heredoc with a line containing only EOF)"),
@@ -88,6 +84,34 @@ import Testing
             return
         }
         #expect(w.text == "a  b")
+    }
+
+    /// Docker runs a malformed exec form as a shell form: so does the parser, with a warning
+    /// naming the line (a build prints it).
+    @Test(arguments: [
+        ("CMD [\"a\", 'b']", "CMD", "strings must use double quotes, not single quotes at column 11"),
+        ("ENTRYPOINT [\"a\", \"b\"", "ENTRYPOINT", "missing ] at column 21"),
+        ("CMD [\"unterminated", "CMD", "unterminated or malformed string at column 6"),
+        ("RUN [\"echo\", \"hi\",]", "RUN", "expected a double-quoted string at column 19"),
+        ("HEALTHCHECK CMD [\"curl\", '-f']", "HEALTHCHECK", "strings must use double quotes, not single quotes at column 26"),
+    ])
+    func malformedExecFormIsShellForm(_ line: String, _ name: String, _ reason: String) throws {
+        let df = try Dockerfile.parse("FROM a\n\(line)\n", fileName: "D")
+        let argument = String(line.dropFirst(line.hasPrefix("HEALTHCHECK") ? "HEALTHCHECK CMD ".count : name.count + 1))
+        let form: CommandForm? = switch df.instructions[1].command {
+        case .cmd(let f), .entrypoint(let f): f
+        case .run(let r): r.command
+        case .healthcheck(.check(_, let f)): f
+        default: nil
+        }
+        guard case .shell(let w) = form else {
+            Issue.record("expected the shell form, got \(String(describing: form))")
+            return
+        }
+        #expect(w.text == argument)
+        #expect(df.warnings.map(\.kind) == [.malformedExecForm])
+        #expect(df.warnings.first?.description.hasPrefix("D:2:1: warning: \(name): not a JSON exec form (\(reason)); run as a shell form") == true,
+                "\(df.warnings)")
     }
 
     /// Lines holding only a continuation are not instructions.

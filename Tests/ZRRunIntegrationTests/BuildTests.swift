@@ -50,6 +50,22 @@ struct BuildTests {
         return (numbers[numbers.count - 2], numbers[numbers.count - 1])
     }
 
+    /// The image ID of the build's summary line: "image sha256:… (N steps run, M cached)".
+    static func imageID(_ out: Harness.Output) -> String? {
+        guard let line = out.stderr.split(separator: "\n").last(where: { $0.contains("steps run") }) else { return nil }
+        return line.split(separator: " ").first(where: { $0.hasPrefix("sha256:") }).map(String.init)
+    }
+
+    /// The line that ends the step whose header starts with `header` in --progress=plain
+    /// output: the first one after it that is not the step's own output.
+    static func stepEnd(_ out: Harness.Output, _ header: String) -> String? {
+        let lines = out.stderr.split(separator: "\n", omittingEmptySubsequences: false)
+        guard let start = lines.firstIndex(where: { $0.hasPrefix(header) }) else { return nil }
+        // The step's own lines: its output and notes (a retry in full) come before its end line.
+        return lines[(start + 1)...].first(where: { $0.hasPrefix("  done") || $0.hasPrefix("  FAILED") || $0.hasPrefix("  CACHED") })
+            .map(String.init)
+    }
+
     @Test func helloExampleBuildsRunsAndUsesTheCache() throws {
         let ctx = try Self.context("hello")
         defer { Harness.remove((ctx as NSString).deletingLastPathComponent) }
@@ -76,16 +92,20 @@ struct BuildTests {
         #expect(again.status == 0, "\(again.summary)")
         #expect(Self.counts(again)?.run == 0, "\(again.stderr)")
         #expect(again.stderr.components(separatedBy: "CACHED").count - 1 == 4, "\(again.stderr)")
+        // ... and the same image: the config's times come from the cache, not the clock.
+        #expect(Self.imageID(built) != nil && Self.imageID(again) == Self.imageID(built), "\(built.stderr)\n\(again.stderr)")
 
         // A new mtime, same bytes: still cached.
         _ = try Harness.asTestUser(["/usr/bin/touch", "-d", "2001-01-01", ctx + "/greet.sh"])
         let touched = try Self.zr(["build", "-t", "hello", "--progress=plain", ctx])
         #expect(Self.counts(touched)?.run == 0, "\(touched.stderr)")
+        #expect(Self.imageID(touched) == Self.imageID(built), "\(touched.stderr)")
 
         // One byte changed: that COPY and what follows run again, the apt step does not.
         _ = try Harness.asTestUser(["/bin/sh", "-c", "sed -i 's/exec hello/exec hello -t/' \(ctx)/greet.sh"])
         let changed = try Self.zr(["build", "-t", "hello", "--progress=plain", ctx])
         #expect(changed.status == 0, "\(changed.summary)")
+        #expect(Self.imageID(changed) != nil && Self.imageID(changed) != Self.imageID(built), "\(changed.stderr)")
         let c = Self.counts(changed)
         #expect(c?.run == 3 && c?.cached == 1, "\(changed.stderr)")
         let apt2 = changed.stderr.range(of: "RUN apt-get").map { changed.stderr[$0.upperBound...] } ?? ""
@@ -244,16 +264,26 @@ struct BuildTests {
         #expect(syntax.status != 0 && syntax.stderr.contains("Dockerfile:2"), "\(syntax.summary)")
         #expect(syntax.stderr.contains("did you mean RUN"), "\(syntax.summary)")
 
-        let missing = try build("FROM debian:12\nRUN true\nCOPY nothere.txt /\n")
+        let missing = try build("FROM debian:12\nRUN true\nCOPY nothere.txt /\n", ["--progress=plain"])
         #expect(missing.status != 0 && missing.stderr.contains("Dockerfile:3: COPY nothere.txt: no such file"), "\(missing.summary)")
+        // A step that failed says so (never "done" just before its error).
+        #expect(Self.stepEnd(missing, "[3/3] COPY nothere.txt /")?.hasPrefix("  FAILED after ") == true, "\(missing.summary)")
 
-        let failing = try build("FROM debian:12\nRUN echo about to fail && exit 3\n", ["-t", "broken", "--keep-failed"])
+        let failing = try build("FROM debian:12\nRUN echo about to fail && exit 3\n", ["-t", "broken", "--keep-failed", "--progress=plain"])
         #expect(failing.status == 1, "\(failing.summary)")
+        #expect(Self.stepEnd(failing, "[2/2] RUN echo about to fail")?.hasPrefix("  FAILED after ") == true, "\(failing.summary)")
+        #expect(Self.stepEnd(failing, "[1/2] FROM debian:12")?.hasPrefix("  done ") == true, "\(failing.summary)")
         #expect(failing.stderr.contains("Dockerfile:2: RUN echo about to fail && exit 3 failed with exit status 3"), "\(failing.summary)")
         #expect(failing.stderr.contains("| about to fail"), "last output lines: \(failing.summary)")
         #expect(failing.stderr.contains("kept as image broken:failed"), "\(failing.summary)")
         #expect(try Self.zr(["run", "broken:failed", "--", "true"]).status == 0)
         #expect(try Self.zr(["inspect", "broken"]).status != 0, "a failed build names nothing")
+
+        // A malformed exec form runs as a shell form, as Docker does, with a warning at its line.
+        let lenient = try build("FROM debian:12\nCMD ['echo', 'hi']\n")
+        #expect(lenient.status == 0, "\(lenient.summary)")
+        #expect(lenient.stderr.contains("warning: ") && lenient.stderr.contains("Dockerfile:2: CMD: not a JSON exec form"),
+                "\(lenient.summary)")
 
         let stage = try build("FROM debian:12\nCOPY --from=nosuch /x /x\n")
         #expect(stage.status != 0 && stage.stderr.contains("Dockerfile:2"), "\(stage.summary)")

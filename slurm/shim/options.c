@@ -74,8 +74,11 @@ static int zr_option_cb(int val, const char *optarg, int remote) {
 }
 
 static struct spank_option zr_option_table[] = {
-    {"container-image", "NAME|DIR",
-     "[zeroroot] run the tasks in this image: a name from the zr store, or a directory (starting with / or .)",
+    {"container-image", "NAME|REF|DIR|FILE.sqfs",
+     "[zeroroot] run the tasks in this image: a name in your zr store (app means app:latest), "
+     "a registry reference (registry.site:5000/team/app:1, pulled once per node with zr pull), "
+     "a root filesystem directory, or a SquashFS file (unpacked once per node); "
+     "a directory or file starts with / or .",
      1, ZR_OPT_IMAGE, zr_option_cb},
     {"container-mounts", "SRC[:DST[:ro]][,...]",
      "[zeroroot] bind host paths into the container", 1, ZR_OPT_MOUNTS, zr_option_cb},
