@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.29.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // C: the calls Swift cannot make (variadic prctl/syscall, unshare/setns, pivot_root,
@@ -40,7 +41,8 @@ let package = Package(
         .systemLibrary(name: "CArchive", pkgConfig: "libarchive",
                        providers: [.apt(["libarchive-dev"])]),
 
-        // The words every layer shares (Platform, Consistency): a leaf, no dependencies, no I/O.
+        // The words every layer shares (Platform, Consistency, DeviceEdits): a leaf, no
+        // dependencies, no I/O.
         .target(name: "ZRVocabulary", swiftSettings: strict),
         .target(name: "ZRSystem", dependencies: ["CZeroRoot", "CSupervisor"], swiftSettings: strict),
         .target(name: "ZRSeccomp", dependencies: ["ZRSystem", "ZRVocabulary", "CSeccomp"], swiftSettings: strict),
@@ -48,6 +50,10 @@ let package = Package(
         .target(name: "ZROCI", dependencies: ["ZRVocabulary", .product(name: "Crypto", package: "swift-crypto")],
                 swiftSettings: strict),
         .target(name: "ZRRuntime", dependencies: ["ZRSystem", "ZRSeccomp", "ZRVocabulary"], swiftSettings: strict),
+        // Container Device Interface specs (JSON and YAML, through Yams) turned into the
+        // runtime's device edits.
+        .target(name: "ZRCDI", dependencies: ["ZRSystem", "ZRVocabulary", .product(name: "Yams", package: "Yams")],
+                swiftSettings: strict),
         .target(name: "ZRLayer", dependencies: ["ZRSystem", "ZROCI", "CArchive"], swiftSettings: strict),
         .target(name: "ZRStore", dependencies: ["ZRSystem", "ZROCI", "ZRLayer"], swiftSettings: strict),
         .target(name: "ZRDockerfile", dependencies: ["ZRVocabulary"], swiftSettings: strict),
@@ -95,7 +101,7 @@ let package = Package(
         .executableTarget(
             name: "zr-run",
             dependencies: [
-                "ZRRuntime", "ZROCI", "ZRSystem", "ZRVocabulary",
+                "ZRRuntime", "ZRCDI", "ZROCI", "ZRSystem", "ZRVocabulary",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -112,6 +118,7 @@ let package = Package(
 
         // The import rules of docs/architecture.md, read from this file and every import in Sources/.
         .testTarget(name: "ArchitectureTests", swiftSettings: strict),
+        .testTarget(name: "ZRCDITests", dependencies: ["ZRCDI", "ZRVocabulary"], swiftSettings: strict),
         .testTarget(name: "ZRRuntimeTests", dependencies: ["ZRRuntime", "ZRSystem", "ZRVocabulary"], swiftSettings: strict),
         .testTarget(name: "ZRLayerTests", dependencies: ["ZRLayer", "ZRSystem", "CArchive"], swiftSettings: strict),
         .testTarget(name: "ZROCITests", dependencies: ["ZROCI", "ZRVocabulary"], swiftSettings: strict),

@@ -29,7 +29,7 @@ int zr_locked_mount_flags(const char *path, unsigned long *flags) {
     struct statvfs vfs;
     if (statvfs(path, &vfs) != 0) return -1;
     static const struct { unsigned long st, ms; } kept[] = {
-        {ST_NOSUID, MS_NOSUID}, {ST_NODEV, MS_NODEV}, {ST_NOEXEC, MS_NOEXEC},
+        {ST_RDONLY, MS_RDONLY}, {ST_NOSUID, MS_NOSUID}, {ST_NODEV, MS_NODEV}, {ST_NOEXEC, MS_NOEXEC},
         {ST_NOATIME, MS_NOATIME}, {ST_NODIRATIME, MS_NODIRATIME}, {ST_RELATIME, MS_RELATIME},
     };
     *flags = 0;
@@ -233,6 +233,7 @@ pid_t zr_spawn_start(const struct zr_spawn_args *a, int *report_fd, int *stage, 
         if (a->output_fd >= 0 && (dup2(a->output_fd, 1) < 0 || dup2(a->output_fd, 2) < 0))
             child_fail(fds[1], ZR_SPAWN_REDIRECT);
         if (a->cwd != NULL && chdir(a->cwd) != 0) child_fail(fds[1], ZR_SPAWN_CWD);
+        if (a->root != NULL && chroot(a->root) != 0) child_fail(fds[1], ZR_SPAWN_ROOT);
         if (a->filter != NULL) {
             int stage = install_filter(a->filter, a->filter_len, a->self_check, a->listener_socket);
             if (stage != ZR_SPAWN_OK) child_fail(fds[1], stage);

@@ -41,6 +41,10 @@ public struct BuildRequest: Sendable {
     /// zr-run's supervisor can run here (Linux 5.19): a RUN after a USER other than root then
     /// records the files it creates as that user's, whatever the level (at least `owners`).
     public var supervisorAvailable = true
+    /// CDI devices every RUN gets (`zr build --device`); `RUN --device` adds its own.
+    public var devices: [String] = []
+    /// CDI spec directories, colon separated; nil: zr-run's default ($ZR_CDI_DIRS, /etc/cdi, /var/run/cdi).
+    public var cdiDirectories: String?
 
     public init(contextDirectory: String, dockerfilePath: String, tags: [String] = [], buildArgs: [String: String] = [:],
                 target: String? = nil, noCache: Bool = false, secrets: [String: String] = [:], keepFailed: Bool = false,

@@ -209,6 +209,8 @@ extension Builder {
         if consistency != .zero {
             digester.update(Array("--consistency--\0\(consistency.rawValue)\0".utf8))
         }
+        // RUN --device is in the instruction's text; the build's own devices are not.
+        for device in request.devices { digester.update(Array("--device--\0\(device)\0".utf8)) }
         let key = digester.finalize()
         let createdBy = "RUN " + command.joined(separator: " ")
         var state = state
@@ -234,6 +236,8 @@ extension Builder {
             zrRun: request.zrRunPath, layers: state.layers.map { store.layerRootfs($0.diffID) },
             mountPoint: mountPoint, workingDirectory: state.workdir, environment: environment, binds: binds, command: command,
             consistency: consistency, user: try creditedUser(state, at: at, consistency: consistency))
+        invocation.devices = request.devices + r.devices.filter { !request.devices.contains($0) }
+        invocation.cdiDirectories = request.cdiDirectories
         var snapshot = request.snapshot || overlayRefused
         var changes = ""  // the directory the step's changes are read from
         var end: Termination = .exited(0), tail: [String] = []

@@ -19,6 +19,9 @@ struct RunInvocation {
     var consistency: Consistency = .zero
     /// Under creds: the USER the step starts as, `UID:GID`.
     var user: String?
+    /// CDI devices (`zr build --device`, `RUN --device`), and where their specs are.
+    var devices: [String] = []
+    var cdiDirectories: String?
 
     var arguments: [String] {
         var argv = [zrRun, "--root-emulation", "--write", "--image-tmp", "--no-home", "--clear-env",
@@ -28,6 +31,8 @@ struct RunInvocation {
         for item in environment { argv += ["--env", item] }
         for bind in binds { argv += ["--bind", bind] }
         for layer in layers { argv += ["--layer", layer] }
+        for device in devices { argv += ["--device", device] }
+        if let cdiDirectories { argv += ["--cdi-dirs", cdiDirectories] }
         return argv + [mountPoint, "--"] + command
     }
 

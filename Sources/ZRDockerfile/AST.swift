@@ -286,10 +286,12 @@ public struct Heredoc: Sendable, Equatable {
     }
 }
 
-/// `RUN [--mount=...]... [--network=...] [--security=...] command`.
+/// `RUN [--mount=...]... [--network=...] [--security=...] [--device=...]... command`.
 public struct RunInstruction: Sendable, Equatable {
     /// `--mount` options, in order.
     public var mounts: [RunMount]
+    /// `--device` CDI device names (`vendor.com/class=name`), in order.
+    public var devices: [String] = []
     /// `--network`.
     public var network: NetworkMode?
     /// `--security`.

@@ -59,7 +59,7 @@ enum FlagKind { case string, bool, list }
 
 let flagTable: [String: [String: FlagKind]] = [
     "FROM": ["platform": .string],
-    "RUN": ["mount": .list, "network": .string, "security": .string],
+    "RUN": ["mount": .list, "network": .string, "security": .string, "device": .list],
     "COPY": ["from": .string, "chown": .string, "chmod": .string, "link": .bool, "parents": .bool,
              "exclude": .list],
     "ADD": ["chown": .string, "chmod": .string, "link": .bool, "keep-git-dir": .bool, "checksum": .string,

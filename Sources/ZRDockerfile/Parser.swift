@@ -198,6 +198,8 @@ struct Parser {
             }
             security = v
         }
+        var devices: [String] = []
+        for d in flags.lists["device"] ?? [] { devices.append(try Self.runDevice(d)) }
         let form = try commandForm(line, args, "RUN", at, allowEmptyExec: false)
         var heredocs: [Heredoc] = []
         if case .shell = form {
@@ -205,7 +207,27 @@ struct Parser {
                 if let h = heredocMarker(w) { heredocs.append(try readHeredoc(h, "RUN", &range)) }
             }
         }
-        return .run(RunInstruction(mounts: mounts, network: network, security: security, command: form, heredocs: heredocs))
+        var run = RunInstruction(mounts: mounts, network: network, security: security, command: form, heredocs: heredocs)
+        run.devices = devices
+        return .run(run)
+    }
+
+    /// BuildKit's `--device=NAME[,required[=true]]`. A step always gets every device it names
+    /// (or fails), so `required=false` is refused rather than quietly meaning something else.
+    static func runDevice(_ value: Word) throws(DockerfileError) -> String {
+        let parts = value.text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        func bad(_ reason: String) -> DockerfileError {
+            .invalidFlagValue(flag: "device", instruction: "RUN", value: value.text, reason: reason, at: value.position)
+        }
+        let name = parts[0]
+        guard let eq = name.firstIndex(of: "="), name[..<eq].contains("/"), name.index(after: eq) < name.endIndex else {
+            throw bad("expected a CDI device name, vendor.com/class=name")
+        }
+        for option in parts.dropFirst() where option != "required" && option != "required=true" {
+            throw bad(option == "required=false" ? "optional devices are not supported: a step gets every device it names"
+                      : "unknown option \"\(option)\" (expected required)")
+        }
+        return name
     }
 
     // MARK: heredocs

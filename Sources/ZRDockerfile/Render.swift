@@ -134,6 +134,7 @@ struct Renderer {
             for m in x.mounts { line(f, "mount: " + mount(m)) }
             if let n = x.network { line(f, "network: \(n.rawValue)") }
             if let s = x.security { line(f, "security: \(s.rawValue)") }
+            for d in x.devices { line(f, "device: \(d)") }
             form(x.command, f)
             for h in x.heredocs { heredoc(h, f) }
         case .cmd(let c), .entrypoint(let c):

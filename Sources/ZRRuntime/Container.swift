@@ -14,6 +14,10 @@ public enum RuntimeError: Error, CustomStringConvertible, Sendable {
     case cannotExecute(SystemError)
     /// A path inside the container that is not absolute or has `.`/`..` components.
     case badPath(String, what: String)
+    /// A device's mount target that a read-only directory image lacks.
+    case noDeviceMountPoint(String, image: String)
+    /// A device hook (which, from where) that could not run or failed.
+    case hook(String, String)
 
     public var exitCode: Int32 {
         switch self {
@@ -34,6 +38,9 @@ public enum RuntimeError: Error, CustomStringConvertible, Sendable {
         case .commandNotFound(let c, let path): "\(c): command not found in the container (PATH=\(path))"
         case .cannotExecute(let e): e.description
         case .badPath(let p, let what): "\(what) \"\(p)\": must be an absolute path without . or .. components"
+        case .hook(let what, let why): "\(what): \(why)"
+        case .noDeviceMountPoint(let path, let image):
+            "device mount \(path): the read-only image \(image) has no such path (use --write once to add it, or run the image as --layer)"
         }
     }
 }
@@ -74,7 +81,9 @@ public enum Container {
     public static func enterInPlace(_ spec: ContainerSpec) throws(RuntimeError) -> String {
         do {
             let plan = try ContainerPlan(spec, host: LiveHost())
+            try Hooks.run(plan.hooks.filter { $0.stage == .createRuntime }, status: "creating", root: plan.root)
             try setUp(plan)
+            try Hooks.run(plan.hooks.filter { $0.stage == .startContainer }, status: "created", root: "/")
             let wd = plan.workingDirectory ?? startDirectory(plan)
             try FileSystem.changeDirectory(wd)
             return wd
@@ -132,9 +141,10 @@ public enum Container {
             try makeDirectoryIfMissing(path, mode: 0o700)
             // Everything in it lives on a tmpfs seen only in this namespace and goes with it.
             try Mount.tmpfs(at: path, options: "mode=700", display: path)
-        case .skeleton(let path, let entries):
+        case .skeleton(let path, let entries, let links):
             try FileSystem.makeDirectory(path)
             for entry in entries { try ImageRoot.makeSkeletonEntry(path, entry) }
+            for link in links { try ImageRoot.makeSkeletonLink(path, link) }
         case .directories(let paths):
             // Existing directories are reused: a kept upper carries earlier changes forward.
             for path in paths { try makeDirectoryIfMissing(path, mode: 0o755) }
@@ -156,6 +166,18 @@ public enum Container {
             try image!.bindHome(path)
         case .readOnlyRoot(let path):
             try Mount.remountReadOnly(path, display: path)
+        case .restrict(let inside, let restrictions):
+            try image!.restrict(inside, restrictions)
+        case .populatedDev:
+            try image!.populateDev()
+        case .link(let link):
+            try image!.makeLink(link)
+        case .changeMode(let change):
+            image!.changeMode(change)
+        case .libraryCache(let directories, let readOnly, let scratch):
+            try image!.rebuildLibraryCache(directories, readOnly: readOnly, scratch: scratch)
+        case .hook(let hook):
+            try Hooks.run(hook, state: .init(status: "created", root: image?.path ?? "/"))
         case .pivot(let path):
             try FileSystem.changeDirectory(path)
             try Mount.pivotToCurrentDirectory(display: path)
@@ -189,7 +211,9 @@ public enum Container {
         // creds, owners and full: the supervisor answers the set*id/get*id family (CSupervisor
         // creds.c) and, in owners and full, the owner calls (owners.c).
         let notified = spec.supervised ? try Filter.notifiedCalls(rules: rules) : []
+        try Hooks.run(plan.hooks.filter { $0.stage == .createRuntime }, status: "creating", root: plan.root)
         try setUp(plan)
+        try Hooks.run(plan.hooks.filter { $0.stage == .startContainer }, status: "created", root: "/")
 
         var environment = Environment(plan.environment)
         var aptConfig: FileDescriptor?

@@ -112,6 +112,9 @@ public struct ContainerSpec: Codable, Sendable, Equatable {
     /// What errors call the image and the binds: each host names them as its own options do
     /// (zr-run: `layer`, `bind`; the Slurm plugin: `image`, `mount`).
     public var terms = Terms()
+    /// Device nodes, host libraries and hooks (CDI devices, resolved by ZRCDI): applied after
+    /// the binds.
+    public var devices = DeviceEdits()
     public struct Terms: Codable, Sendable, Equatable {
         public var layer: String
         public var bind: String
@@ -157,6 +160,22 @@ public struct ContainerSpec: Codable, Sendable, Equatable {
         switch image {
         case .directory(_, let writable): writable
         case .layers(_, _, let changes): changes != .none
+        }
+    }
+
+    /// Adds devices' edits, and their environment over the spec's (a name set twice keeps the
+    /// later value).
+    public mutating func add(_ edits: DeviceEdits, environment extra: [String]) {
+        devices.nodes += edits.nodes
+        devices.mounts += edits.mounts
+        devices.hooks += edits.hooks
+        devices.libraryDirectories += edits.libraryDirectories.filter { !devices.libraryDirectories.contains($0) }
+        devices.links += edits.links
+        devices.modes += edits.modes
+        for entry in extra {
+            let name = entry.prefix { $0 != "=" }
+            environment.removeAll { $0.prefix { $0 != "=" } == name }
+            environment.append(entry)
         }
     }
 

@@ -1,5 +1,6 @@
 import Glibc
 import ZRSystem
+import ZRVocabulary
 
 /// Mount targets inside an image root. Every target is opened from the root's directory fd
 /// with RESOLVE_IN_ROOT and mounted through its /proc/self/fd path, so a symlink in a hostile
@@ -158,6 +159,142 @@ struct ImageRoot {
             throw .setup(e)
         } catch {
             throw .setup(SystemError("home", path: home, errno: EINVAL))
+        }
+    }
+}
+
+// What device edits do inside the root.
+extension ImageRoot {
+    /// The skeleton's symlinks: the link's parents are made as directories; seen only where
+    /// the image has nothing at that path (the skeleton is the bottom layer).
+    static func makeSkeletonLink(_ skeleton: String, _ link: DeviceEdits.Link) throws(SystemError) {
+        let slash = link.link.lastIndex(of: "/")!
+        if slash != link.link.startIndex {
+            try makeSkeletonEntry(skeleton, MountPoint(String(link.link[..<slash]), directory: true))
+        }
+        let path = skeleton + link.link
+        try syscallChecked("symlink", path: path) { symlink(link.target, path) }
+    }
+
+    func restrict(_ inside: String, _ r: MountRestrictions) throws(SystemError) {
+        let target = try open(inside, FileDescriptor.pathOnly, operation: "remount", source: nil)
+        defer { target.close() }
+        var flags: UInt = 0
+        if r.readOnly { flags |= UInt(MS_RDONLY) }
+        if r.noSUID { flags |= UInt(MS_NOSUID) }
+        if r.noDevices { flags |= UInt(MS_NODEV) }
+        if r.noExec { flags |= UInt(MS_NOEXEC) }
+        try Mount.restrict(target.procPath, flags: flags, display: display(inside))
+    }
+
+    /// A tmpfs at /dev with the host's /dev in it entry by entry, so that device nodes can be
+    /// bound at paths the host's /dev lacks (a user namespace can create no node, and cannot
+    /// add a mount point to the host's devtmpfs).
+    func populateDev() throws(SystemError) {
+        try tmpfs(at: "/dev", options: "mode=755")
+        let dev = try open("/dev", FileDescriptor.pathOnly | O_DIRECTORY, operation: "open", source: nil)
+        defer { dev.close() }
+        let host = try FileDescriptor.open("/dev", O_RDONLY | O_DIRECTORY)
+        defer { host.close() }
+        for name in try host.entryNames(display: "/dev") {
+            guard let st = try host.statusAt(name, display: "/dev/" + name) else { continue }
+            let inside = "/dev/" + name
+            switch st.st_mode & S_IFMT {
+            case S_IFLNK:
+                let target = try host.readLink(name, display: inside)
+                try syscallChecked("symlink", path: display(inside)) { symlinkat(target, dev.rawValue, name) }
+            case S_IFDIR:
+                try syscallChecked("mkdir", path: display(inside)) { mkdirat(dev.rawValue, name, 0o755) }
+                try bind(inside, at: inside, recursive: true, confined: false)
+            default:
+                let file = try syscallChecked("create mount point", path: display(inside)) {
+                    openat(dev.rawValue, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+                }
+                Glibc.close(file)
+                try bind(inside, at: inside, recursive: false, confined: false)
+            }
+        }
+    }
+
+    /// A device's symlink in a writable directory image, where the image has nothing there.
+    func makeLink(_ link: DeviceEdits.Link) throws(SystemError) {
+        if let existing = try? FileDescriptor.open(inRoot: fd, link.link, FileDescriptor.pathOnly | O_NOFOLLOW,
+                                                   display: display(link.link)) {
+            existing.close()
+            return
+        }
+        let slash = link.link.lastIndex(of: "/")!
+        let parentPath = slash == link.link.startIndex ? "/" : String(link.link[..<slash])
+        try makeMountPoint(parentPath, directory: true)
+        let parent = try open(parentPath, FileDescriptor.pathOnly | O_DIRECTORY, operation: "symlink", source: nil)
+        defer { parent.close() }
+        let name = String(link.link[link.link.index(after: slash)...])
+        try syscallChecked("symlink", path: display(link.link)) { symlinkat(link.target, parent.rawValue, name) }
+    }
+
+    /// Best effort: warns when the mode cannot be changed (not the user's file).
+    func changeMode(_ change: DeviceEdits.Mode) {
+        do {
+            // Opened as a location only: opening a device node itself may act on the device.
+            let target = try open(change.path, FileDescriptor.pathOnly, operation: "chmod", source: nil)
+            defer { target.close() }
+            try syscallChecked("chmod", path: display(change.path)) { chmod(target.procPath, mode_t(change.mode)) }
+        } catch {
+            Container.warn("device edit: \(error) (left as it is)")
+        }
+    }
+}
+
+extension ImageRoot {
+    /// Runs the image's own ldconfig chrooted in the root (its cache format is the one its
+    /// ld.so reads) with `directories` added. A writable root is updated in place, as a root
+    /// run of ldconfig would; a read-only one gets a cache written outside it, reached from the
+    /// chroot through /proc/self/cwd, and bound over its /etc/ld.so.cache. `-X`: no soname links
+    /// are made in the (often read-only) library directories.
+    func rebuildLibraryCache(_ directories: [String], readOnly: Bool, scratch: String?) throws(SystemError) {
+        guard let ldconfig = ["/sbin/ldconfig", "/usr/sbin/ldconfig"].first(where: isRegularFile) else {
+            Container.warn("the image has no ldconfig: its ld.so cache does not list " + directories.joined(separator: " "))
+            return
+        }
+        guard readOnly else {
+            try runLdconfig(ldconfig, ["-X"] + directories, in: nil)
+            return
+        }
+        let dir: String
+        if let scratch {
+            dir = scratch + "/ldcache"
+            try FileSystem.makeDirectory(dir, mode: 0o700)
+        } else {
+            dir = try FileSystem.makeTemporaryDirectory("/tmp/zr-ldcache.")
+        }
+        defer {
+            // The bound file stays reachable through its mount.
+            _ = unlink(dir + "/ld.so.cache")
+            _ = rmdir(dir)
+        }
+        try runLdconfig(ldconfig, ["-X", "-C", "/proc/self/cwd/ld.so.cache"] + directories, in: dir)
+        try bind(dir + "/ld.so.cache", at: "/etc/ld.so.cache", recursive: false)
+    }
+
+    func isRegularFile(_ inside: String) -> Bool {
+        guard let file = try? FileDescriptor.open(inRoot: fd, inside, FileDescriptor.pathOnly, display: inside) else {
+            return false
+        }
+        defer { file.close() }
+        return (try? file.status(path: inside).st_mode & S_IFMT) == S_IFREG
+    }
+
+    func runLdconfig(_ ldconfig: String, _ arguments: [String], in directory: String?) throws(SystemError) {
+        var request = SpawnRequest(path: ldconfig, arguments: ["ldconfig"] + arguments, environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"],
+                                   workingDirectory: directory ?? path, filter: nil, selfCheck: false, deathSignal: SIGKILL)
+        request.root = path
+        let pid: pid_t
+        do { pid = try Process.spawn(request) } catch { throw error.error }
+        switch try Process.wait(pid, seconds: 60) {
+        case .exited(0)?: return
+        case .exited(let status)?: throw SystemError("ldconfig in the container (exit status \(status))", path: display(ldconfig), errno: EIO)
+        case .signaled(let signal)?: throw SystemError("ldconfig in the container (signal \(signal))", path: display(ldconfig), errno: EIO)
+        case nil: throw SystemError("ldconfig in the container (killed after 60 s)", path: display(ldconfig), errno: ETIMEDOUT)
         }
     }
 }

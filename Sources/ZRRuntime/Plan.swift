@@ -1,5 +1,6 @@
 import Glibc
 import ZRSystem
+import ZRVocabulary
 
 /// What a plan needs to know about the host, read before any namespace exists so that errors
 /// name host paths and nothing is half set up. `LiveHost` asks the kernel; tests describe a host.
@@ -32,8 +33,8 @@ public enum MountStep: Sendable, Equatable {
     /// A private tmpfs on a host directory, seen in the new mount namespace only.
     case scratch(String)
     /// Creates the skeleton layer: every mount point (a directory, or an empty file) with its
-    /// parents, under the host directory given.
-    case skeleton(String, entries: [MountPoint])
+    /// parents, and the symlinks devices ask for, under the host directory given.
+    case skeleton(String, entries: [MountPoint], links: [DeviceEdits.Link])
     /// Host directories created when missing (a kept upper layer and its work directory).
     case directories([String])
     /// overlayfs; `lower` bottom first.
@@ -54,15 +55,47 @@ public enum MountStep: Sendable, Equatable {
     /// $HOME in a directory image: bound where the image has it, else over a tmpfs on its parent.
     case home(String)
     case readOnlyRoot(String)
+    /// Adds restrictions (nosuid, nodev, noexec, read-only) to the mount just made at `inside`.
+    case restrict(inside: String, MountRestrictions)
+    /// A tmpfs at /dev holding the host's /dev entry by entry (directories bound recursively,
+    /// nodes bound, symlinks copied): room for device nodes at paths the host's /dev lacks.
+    case populatedDev
+    /// A symlink made in a writable directory image where it has nothing at that path.
+    case link(DeviceEdits.Link)
+    /// Best effort chmod inside (a user namespace changes the modes of the user's files only).
+    case changeMode(DeviceEdits.Mode)
+    /// Rebuilds the container's ld.so cache with the image's ldconfig, chrooted in the root, so
+    /// that it lists `directories`. A writable root gets it in place (as a root build would);
+    /// a read-only one gets it written in `scratch` (a private host directory; nil: a temporary
+    /// one under the host's /tmp) and bound over /etc/ld.so.cache.
+    case libraryCache(directories: [String], readOnly: Bool, scratch: String?)
+    /// A createContainer hook: in the container's mount namespace, before pivot_root.
+    case hook(DeviceEdits.Hook)
     case pivot(String)
+}
+
+/// Flags a user namespace may add to a bind mount (never drop: mount_namespaces(7)).
+public struct MountRestrictions: Sendable, Equatable {
+    public var readOnly = false
+    public var noSUID = false
+    public var noDevices = false
+    public var noExec = false
+    public init(readOnly: Bool = false, noSUID: Bool = false, noDevices: Bool = false, noExec: Bool = false) {
+        self.readOnly = readOnly
+        self.noSUID = noSUID
+        self.noDevices = noDevices
+        self.noExec = noExec
+    }
+    public var isEmpty: Bool { !(readOnly || noSUID || noDevices || noExec) }
 }
 
 extension MountStep {
     /// Whether the step works inside the mounted root (through its directory descriptor).
     var needsRoot: Bool {
         switch self {
-        case .createMountPoint, .bind, .hostFile, .tmpfs, .home: true
-        case .scratch, .skeleton, .directories, .overlay, .bindRoot, .readOnlyRoot, .pivot: false
+        case .createMountPoint, .bind, .hostFile, .tmpfs, .home, .restrict, .populatedDev, .link, .changeMode,
+             .libraryCache: true
+        case .scratch, .skeleton, .directories, .overlay, .bindRoot, .readOnlyRoot, .hook, .pivot: false
         }
     }
 }
@@ -92,6 +125,9 @@ public struct ContainerPlan: Sendable, Equatable, CustomStringConvertible {
     public var workingDirectoryCandidates: [String]
     public var environment: [String]
     public var command: [String]
+    /// Device hooks run outside the mount steps: createRuntime before them, startContainer
+    /// after pivot_root, poststart and poststop around the command.
+    public var hooks: [DeviceEdits.Hook]
 
     /// The files of the host bound into every container (when the host has them).
     public static let hostFiles = ["/etc/resolv.conf", "/etc/hosts"]
@@ -102,6 +138,7 @@ public struct ContainerPlan: Sendable, Equatable, CustomStringConvertible {
         self.gid = .init(inside: spec.mapToRoot ? 0 : gid, outside: gid)
         environment = spec.environment
         command = spec.command
+        hooks = spec.devices.hooks.filter { $0.stage != .createContainer }
         workingDirectory = spec.workingDirectory
         workingDirectoryCandidates = [spec.imageWorkingDirectory, host.currentDirectory].compactMap {
             guard let dir = $0, !dir.isEmpty else { return nil }
@@ -116,17 +153,23 @@ public struct ContainerPlan: Sendable, Equatable, CustomStringConvertible {
         let hostFiles = Self.hostFiles.filter { host.isDirectory($0) == false }
 
         // The mounts inside the root, in order; every one is a mount point the root must have.
-        var inside: [(MountStep, MountPoint)] = []
+        var inside: [(steps: [MountStep], point: MountPoint)] = []
         var mounted: [String] = []  // destinations so far: a later mount below one is not confined
-        func add(_ step: MountStep, _ point: MountPoint) {
-            inside.append((step, point))
+        func add(_ step: MountStep, _ point: MountPoint, then more: [MountStep] = []) {
+            inside.append(([step] + more, point))
             mounted.append(point.path)
         }
         func confined(_ path: String) -> Bool {
             !mounted.contains { path == $0 || path.hasPrefix($0 == "/" ? "/" : $0 + "/") }
         }
+        let devices = spec.devices
+        var deviceSteps: [MountStep] = []  // after every mount with a mount point
+        // A node the host's /dev lacks needs a /dev of our own to hold its mount point.
+        let ownDev = devices.nodes.contains { $0.path.hasPrefix("/dev/") && host.isDirectory($0.path) == nil }
         for dir in ["/dev", "/proc", "/sys"] {
-            add(.bind(source: dir, inside: dir, recursive: true, readOnly: false, confined: true), .init(dir, directory: true))
+            let step: MountStep = dir == "/dev" && ownDev ? .populatedDev
+                : .bind(source: dir, inside: dir, recursive: true, readOnly: false, confined: true)
+            add(step, .init(dir, directory: true))
         }
         let directoryImage: Bool
         if case .directory = spec.image { directoryImage = true } else { directoryImage = false }
@@ -152,22 +195,53 @@ public struct ContainerPlan: Sendable, Equatable, CustomStringConvertible {
                       confined: confined(bind.destination)),
                 .init(bind.destination, directory: isDirectory))
         }
+        for node in devices.nodes {
+            // Below /dev the node's mount point is the host's own node (or one in our /dev).
+            let underDev = node.path.hasPrefix("/dev/")
+            let step = MountStep.bind(source: node.source, inside: node.path, recursive: false, readOnly: false,
+                                      confined: !underDev && confined(node.path))
+            if underDev {
+                if node.source != node.path || ownDev {
+                    deviceSteps += (host.isDirectory(node.path) == nil || ownDev ? [.createMountPoint(.init(node.path, directory: false))] : [])
+                        + [step]
+                }
+            } else {
+                add(step, .init(node.path, directory: false))
+            }
+        }
+        for mount in devices.mounts {
+            let restrictions = MountRestrictions(readOnly: mount.readOnly, noSUID: mount.noSUID,
+                                                 noDevices: mount.noDevices, noExec: mount.noExec)
+            add(.bind(source: mount.source, inside: mount.destination, recursive: mount.recursive, readOnly: false,
+                      confined: confined(mount.destination)),
+                .init(mount.destination, directory: host.isDirectory(mount.source) ?? false),
+                then: restrictions.isEmpty ? [] : [.restrict(inside: mount.destination, restrictions)])
+        }
 
         var steps: [MountStep] = []
+        var scratchDirectory: String?
         switch spec.image {
         case .directory(let path, let writable):
             root = try Self.realPath(path, step: "rootfs", host: host)
             guard host.isDirectory(root) == true else { throw .notADirectory(path) }
             steps.append(.bindRoot(root))
+            if !writable {
+                // Nothing can be created in a read-only directory image: say so before mounting.
+                let targets = devices.mounts.map(\.destination) + devices.nodes.map(\.path).filter { !$0.hasPrefix("/dev/") }
+                for path in targets where host.isDirectory(root + path) == nil {
+                    throw .noDeviceMountPoint(path, image: root)
+                }
+            }
             if writable {
                 // Binds only: the host files and home have their own fallbacks.
-                for (step, point) in inside {
-                    if case .bind(_, let target, _, _, _) = step, !["/dev", "/proc", "/sys", "/tmp"].contains(target) {
+                for (mountSteps, point) in inside {
+                    if case .bind(_, let target, _, _, _) = mountSteps[0], !["/dev", "/proc", "/sys", "/tmp"].contains(target) {
                         steps.append(.createMountPoint(point))
                     }
                 }
             }
-            steps += inside.map(\.0)
+            steps += inside.flatMap(\.steps) + deviceSteps
+            steps += writable ? devices.links.map { .link($0) } : []
             if !writable { steps.append(.readOnlyRoot(root)) }
         case .layers(let layers, let scratchPath, let changes):
             guard !layers.isEmpty else { throw .notADirectory("(no layers)") }
@@ -178,11 +252,16 @@ public struct ContainerPlan: Sendable, Equatable, CustomStringConvertible {
                 lower.append(path)
             }
             for (_, point) in inside { try Self.checkInsidePath(point.path, what: "mount point") }
+            for link in devices.links { try Self.checkInsidePath(link.link, what: "symlink") }
             let scratch = try Self.realPath(scratchPath, orCreated: true, step: "scratch", host: host)
             let skeleton = scratch + "/skeleton"
             root = scratch + "/root"
             steps.append(.scratch(scratch))
-            steps.append(.skeleton(skeleton, entries: inside.map(\.1)))
+            // A read-only root's rebuilt ld.so cache is bound over the image's.
+            let cachePoint = devices.libraryDirectories.isEmpty || spec.writable ? []
+                : [MountPoint("/etc/ld.so.cache", directory: false)]
+            steps.append(.skeleton(skeleton, entries: inside.map(\.point) + cachePoint, links: devices.links))
+            scratchDirectory = scratch
             var upper: String?, work: String?
             switch changes {
             case .none: break
@@ -200,13 +279,24 @@ public struct ContainerPlan: Sendable, Equatable, CustomStringConvertible {
             // times and owner records (a step's copy-ups stay faithful), and only what the
             // image lacks comes from the skeleton.
             steps.append(.overlay(lower: [skeleton] + lower, upper: upper, work: work, at: root))
-            steps += inside.map(\.0)
+            steps += inside.flatMap(\.steps) + deviceSteps
         }
         if let wd = spec.workingDirectory, case .layers = spec.image {
             try Self.checkInsidePath(wd, what: "working directory")
         }
+        steps += Self.deviceFinish(devices, writable: spec.writable, scratch: scratchDirectory)
         steps.append(.pivot(root))
         self.steps = steps
+    }
+
+    /// What devices do once every mount is in place: modes, the ld.so cache (which must see
+    /// the libraries mounted), then createContainer hooks, which see the finished mounts.
+    static func deviceFinish(_ devices: DeviceEdits, writable: Bool, scratch: String?) -> [MountStep] {
+        var steps: [MountStep] = devices.modes.map { .changeMode($0) }
+        if !devices.libraryDirectories.isEmpty {
+            steps.append(.libraryCache(directories: devices.libraryDirectories, readOnly: !writable, scratch: scratch))
+        }
+        return steps + devices.hooks(.createContainer).map { .hook($0) }
     }
 
     /// realpath(3) failures reworded with the step the user asked for: `rootfs /x: ENOENT`.
@@ -239,17 +329,23 @@ public struct ContainerPlan: Sendable, Equatable, CustomStringConvertible {
         lines += steps.map(\.description)
         lines.append("cd " + (workingDirectory.map { [$0] } ?? workingDirectoryCandidates.map { $0 + "?" } + ["/"])
             .joined(separator: " | "))
+        lines += hooks.map(\.line)
         if !command.isEmpty { lines.append("exec " + command.joined(separator: " ")) }
         return lines.joined(separator: "\n")
     }
+}
+
+extension DeviceEdits.Hook {
+    var line: String { (["hook", stage.rawValue, path] + arguments.dropFirst()).joined(separator: " ") }
 }
 
 extension MountStep: CustomStringConvertible {
     public var description: String {
         switch self {
         case .scratch(let path): return "tmpfs \(path)"
-        case .skeleton(let path, let entries):
-            return "skeleton \(path): " + entries.map { $0.path + ($0.directory ? "/" : "") }.joined(separator: " ")
+        case .skeleton(let path, let entries, let links):
+            return "skeleton \(path): " + (entries.map { $0.path + ($0.directory ? "/" : "") }
+                + links.map { "\($0.link)@->\($0.target)" }).joined(separator: " ")
         case .directories(let paths): return "mkdir " + paths.joined(separator: " ")
         case .overlay(let lower, let upper, let work, let at):
             return "overlay \(at) lower=\(lower.joined(separator: ":"))"
@@ -263,6 +359,17 @@ extension MountStep: CustomStringConvertible {
         case .tmpfs(let inside, let options): return "tmpfs \(inside) \(options)"
         case .home(let path): return "home \(path)"
         case .readOnlyRoot(let path): return "remount \(path) ro"
+        case .restrict(let inside, let r):
+            return "remount \(inside)" + (r.readOnly ? " ro" : "") + (r.noSUID ? " nosuid" : "") + (r.noDevices ? " nodev" : "")
+                + (r.noExec ? " noexec" : "")
+        case .populatedDev: return "tmpfs /dev with the host's /dev entries"
+        case .link(let link): return "symlink \(link.link) -> \(link.target)"
+        case .changeMode(let m): return "chmod \(String(m.mode, radix: 8)) \(m.path) (best effort)"
+        case .libraryCache(let dirs, let readOnly, let scratch):
+            return "ldconfig " + dirs.joined(separator: " ")
+                + (readOnly ? " -> \(scratch.map { $0 + "/ldcache" } ?? "/tmp/zr-ldcache.*")/ld.so.cache bound on /etc/ld.so.cache"
+                    : " in place")
+        case .hook(let hook): return hook.line
         case .pivot(let path): return "pivot_root \(path)"
         }
     }

@@ -205,6 +205,14 @@ public enum FileSystem {
         try syscallChecked("chmod", path: path) { chmod(path, mode) }
     }
 
+    /// mkdtemp(3): a new directory, mode 0700, named `prefix` and six random characters.
+    public static func makeTemporaryDirectory(_ prefix: String) throws(SystemError) -> String {
+        var template = Array((prefix + "XXXXXX").utf8CString)
+        let made = template.withUnsafeMutableBufferPointer { buffer in mkdtemp(buffer.baseAddress!).map { String(cString: $0) } }
+        guard let made else { throw SystemError("mkdtemp", path: prefix + "XXXXXX", errno: errno) }
+        return made
+    }
+
     public static func makeDirectory(_ path: String, mode: mode_t = 0o755) throws(SystemError) {
         try syscallChecked("mkdir", path: path) { mkdir(path, mode) }
     }

@@ -48,10 +48,18 @@ public enum Mount {
     /// ones inherited from the host mount (nosuid, nodev, noexec, atime flags are locked), so the
     /// current flags are read with statvfs and kept (mount_namespaces(7), "locked mounts").
     public static func remountReadOnly(_ target: String, display: String) throws(SystemError) {
+        try restrict(target, flags: UInt(MS_RDONLY), display: display)
+    }
+
+    /// Remounts a bind mount with `flags` (MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC) added to
+    /// the locked ones it has.
+    public static func restrict(_ target: String, flags: UInt, display: String) throws(SystemError) {
         var locked: UInt = 0
         try syscallChecked("statvfs", path: display) { zr_locked_mount_flags(target, &locked) }
-        let flags = UInt(MS_REMOUNT | MS_BIND | MS_RDONLY) | locked
-        try syscallChecked("remount read-only", path: display) { mount(nil, target, nil, flags, nil) }
+        let all = UInt(MS_REMOUNT | MS_BIND) | flags | locked
+        try syscallChecked(flags == UInt(MS_RDONLY) ? "remount read-only" : "remount", path: display) {
+            mount(nil, target, nil, all, nil)
+        }
     }
 
     public static func detach(_ path: String) throws(SystemError) {

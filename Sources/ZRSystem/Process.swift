@@ -20,6 +20,8 @@ public struct SpawnRequest {
     public var input: FileDescriptor?
     /// Descriptor that becomes the child's stdout and stderr; nil inherits ours.
     public var output: FileDescriptor?
+    /// chroot(2) here after changing to `workingDirectory` (which then stays outside the root).
+    public var root: String?
 
     public init(path: String, arguments: [String], environment: [String],
                 workingDirectory: String?, filter: [sock_filter]?, selfCheck: Bool, deathSignal: Int32,
@@ -74,11 +76,11 @@ public enum Process {
         withCStringArray(request.arguments) { argv in
             withCStringArray(request.environment) { envp in
                 request.path.withCString { path in
-                    withOptionalCString(request.workingDirectory) { cwd in
+                    withOptionalCString(request.workingDirectory) { cwd in withOptionalCString(request.root) { root in
                         let filter = request.filter ?? []
                         return filter.withUnsafeBufferPointer { prog in
                             var args = zr_spawn_args(
-                                path: path, argv: argv, envp: envp, cwd: cwd,
+                                path: path, argv: argv, envp: envp, cwd: cwd, root: root,
                                 filter: request.filter == nil ? nil : prog.baseAddress,
                                 filter_len: UInt16(filter.count),
                                 self_check: request.selfCheck ? 1 : 0,
@@ -88,7 +90,7 @@ public enum Process {
                                 listener_socket: -1)
                             return body(&args)
                         }
-                    }
+                    } }
                 }
             }
         }
@@ -100,6 +102,8 @@ public enum Process {
             SpawnError(stage: .redirect, error: SystemError("dup2 (stdin/stdout/stderr)", errno: err))
         case ZR_SPAWN_CWD.rawValue:
             SpawnError(stage: .changeDirectory, error: SystemError("cd", path: request.workingDirectory, errno: err))
+        case ZR_SPAWN_ROOT.rawValue:
+            SpawnError(stage: .changeDirectory, error: SystemError("chroot", path: request.root, errno: err))
         case ZR_SPAWN_NO_NEW_PRIVS.rawValue, ZR_SPAWN_FILTER.rawValue:
             SpawnError(stage: .installFilter, error: SystemError("install seccomp filter", errno: err))
         case ZR_SPAWN_LISTENER.rawValue:
@@ -146,6 +150,21 @@ public enum Process {
         var status: Int32 = 0
         try syscallChecked("waitpid") { waitpid(pid, &status, 0) }
         return decode(status)
+    }
+
+    /// Waits for `pid` at most `seconds`; then kills it (SIGKILL), reaps it and returns nil.
+    /// Polls: the callers (device hooks, ldconfig) run before any signal handling is set up.
+    public static func wait(_ pid: pid_t, seconds: Int) throws(SystemError) -> Termination? {
+        var pause = timespec(tv_sec: 0, tv_nsec: 2_000_000)
+        let ticks = seconds * 500
+        for _ in 0..<max(ticks, 1) {
+            if let end = try reap(pid) { return end }
+            nanosleep(&pause, nil)
+        }
+        if let end = try reap(pid) { return end }
+        kill(pid, SIGKILL)
+        _ = try wait(pid)
+        return nil
     }
 
     private static func decode(_ status: Int32) -> Termination {

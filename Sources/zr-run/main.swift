@@ -3,6 +3,7 @@
 import ArgumentParser
 import FoundationEssentials
 import Glibc
+import ZRCDI
 import ZROCI
 import ZRRuntime
 import ZRSystem
@@ -26,6 +27,8 @@ struct ZRRun: ParsableCommand {
 
             --consistency=full adds file owners as a root build would give them, kept in each file's user.zr.owner extended attribute (the owner ledger, which zr build turns into tar owners): chown records the new owner (with the kernel's permission rules), stat, lstat, fstat and statx report it, a file or directory a fake non-root user creates is recorded as theirs (and takes the group of a set-group-ID directory), and a device mknod leaves a placeholder file that stat reports as the device. So `chown postgres /srv/pg && su postgres -c "initdb -D /srv/pg/data"` works. 32-bit programs see every file as root's (their stat calls are not emulated).
 
+            --device adds a Container Device Interface (CDI) device, as Podman does: the spec files in /etc/cdi and /var/run/cdi (or --cdi-dirs, or $ZR_CDI_DIRS) say which host device nodes, libraries and environment it brings. Device nodes are bound from the host (nobody may create one in a user namespace); the NVIDIA toolkit's hooks (ld.so cache, symlinks, modes) are carried out by zr-run itself, on a read-only image too. `zr cdi list` shows the devices.
+
             Examples:
               zr-run ~/img -- cat /etc/os-release
               zr-run --root-emulation -w ~/img -- apt-get install -y hello
@@ -33,6 +36,7 @@ struct ZRRun: ParsableCommand {
               zr-run --root-emulation --consistency=full -w ~/img -- sh -c 'chown 1000:1000 /srv && stat -c %u:%g /srv'
               zr-run -b /scratch/data:/data:ro --cd /data ~/img -- ./analyse
               zr-run --config img.json ~/img    # the image's Entrypoint + Cmd
+              zr-run --device nvidia.com/gpu=0 ~/img -- nvidia-smi
             """,
         version: "0.1.0"
     )
@@ -96,6 +100,14 @@ struct ZRRun: ParsableCommand {
             help: ArgumentHelp("Stack unpacked image layers (bottom first, repeatable) with overlayfs; ROOTFS is then an empty directory used as mount point, and --write keeps changes in ROOTFS/upper.", valueName: "DIR"))
     var layers: [String] = []
 
+    @Option(name: .customLong("device"),
+            help: ArgumentHelp("Add a CDI device (repeatable): vendor.com/class=name, or vendor.com/class=all.", valueName: "NAME"))
+    var devices: [String] = []
+
+    @Option(name: .customLong("cdi-dirs"),
+            help: ArgumentHelp("CDI spec directories, later ones overriding earlier (default: $ZR_CDI_DIRS, else /etc/cdi:/var/run/cdi).", valueName: "DIR[:DIR...]"))
+    var cdiDirectories: String?
+
     @Argument(help: "Directory holding the image's root filesystem.")
     var rootfs: String
 
@@ -146,7 +158,7 @@ struct ZRRun: ParsableCommand {
 
         var home: String?
         if !noHome, let h = host["HOME"], h.hasPrefix("/"), h != "/" { home = h }
-        return ContainerSpec(
+        var spec = ContainerSpec(
             rootfs: rootfs, command: argv, mapToRoot: mapToRoot, rootEmulation: rootEmulation,
             writable: writable, tmp: privateTmp ? .privateTmpfs : imageTmp ? .image : .host, home: home,
             binds: try binds.map { try ContainerSpec.Bind(parsing: $0) },
@@ -154,7 +166,24 @@ struct ZRRun: ParsableCommand {
             environment: environment.list, layers: layers,
             consistency: Consistency(rawValue: consistency) ?? .zero,
             user: user.flatMap { ContainerSpec.User(parsing: $0) })
+        if !devices.isEmpty {
+            let registry = CDIRegistry(directories: cdiDirectories.map { $0.split(separator: ":").map(String.init) }
+                ?? CDIRegistry.directories(fromEnvironment: host["ZR_CDI_DIRS"]))
+            do {
+                let edits = try registry.resolve(devices).containerEdits()
+                for warning in edits.warnings { warn(warning) }
+                spec.add(edits.devices, environment: edits.environment)
+            } catch {
+                throw ValidationError(error.description)
+            }
+        }
+        return spec
     }
+}
+
+func warn(_ message: String) {
+    let line = "zr-run: warning: \(message)\n"
+    _ = line.withCString { write(2, $0, strlen($0)) }
 }
 
 /// One line on stderr, prefixed like every zr-run message.

@@ -33,6 +33,7 @@ struct Build: ParsableCommand {
               zr build --target build -t app-dev --progress=plain .
               zr build --secret id=token,src=$HOME/.token -t app .
               zr build --consistency=full -t db .      # stat shows owners as root would give them
+              zr build --device nvidia.com/gpu=all -t cuda-app .   # every RUN sees the GPUs (RUN --device=... for one step)
               zr build --consistency=zero -t app .     # fastest, no identity emulation
             """)
 
@@ -72,6 +73,14 @@ struct Build: ParsableCommand {
     @Option(name: .customLong("consistency"),
             help: ArgumentHelp("Root emulation of RUN steps: zero (fake set*id), creds (emulate set*id/get*id per thread), owners (creds plus file owners recorded for the layers) or full (owners shown to stat too); default $ZR_CONSISTENCY, else owners (a failed RUN is retried in full).", valueName: "zero|creds|owners|full"))
     var consistency: String?
+
+    @Option(name: .customLong("device"),
+            help: ArgumentHelp("Give every RUN this CDI device (repeatable), as RUN --device=NAME gives one step.", valueName: "NAME"))
+    var devices: [String] = []
+
+    @Option(name: .customLong("cdi-dirs"),
+            help: ArgumentHelp("CDI spec directories (default: $ZR_CDI_DIRS, else /etc/cdi:/var/run/cdi).", valueName: "DIR[:DIR...]"))
+    var cdiDirectories: String?
 
     @Flag(name: [.customShort("q"), .customLong("quiet")], help: "Print only the image ID (same as --progress=quiet).")
     var quiet = false
@@ -179,6 +188,8 @@ struct Build: ParsableCommand {
             target: target, noCache: noCache, secrets: try parseSecrets(), keepFailed: keepFailed, zrRunPath: zrRunPath(),
             platform: Platform(os: "linux", architecture: hostArchitecture()), now: { now() })
         request.snapshot = ProcessInfo.processInfo.environment["ZR_SNAPSHOT"] == "1"
+        request.devices = devices
+        request.cdiDirectories = cdiDirectories
         let (level, chosen) = try consistencyLevel()
         request.consistency = level
         // Chosen by nobody: a step that fails gets a second chance with full consistency.

@@ -439,6 +439,7 @@ struct Run: ParsableCommand {
               zr run debian:12 -- cat /etc/os-release
               zr run debian:12 --root-emulation --write -- apt-get install -y hello
               zr run db --root-emulation --consistency=full -- stat -c %U /srv/pg/data   # owners of a full build
+              zr run cuda-app --device nvidia.com/gpu=0 -- nvidia-smi   # a CDI device (zr cdi list)
               zr run --flatten debian:12 -- cat /etc/os-release   # without overlayfs
             """)
     @OptionGroup var store: StoreOptions

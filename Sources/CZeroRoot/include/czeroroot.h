@@ -60,6 +60,7 @@ enum zr_spawn_stage {
     ZR_SPAWN_SIGMASK = 8,
     ZR_SPAWN_REDIRECT = 9,
     ZR_SPAWN_LISTENER = 10,      // sending the notification listener to the supervisor
+    ZR_SPAWN_ROOT = 11,          // chroot
 };
 
 struct zr_spawn_args {
@@ -67,6 +68,8 @@ struct zr_spawn_args {
     char *const *argv;
     char *const *envp;
     const char *cwd;             // NULL: stay where we are
+    const char *root;            // NULL: no chroot; else chroot here after cwd (which may
+                                 // then lie outside the new root, reachable as /proc/self/cwd)
     const struct sock_filter *filter;  // NULL: no seccomp filter
     unsigned short filter_len;
     int self_check;              // after the filter: fchown(-1,0,0) must return 0

@@ -1,0 +1,213 @@
+import Foundation
+import Testing
+
+/// CDI devices in zr-run, as the unprivileged test user, with no GPU: a synthetic vendor spec
+/// `example.com/fakegpu` whose devices bind /dev/null and /dev/zero at /dev/fakegpu0 and
+/// /dev/fakegpu1 (paths the host's /dev lacks), and whose driver is a tiny library built here,
+/// mounted read-only with an NVIDIA-style update-ldcache hook so that a program linked against
+/// it runs in the container.
+@Suite(.serialized) struct DeviceTests {
+    /// The fake driver (lib/libfakecuda.so.1, bin/fakesmi) and its spec directories.
+    struct Driver {
+        let dir: String
+        var json: String { dir + "/cdi-json" }
+        var yaml: String { dir + "/cdi-yaml" }
+    }
+
+    static let driver: Result<Driver, Harness.Failure> = {
+        do {
+            let dir = try Harness.userDirectory("fakegpu")
+            let script = """
+                set -e
+                mkdir -p "$1/lib" "$1/bin" "$1/cdi-json" "$1/cdi-yaml"
+                printf 'const char *fakecuda_version(void) { return "fakecuda 1.0"; }\\n' > "$1/fake.c"
+                printf '#include <stdio.h>\\nconst char *fakecuda_version(void);\\nint main(void) { printf("%%s ok\\\\n", fakecuda_version()); return 0; }\\n' > "$1/smi.c"
+                gcc -shared -fPIC -Wl,-soname,libfakecuda.so.1 -o "$1/lib/libfakecuda.so.1" "$1/fake.c"
+                gcc -o "$1/bin/fakesmi" "$1/smi.c" "$1/lib/libfakecuda.so.1"
+                """
+            let built = try Harness.asTestUser(["/bin/sh", "-c", script, "sh", dir])
+            guard built.status == 0 else { throw Harness.Failure(description: "building the fake driver: \(built.summary)") }
+            let driver = Driver(dir: dir)
+            try spec(driver).write(toFile: driver.json + "/fakegpu.json", atomically: true, encoding: .utf8)
+            try yamlSpec(driver).write(toFile: driver.yaml + "/fakegpu.yaml", atomically: true, encoding: .utf8)
+            return .success(driver)
+        } catch let f as Harness.Failure {
+            return .failure(f)
+        } catch {
+            return .failure(Harness.Failure(description: "\(error)"))
+        }
+    }()
+
+    static func spec(_ d: Driver, extraHooks: String = "") -> String {
+        """
+        {
+          "cdiVersion": "0.6.0",
+          "kind": "example.com/fakegpu",
+          "devices": [
+            { "name": "0", "containerEdits": { "deviceNodes": [{ "path": "/dev/fakegpu0", "hostPath": "/dev/null" }],
+                                               "env": ["FAKEGPU_VISIBLE=0"] } },
+            { "name": "1", "containerEdits": { "deviceNodes": [{ "path": "/dev/fakegpu1", "hostPath": "/dev/zero" }],
+                                               "env": ["FAKEGPU_VISIBLE=1"] } }
+          ],
+          "containerEdits": {
+            "env": ["FAKEGPU_DRIVER=1.0"],
+            "mounts": [
+              { "hostPath": "\(d.dir)/lib", "containerPath": "/usr/local/fakegpu/lib", "options": ["ro", "nosuid", "nodev", "bind"] },
+              { "hostPath": "\(d.dir)/bin/fakesmi", "containerPath": "/usr/bin/fakesmi", "options": ["ro", "bind"] }
+            ],
+            "hooks": [
+              { "hookName": "createContainer", "path": "/usr/bin/nvidia-cdi-hook",
+                "args": ["nvidia-cdi-hook", "update-ldcache", "--folder", "/usr/local/fakegpu/lib"] }\(extraHooks)
+            ]
+          }
+        }
+        """
+    }
+
+    static func yamlSpec(_ d: Driver) -> String {
+        """
+        cdiVersion: "1.0.0"
+        kind: example.com/fakegpu
+        devices:
+          - name: "0"
+            containerEdits:
+              deviceNodes:
+                - {path: /dev/fakegpu0, hostPath: /dev/null}
+              env: [FAKEGPU_VISIBLE=0]
+        containerEdits:
+          env: [FAKEGPU_DRIVER=1.0]
+          mounts:
+            - hostPath: \(d.dir)/lib
+              containerPath: /usr/local/fakegpu/lib
+              options: [ro, nosuid, nodev]
+            - hostPath: \(d.dir)/bin/fakesmi
+              containerPath: /usr/bin/fakesmi
+              options: [ro]
+          hooks:
+            - hookName: createContainer
+              path: /usr/bin/nvidia-ctk
+              args: [nvidia-ctk, hook, update-ldcache, --folder, /usr/local/fakegpu/lib]
+        """
+    }
+
+    /// What the container reports: the library in its ld.so cache, the linked program's output,
+    /// the device node, the environment.
+    static let probe = """
+        ldconfig -p | grep -c libfakecuda.so.1; fakesmi; test -c /dev/fakegpu0 && echo node; \
+        echo "$FAKEGPU_DRIVER $FAKEGPU_VISIBLE"; test -e /dev/fakegpu1 && echo extra; test -c /dev/null && echo null
+        """
+    static let expected = "1\nfakecuda 1.0 ok\nnode\n1.0 0\nnull"
+
+    /// zr-run on the shared root as a read-only layer (as `zr run` and the Slurm plugin run
+    /// images): the mount points the image lacks come from the skeleton layer.
+    static func readOnly(_ options: [String], _ command: [String]) throws -> Harness.Output {
+        let scratch = try Harness.userDirectory("cdi-ro")
+        defer { Harness.remove(scratch) }
+        return try Harness.zr(options + ["--layer", try Harness.shared(), scratch, "--"] + command)
+    }
+
+    @Test(arguments: ["json", "yaml"])
+    func aReadOnlyImageGetsTheDeviceAndItsLibraries(_ format: String) throws {
+        let driver = try Self.driver.get()
+        let out = try Self.readOnly(["--cdi-dirs", format == "json" ? driver.json : driver.yaml,
+                                     "--device", "example.com/fakegpu=0"], ["/bin/sh", "-c", Self.probe])
+        #expect(out.status == 0, "\(out.summary)")
+        #expect(out.stdout.trimmed == Self.expected, "\(out.summary)")
+    }
+
+    @Test func aWritableLayeredContainerGetsItsCacheInItsChanges() throws {
+        let driver = try Self.driver.get()
+        let layer = try Harness.freshRoot("cdi-layer")
+        defer { Harness.remove((layer as NSString).deletingLastPathComponent) }
+        let scratch = try Harness.userDirectory("cdi-scratch")
+        defer { Harness.remove(scratch) }
+        let out = try Harness.zr(["--write", "--layer", layer, "--device", "example.com/fakegpu=0", scratch,
+                                  "--", "/bin/sh", "-c", Self.probe], env: ["ZR_CDI_DIRS": driver.json])
+        #expect(out.status == 0, "\(out.summary)")
+        #expect(out.stdout.trimmed == Self.expected, "\(out.summary)")
+        // Written in place, as a root run of ldconfig would: the changes hold it, the image does not.
+        #expect(FileManager.default.fileExists(atPath: scratch + "/upper/etc/ld.so.cache"), "\(out.summary)")
+        #expect(!FileManager.default.fileExists(atPath: scratch + "/upper/dev/fakegpu0"))
+        #expect(!FileManager.default.fileExists(atPath: scratch + "/upper/usr/local/fakegpu"))
+    }
+
+    @Test func allSelectsEveryDevice() throws {
+        let driver = try Self.driver.get()
+        let out = try Self.readOnly(["--cdi-dirs", driver.json, "--device", "example.com/fakegpu=all"],
+                                    ["/bin/sh", "-c", "test -c /dev/fakegpu0 && test -c /dev/fakegpu1 && echo both"])
+        #expect(out.status == 0 && out.stdout.trimmed == "both", "\(out.summary)")
+    }
+
+    @Test func unknownDevicesAndBadSpecsFailBeforeAnythingRuns() throws {
+        let driver = try Self.driver.get()
+        let root = try Harness.shared()
+        let unknown = try Harness.zr(["--cdi-dirs", driver.json, "--device", "example.com/fakegpu=7", root, "--", "echo", "ran"])
+        #expect(unknown.status == 125 && !unknown.stdout.contains("ran"), "\(unknown.summary)")
+        #expect(unknown.stderr.contains("no such device (example.com/fakegpu has example.com/fakegpu=0, example.com/fakegpu=1)"),
+                "\(unknown.summary)")
+
+        let bad = try Harness.userDirectory("cdi-bad")
+        defer { Harness.remove(bad) }
+        try Self.spec(driver).replacingOccurrences(of: "\"mounts\"", with: "\"mount\"")
+            .write(toFile: bad + "/broken.json", atomically: true, encoding: .utf8)
+        let broken = try Harness.zr(["--cdi-dirs", bad, "--device", "example.com/fakegpu=0", root, "--", "echo", "ran"])
+        #expect(broken.status == 125 && !broken.stdout.contains("ran"), "\(broken.summary)")
+        #expect(broken.stderr.contains(bad + "/broken.json:"), "\(broken.summary)")
+        #expect(broken.stderr.contains("unknown field \"mount\""), "\(broken.summary)")
+
+        try Self.spec(driver).replacingOccurrences(of: "/dev/zero", with: "/dev/no-such-fakegpu")
+            .write(toFile: bad + "/broken.json", atomically: true, encoding: .utf8)
+        let missing = try Harness.zr(["--cdi-dirs", bad, "--device", "example.com/fakegpu=1", root, "--", "echo", "ran"])
+        #expect(missing.status == 125 && !missing.stdout.contains("ran"), "\(missing.summary)")
+        #expect(missing.stderr.contains(bad + "/broken.json (example.com/fakegpu=1): device node /dev/no-such-fakegpu does not exist"),
+                "\(missing.summary)")
+    }
+
+    /// OCI hooks get the state on stdin; one past its timeout is killed and nothing runs.
+    @Test func hooksReadTheStateAndTimeOut() throws {
+        let driver = try Self.driver.get()
+        let dir = try Harness.userDirectory("cdi-hooks")
+        defer { Harness.remove(dir) }
+        let stateHook = """
+            ,
+            { "hookName": "createRuntime", "path": "/bin/sh", "args": ["sh", "-c", "cat > \(dir)/state"] },
+            { "hookName": "startContainer", "path": "/bin/sh", "args": ["sh", "-c", "test -c /dev/fakegpu0 && echo started > /tmp/started"] }
+            """
+        try FileManager.default.createDirectory(atPath: dir + "/cdi", withIntermediateDirectories: true)
+        try Self.spec(driver, extraHooks: stateHook).write(toFile: dir + "/cdi/s.json", atomically: true, encoding: .utf8)
+        let out = try Self.readOnly(["-t", "--cdi-dirs", dir + "/cdi", "--device", "example.com/fakegpu=0"],
+                                    ["cat", "/tmp/started"])
+        #expect(out.status == 0 && out.stdout.trimmed == "started", "\(out.summary)")
+        let state = (try? String(contentsOfFile: dir + "/state", encoding: .utf8)) ?? ""
+        #expect(state.contains("\"ociVersion\"") && state.contains("\"status\":\"creating\""), "state: \(state)")
+
+        let slowHook = """
+            ,
+            { "hookName": "createContainer", "path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1 }
+            """
+        try Self.spec(driver, extraHooks: slowHook).write(toFile: dir + "/cdi/s.json", atomically: true, encoding: .utf8)
+        let started = Date()
+        let slow = try Self.readOnly(["--cdi-dirs", dir + "/cdi", "--device", "example.com/fakegpu=0"], ["echo", "ran"])
+        #expect(Date().timeIntervalSince(started) < 20)
+        #expect(slow.status == 125 && !slow.stdout.contains("ran"), "\(slow.summary)")
+        #expect(slow.stderr.contains("createContainer hook /bin/sleep (\(dir)/cdi/s.json): timed out after 1 s"), "\(slow.summary)")
+    }
+}
+
+extension DeviceTests {
+    /// `RUN --device` in a build: the step sees the device and the driver library; the layer
+    /// keeps what the step wrote, never the device's mount points or the driver itself.
+    @Test func aBuildStepGetsItsDevice() throws {
+        let driver = try Self.driver.get()
+        let ctx = try BuildTests.context(nil, files: ["Dockerfile": """
+            FROM debian:12
+            RUN --device=example.com/fakegpu=0 fakesmi > /fakesmi.out && test -c /dev/fakegpu0 && echo "$FAKEGPU_VISIBLE" > /visible
+            RUN test ! -e /usr/bin/fakesmi && test ! -e /dev/fakegpu0 && echo clean > /clean
+            """])
+        defer { Harness.remove((ctx as NSString).deletingLastPathComponent) }
+        let built = try BuildTests.zr(["build", "--cdi-dirs", driver.json, "-t", "cdi-step", "--progress=plain", ctx])
+        #expect(built.status == 0, "\(built.summary)")
+        let out = try BuildTests.zr(["run", "cdi-step", "--", "cat", "/fakesmi.out", "/visible", "/clean"])
+        #expect(out.stdout.trimmed == "fakecuda 1.0 ok\n0\nclean", "\(out.summary)")
+    }
+}
