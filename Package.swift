@@ -75,7 +75,7 @@ let package = Package(
         // Swift's runtime is linked in statically so nodes need no Swift toolchain, and the
         // version script exports only the SPANK symbols.
         .target(name: "CZRSpankABI"),
-        .target(name: "ZRSpank", dependencies: ["CZRSpankABI", "ZRStore", "ZRRuntime", "ZRSeccomp", "ZRSystem", "ZROCI"],
+        .target(name: "ZRSpank", dependencies: ["CZRSpankABI", "ZRStore", "ZRRuntime", "ZRCDI", "ZRSeccomp", "ZRSystem", "ZROCI"],
                 swiftSettings: strict,
                 // ZROCI imports Foundation: the static libraries it needs are not autolinked into a
                 // shared object, so they are named here.

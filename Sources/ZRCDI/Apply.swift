@@ -17,6 +17,7 @@ extension CDIResolution {
     /// runtime makes itself, on a read-only root too.
     public func containerEdits(hostHas: (String) -> Bool = FileSystem.exists) throws(CDIError) -> CDIEdits {
         var out = CDIEdits()
+        out.devices.hiddenNodes = hiddenNodes
         for (origin, edits) in self.edits {
             func fail(_ message: String) -> CDIError { CDIError(origin + ": " + message) }
             out.environment += edits.env

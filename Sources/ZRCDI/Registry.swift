@@ -96,7 +96,45 @@ public struct CDIRegistry: Sendable {
                 resolution.devices.append(.init(name: full, file: spec.file))
             }
         }
+        resolution.hiddenNodes = hiddenNodes(besides: resolution)
         return resolution
+    }
+
+    /// The device nodes of the chosen kinds' other devices: a container given GPU 1 of four
+    /// must not see the other three through the host's /dev.
+    func hiddenNodes(besides resolution: CDIResolution) -> [String] {
+        let chosen = Set(resolution.devices.map(\.name))
+        let given = Set(resolution.edits.flatMap { $0.edits.deviceNodes.map(\.path) })
+        var hidden: [String] = []
+        for kind in Set(resolution.devices.compactMap { CDIName.parse($0.name)?.kind }).sorted() {
+            for (_, device) in devices(of: kind) where !chosen.contains(kind + "=" + device.name) {
+                for node in device.edits.deviceNodes where !given.contains(node.path) && !hidden.contains(node.path) {
+                    hidden.append(node.path)
+                }
+            }
+        }
+        return hidden
+    }
+
+    public static let gpuKind = "nvidia.com/gpu"
+
+    /// The devices of `kind` for the GPU indices Slurm gives a step ("0", "2"): the device named
+    /// by the index, else the one whose node is /dev/nvidia<index> (specs that name GPUs by
+    /// UUID). nil when no spec defines the kind at all.
+    public func gpuDevices(_ indices: [String], kind: String = gpuKind) throws(CDIError) -> [String]? {
+        let all = devices(of: kind)
+        guard !all.isEmpty else { return nil }
+        var names: [String] = []
+        for index in indices {
+            guard let found = all.first(where: { $0.device.name == index })
+                ?? all.first(where: { $0.device.edits.deviceNodes.contains { $0.path == "/dev/nvidia" + index } }) else {
+                throw CDIError("GPU \(index) (allocated by Slurm): no \(kind) device in "
+                               + directories.joined(separator: ", ") + " is named \(index) or has /dev/nvidia\(index) (the specs offer "
+                               + all.map { kind + "=" + $0.device.name }.joined(separator: ", ") + ")")
+            }
+            names.append(kind + "=" + found.device.name)
+        }
+        return names
     }
 
     /// Every device of a kind, later directories overriding earlier ones.
@@ -153,13 +191,15 @@ public struct CDIResolution: Sendable, Equatable {
     }
     public var devices: [Chosen] = []
     public var edits: [(origin: String, edits: CDISpec.Edits)] = []
+    /// Nodes of devices of the same kinds that were not chosen.
+    public var hiddenNodes: [String] = []
 
     mutating func add(_ edits: CDISpec.Edits, from file: String, device: String?) {
         self.edits.append((file + (device.map { " (\($0))" } ?? ""), edits))
     }
 
     public static func == (a: CDIResolution, b: CDIResolution) -> Bool {
-        a.devices == b.devices && a.edits.map(\.origin) == b.edits.map(\.origin)
+        a.devices == b.devices && a.hiddenNodes == b.hiddenNodes && a.edits.map(\.origin) == b.edits.map(\.origin)
             && a.edits.map(\.edits) == b.edits.map(\.edits)
     }
 }

@@ -168,8 +168,8 @@ public enum Container {
             try Mount.remountReadOnly(path, display: path)
         case .restrict(let inside, let restrictions):
             try image!.restrict(inside, restrictions)
-        case .populatedDev:
-            try image!.populateDev()
+        case .populatedDev(let hidden):
+            try image!.populateDev(hiding: hidden)
         case .link(let link):
             try image!.makeLink(link)
         case .changeMode(let change):

@@ -172,6 +172,7 @@ public struct ContainerSpec: Codable, Sendable, Equatable {
         devices.libraryDirectories += edits.libraryDirectories.filter { !devices.libraryDirectories.contains($0) }
         devices.links += edits.links
         devices.modes += edits.modes
+        devices.hiddenNodes += edits.hiddenNodes.filter { !devices.hiddenNodes.contains($0) }
         for entry in extra {
             let name = entry.prefix { $0 != "=" }
             environment.removeAll { $0.prefix { $0 != "=" } == name }

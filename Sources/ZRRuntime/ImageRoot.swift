@@ -190,13 +190,13 @@ extension ImageRoot {
     /// A tmpfs at /dev with the host's /dev in it entry by entry, so that device nodes can be
     /// bound at paths the host's /dev lacks (a user namespace can create no node, and cannot
     /// add a mount point to the host's devtmpfs).
-    func populateDev() throws(SystemError) {
+    func populateDev(hiding hidden: [String]) throws(SystemError) {
         try tmpfs(at: "/dev", options: "mode=755")
         let dev = try open("/dev", FileDescriptor.pathOnly | O_DIRECTORY, operation: "open", source: nil)
         defer { dev.close() }
         let host = try FileDescriptor.open("/dev", O_RDONLY | O_DIRECTORY)
         defer { host.close() }
-        for name in try host.entryNames(display: "/dev") {
+        for name in try host.entryNames(display: "/dev") where !hidden.contains("/dev/" + name) {
             guard let st = try host.statusAt(name, display: "/dev/" + name) else { continue }
             let inside = "/dev/" + name
             switch st.st_mode & S_IFMT {

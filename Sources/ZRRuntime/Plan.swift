@@ -59,7 +59,7 @@ public enum MountStep: Sendable, Equatable {
     case restrict(inside: String, MountRestrictions)
     /// A tmpfs at /dev holding the host's /dev entry by entry (directories bound recursively,
     /// nodes bound, symlinks copied): room for device nodes at paths the host's /dev lacks.
-    case populatedDev
+    case populatedDev(hiding: [String])
     /// A symlink made in a writable directory image where it has nothing at that path.
     case link(DeviceEdits.Link)
     /// Best effort chmod inside (a user namespace changes the modes of the user's files only).
@@ -165,9 +165,11 @@ public struct ContainerPlan: Sendable, Equatable, CustomStringConvertible {
         let devices = spec.devices
         var deviceSteps: [MountStep] = []  // after every mount with a mount point
         // A node the host's /dev lacks needs a /dev of our own to hold its mount point.
-        let ownDev = devices.nodes.contains { $0.path.hasPrefix("/dev/") && host.isDirectory($0.path) == nil }
+        // So do host nodes the container must not see.
+        let hidden = devices.hiddenNodes.filter { host.isDirectory($0) != nil }
+        let ownDev = devices.nodes.contains { $0.path.hasPrefix("/dev/") && host.isDirectory($0.path) == nil } || !hidden.isEmpty
         for dir in ["/dev", "/proc", "/sys"] {
-            let step: MountStep = dir == "/dev" && ownDev ? .populatedDev
+            let step: MountStep = dir == "/dev" && ownDev ? .populatedDev(hiding: hidden)
                 : .bind(source: dir, inside: dir, recursive: true, readOnly: false, confined: true)
             add(step, .init(dir, directory: true))
         }
@@ -362,7 +364,8 @@ extension MountStep: CustomStringConvertible {
         case .restrict(let inside, let r):
             return "remount \(inside)" + (r.readOnly ? " ro" : "") + (r.noSUID ? " nosuid" : "") + (r.noDevices ? " nodev" : "")
                 + (r.noExec ? " noexec" : "")
-        case .populatedDev: return "tmpfs /dev with the host's /dev entries"
+        case .populatedDev(let hidden):
+            return "tmpfs /dev with the host's /dev entries" + (hidden.isEmpty ? "" : " but " + hidden.joined(separator: " "))
         case .link(let link): return "symlink \(link.link) -> \(link.target)"
         case .changeMode(let m): return "chmod \(String(m.mode, radix: 8)) \(m.path) (best effort)"
         case .libraryCache(let dirs, let readOnly, let scratch):

@@ -1,4 +1,5 @@
 import Glibc
+import ZRCDI
 import ZROCI
 import ZRRuntime
 import ZRSeccomp
@@ -29,9 +30,10 @@ public enum NodeContainer {
         if let name = request.name, let kept = store.namedContainer(job: request.jobID, name: name) {
             // An earlier step of this job made it: same layers, its changes on top.
             persistentUpper = store.containerDirectory(job: request.jobID, name: name)
-            let spec = try inPlaceSpec(request, store: store, layers: kept.layers.map(store.layerRootfs), pins: kept.layers,
+            var spec = try inPlaceSpec(request, store: store, layers: kept.layers.map(store.layerRootfs), pins: kept.layers,
                                        imageWorkingDirectory: kept.workingDirectory, persistentUpper: persistentUpper)
-            return try enter(spec, request: request, environment: kept.environment)
+            let deviceEnvironment = try addDevices(request, imageEnvironment: kept.environment, to: &spec)
+            return try enter(spec, request: request, environment: kept.environment + deviceEnvironment)
         }
         guard var image = request.image else {
             throw .image("no container \"\(request.name ?? "")\" in job \(request.jobID) on this node yet: give --container-image the first time")
@@ -68,9 +70,10 @@ public enum NodeContainer {
                 throw .setup("container \(name): \(error)")
             }
         }
-        let spec = try inPlaceSpec(request, store: store, layers: layers, pins: diffIDs, imageWorkingDirectory: imageWorkingDirectory,
+        var spec = try inPlaceSpec(request, store: store, layers: layers, pins: diffIDs, imageWorkingDirectory: imageWorkingDirectory,
                                    persistentUpper: persistentUpper)
-        return try enter(spec, request: request, environment: environment)
+        let deviceEnvironment = try addDevices(request, imageEnvironment: environment, to: &spec)
+        return try enter(spec, request: request, environment: environment + deviceEnvironment)
     }
 
     /// A SquashFS file as a store image: unpacked once per node (FUSE is not required, and not
@@ -120,6 +123,43 @@ public enum NodeContainer {
                                  workingDirectory: request.workingDirectory, imageWorkingDirectory: imageWorkingDirectory)
         spec.terms = .init(layer: "image", bind: "mount")
         return spec
+    }
+
+    /// The step's devices: those asked for, and the GPUs Slurm gave it (unless the image or
+    /// the job sets NVIDIA_VISIBLE_DEVICES to void or none, as enroot's hook reads it). Their
+    /// environment is returned for every task. Fails closed: a device that cannot be given
+    /// stops the step.
+    static func addDevices(_ request: SpankRequest, imageEnvironment: [String],
+                           to spec: inout ContainerSpec) throws(SpankError) -> [String] {
+        let visible = request.nvidiaVisibleDevices
+            ?? imageEnvironment.last { $0.hasPrefix("NVIDIA_VISIBLE_DEVICES=") }.map { String($0.dropFirst(23)) }
+        let gpus = ["void", "none"].contains(visible ?? "") ? [] : request.gpus
+        guard !request.devices.isEmpty || !gpus.isEmpty else { return [] }
+        let registry = CDIRegistry(directories: request.cdiDirectories ?? CDIRegistry.defaultDirectories)
+        var names = request.devices
+        do {
+            if !gpus.isEmpty {
+                if let found = try registry.gpuDevices(gpus) {
+                    names += found.filter { !names.contains($0) }
+                } else {
+                    // Not an error: GPU nodes without a CDI spec run as they did before.
+                    warn("the step has GPUs \(gpus.joined(separator: ",")) but no spec in "
+                         + registry.directories.joined(separator: ", ") + " defines \(CDIRegistry.gpuKind) (zr cdi generate --nvidia writes one)")
+                }
+            }
+            guard !names.isEmpty else { return [] }
+            let edits = try registry.resolve(names).containerEdits()
+            for warning in edits.warnings { warn(warning) }
+            spec.add(edits.devices, environment: [])
+            return edits.environment
+        } catch {
+            throw .setup("devices: \(error)")
+        }
+    }
+
+    /// One line on the task's stderr (srun's output).
+    static func warn(_ message: String) {
+        try? FileDescriptor(rawValue: 2).write(Array("zeroroot: \(Store.hostName()): warning: \(message)\n".utf8), path: "stderr")
     }
 
     static func enter(_ spec: ContainerSpec, request: SpankRequest, environment: [String]) throws(SpankError) -> Created {

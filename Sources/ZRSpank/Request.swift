@@ -1,4 +1,5 @@
 import CZRSpankABI
+import ZRCDI
 import ZROCI
 import ZRRuntime
 
@@ -56,6 +57,14 @@ public struct SpankRequest: Equatable, Sendable {
     public var remapRoot: Bool
     /// The zero-consistency seccomp filter in every task; implies `remapRoot`.
     public var rootEmulation: Bool
+    /// `--container-devices`: CDI device names.
+    public var devices: [String] = []
+    /// Plugstack `cdi_dirs=`; nil: the defaults.
+    public var cdiDirectories: [String]?
+    /// The indices of the GPUs Slurm gave the step on this node (plugstack gpus=auto).
+    public var gpus: [String] = []
+    /// The job's NVIDIA_VISIBLE_DEVICES: `void` or `none` turns the automatic GPUs off.
+    public var nvidiaVisibleDevices: String?
 
     public init(image: ImageSource?, name: String? = nil, jobID: UInt32 = 0, storage: String, mounts: [ContainerSpec.Bind] = [],
                 workingDirectory: String? = nil, home: String? = nil, pmixDirectory: String? = nil,
@@ -108,6 +117,26 @@ public struct SpankRequest: Equatable, Sendable {
                       workingDirectory: string(c.workdir), home: string(c.home),
                       pmixDirectory: string(c.pmix_dir), writable: c.writable != 0,
                       remapRoot: c.remap_root != 0, rootEmulation: c.root_emulation != 0)
+        devices = try Self.parseDevices(string(c.devices) ?? "")
+        cdiDirectories = string(c.cdi_dirs).map { $0.split(separator: ":").map(String.init) }
+        gpus = Self.parseGPUs(string(c.gpus) ?? "")
+        nvidiaVisibleDevices = string(c.nvidia_visible)
+    }
+
+    /// `--container-devices`: names separated by commas, each a CDI name.
+    public static func parseDevices(_ text: String) throws(SpankError) -> [String] {
+        let names = text.split(separator: ",").map { String($0) }
+        for name in names where CDIName.parse(name) == nil {
+            throw .option("--container-devices: \"\(name)\" is not a CDI device name (vendor.com/class=name, or vendor.com/class=all)")
+        }
+        return names
+    }
+
+    /// SLURM_STEP_GPUS / SLURM_JOB_GPUS: indices separated by commas ("0,2"); anything else
+    /// (gres without indices) gives none.
+    public static func parseGPUs(_ text: String) -> [String] {
+        let items = text.split(separator: ",").map { String($0) }
+        return items.allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isNumber) }) ? items : []
     }
 
     /// `SRC[:DST][:ro|:rw]` items separated by commas (pyxis's `--container-mounts`);

@@ -97,12 +97,15 @@ public struct DeviceEdits: Codable, Sendable, Equatable {
     public var links: [Link] = []
     /// Best effort: a user namespace may change the mode of what the user owns only.
     public var modes: [Mode] = []
+    /// Device nodes of the host's /dev the container must not see (the GPUs of a kind that
+    /// were not given to it): the container then gets a /dev of its own without them.
+    public var hiddenNodes: [String] = []
 
     public init() {}
 
     public var isEmpty: Bool {
         nodes.isEmpty && mounts.isEmpty && hooks.isEmpty && libraryDirectories.isEmpty && links.isEmpty
-            && modes.isEmpty
+            && modes.isEmpty && hiddenNodes.isEmpty
     }
 
     public func hooks(_ stage: Stage) -> [Hook] { hooks.filter { $0.stage == stage } }

@@ -26,7 +26,7 @@ import Testing
         "ZRRegistry": ["ZROCI", "ZRVocabulary", "AsyncHTTPClient", "NIOCore", "NIOHTTP1", "NIOSSL"],
         "ZRDockerfile": ["ZRVocabulary"],
         "ZRBuilder": ["ZRDockerfile", "ZRStore", "ZRLayer", "ZROCI", "ZRSystem", "ZRVocabulary"],
-        "ZRSpank": ["CZRSpankABI", "ZRStore", "ZRRuntime", "ZRSeccomp", "ZRSystem", "ZROCI"],
+        "ZRSpank": ["CZRSpankABI", "ZRStore", "ZRRuntime", "ZRCDI", "ZRSeccomp", "ZRSystem", "ZROCI"],
         "ZRDockerfileFuzz": ["ZRDockerfile"],
         "zr-run": ["ZRRuntime", "ZRCDI", "ZROCI", "ZRSystem", "ZRVocabulary", "ArgumentParser"],
         "zr": ["ZRStore", "ZRLayer", "ZROCI", "ZRSystem", "ZRDockerfile", "ZRBuilder", "ZRRegistry", "ZRVocabulary",

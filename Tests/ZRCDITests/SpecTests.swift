@@ -185,3 +185,31 @@ let fakeGPUYAML = """
         #expect(error?.description.hasSuffix("mount /opt/fake/lib: unknown option \"sync\"") == true)
     }
 }
+
+/// The GPUs Slurm allocates, as CDI devices: by index name, or by the /dev/nvidiaN node of a
+/// spec that names GPUs by UUID (synthetic specs: no GPU here).
+@Suite struct GPUTests {
+    static func spec(names: [String]) -> String {
+        let devices = names.enumerated().map { i, name in
+            "{ \"name\": \"\(name)\", \"containerEdits\": { \"deviceNodes\": [{ \"path\": \"/dev/nvidia\(i)\", \"hostPath\": \"/dev/null\" }] } }"
+        }
+        return "{ \"cdiVersion\": \"0.5.0\", \"kind\": \"nvidia.com/gpu\", \"devices\": [\(devices.joined(separator: ","))] }"
+    }
+
+    @Test func indicesFindDevicesByNameOrNode() throws {
+        let dir = try SpecDirectory()
+        defer { dir.remove() }
+        try dir.write("byindex.json", Self.spec(names: ["0", "1", "2", "3"]))
+        let registry = CDIRegistry(directories: [dir.path])
+        #expect(try registry.gpuDevices(["1", "3"]) == ["nvidia.com/gpu=1", "nvidia.com/gpu=3"])
+        let resolution = try registry.resolve(["nvidia.com/gpu=1", "nvidia.com/gpu=3"])
+        #expect(resolution.hiddenNodes == ["/dev/nvidia0", "/dev/nvidia2"], "the other GPUs are hidden")
+        #expect(try registry.resolve(["nvidia.com/gpu=all"]).hiddenNodes.isEmpty)
+        let missing = #expect(throws: CDIError.self) { try registry.gpuDevices(["7"]) }
+        #expect(missing?.description.hasPrefix("GPU 7 (allocated by Slurm): no nvidia.com/gpu device") == true)
+
+        try dir.write("byindex.json", Self.spec(names: ["GPU-aa", "GPU-bb"]))
+        #expect(try CDIRegistry(directories: [dir.path]).gpuDevices(["1"]) == ["nvidia.com/gpu=GPU-bb"])
+        #expect(try CDIRegistry(directories: ["/nonexistent"]).gpuDevices(["0"]) == nil)
+    }
+}

@@ -89,3 +89,17 @@ extension DevicePlanTests {
         #expect(throws: Never.self) { try ContainerPlan(spec, host: host) }
     }
 }
+
+extension DevicePlanTests {
+    /// GPUs of the kind not given to the container are left out of its own /dev.
+    @Test func hiddenHostNodesGiveAnOwnDevWithoutThem() throws {
+        var spec = ContainerSpec(image: .layers(["/l/1"], scratch: "/s", changes: .none), command: [])
+        spec.devices.nodes = [.init(source: "/dev/nvidia0", path: "/dev/nvidia0")]
+        spec.devices.hiddenNodes = ["/dev/nvidia1", "/dev/nvidia9"]
+        var host = Self.host
+        host.paths["/dev/nvidia1"] = false
+        let plan = try ContainerPlan(spec, host: host)
+        #expect(plan.steps.contains(.populatedDev(hiding: ["/dev/nvidia1"])), "\(plan)")
+        #expect(plan.steps.contains(.createMountPoint(.init("/dev/nvidia0", directory: false))), "\(plan)")
+    }
+}

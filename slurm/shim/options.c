@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 struct zr_options zr_opt = {
-    .image = NULL, .mounts = NULL, .workdir = NULL, .env = NULL, .name = NULL, .build = NULL,
+    .image = NULL, .mounts = NULL, .workdir = NULL, .env = NULL, .name = NULL, .build = NULL, .devices = NULL,
     .writable = ZR_UNSET, .remap_root = ZR_UNSET, .mount_home = ZR_UNSET, .root_emulation = ZR_UNSET,
 };
 struct zr_config zr_conf;
@@ -21,7 +21,7 @@ enum {
     ZR_OPT_WRITABLE, ZR_OPT_READONLY,
     ZR_OPT_REMAP_ROOT, ZR_OPT_NO_REMAP_ROOT,
     ZR_OPT_MOUNT_HOME, ZR_OPT_NO_MOUNT_HOME,
-    ZR_OPT_ENV, ZR_OPT_ROOT_EMULATION, ZR_OPT_NAME, ZR_OPT_BUILD,
+    ZR_OPT_ENV, ZR_OPT_ROOT_EMULATION, ZR_OPT_NAME, ZR_OPT_BUILD, ZR_OPT_DEVICES,
 };
 
 static int zr_set_string(char **slot, const char *name, const char *value) {
@@ -54,6 +54,7 @@ static int zr_option_cb(int val, const char *optarg, int remote) {
     case ZR_OPT_ENV: return zr_set_string(&zr_opt.env, "container-env", optarg);
     case ZR_OPT_NAME: return zr_set_string(&zr_opt.name, "container-name", optarg);
     case ZR_OPT_BUILD: return zr_set_string(&zr_opt.build, "container-build", optarg);
+    case ZR_OPT_DEVICES: return zr_set_string(&zr_opt.devices, "container-devices", optarg);
     case ZR_OPT_ROOT_EMULATION:
         return zr_set_flag(&zr_opt.root_emulation, ZR_ON, "container-root-emulation", "container-root-emulation");
     case ZR_OPT_WRITABLE:
@@ -107,6 +108,9 @@ static struct spank_option zr_option_table[] = {
     {"container-root-emulation", NULL,
      "[zeroroot] fake chown/set*id/setgroups/capset/device mknod (zero-consistency root; implies --container-remap-root)",
      0, ZR_OPT_ROOT_EMULATION, zr_option_cb},
+    {"container-devices", "NAME[,...]",
+     "[zeroroot] add these CDI devices (vendor.com/class=name or =all; GPUs Slurm allocates are added by themselves)", 1,
+     ZR_OPT_DEVICES, zr_option_cb},
 };
 
 int zr_options_register(spank_t sp) {
@@ -127,7 +131,8 @@ void zr_options_free(void) {
     free(zr_opt.env);
     free(zr_opt.name);
     free(zr_opt.build);
-    zr_opt.image = zr_opt.mounts = zr_opt.workdir = zr_opt.env = zr_opt.name = zr_opt.build = NULL;
+    free(zr_opt.devices);
+    zr_opt.image = zr_opt.mounts = zr_opt.workdir = zr_opt.env = zr_opt.name = zr_opt.build = zr_opt.devices = NULL;
 }
 
 static int zr_copy_arg(char *dst, size_t size, const char *value, const char *arg) {
@@ -146,6 +151,8 @@ int zr_config_parse(int ac, char **av, struct zr_config *conf) {
     conf->sbatch = 1;
     conf->bcast = 1;
     conf->zr[0] = '\0';
+    conf->cdi_dirs[0] = '\0';
+    conf->gpus = 1;
     for (int i = 0; i < ac; i++) {
         const char *arg = av[i];
         if (strncmp(arg, "storage=", 8) == 0) {
@@ -162,6 +169,14 @@ int zr_config_parse(int ac, char **av, struct zr_config *conf) {
             conf->bcast = arg[6] == 'y';
         } else if (strcmp(arg, "sbatch=yes") == 0 || strcmp(arg, "sbatch=no") == 0) {
             conf->sbatch = arg[7] == 'y';
+        } else if (strncmp(arg, "cdi_dirs=", 9) == 0) {
+            if (arg[9] != '/') {
+                slurm_error("zeroroot: plugstack argument %s: expected absolute paths separated by ':'", arg);
+                return -1;
+            }
+            if (zr_copy_arg(conf->cdi_dirs, sizeof conf->cdi_dirs, arg + 9, arg) != 0) return -1;
+        } else if (strcmp(arg, "gpus=auto") == 0 || strcmp(arg, "gpus=no") == 0) {
+            conf->gpus = arg[5] == 'a';
         } else if (strncmp(arg, "zr=", 3) == 0) {
             if (arg[3] != '/') {
                 slurm_error("zeroroot: plugstack argument %s: expected an absolute path", arg);
@@ -169,7 +184,7 @@ int zr_config_parse(int ac, char **av, struct zr_config *conf) {
             }
             if (zr_copy_arg(conf->zr, sizeof conf->zr, arg + 3, arg) != 0) return -1;
         } else {
-            slurm_error("zeroroot: unknown plugstack argument \"%s\" (known: storage=DIR, mounts=LIST, builds=yes|no, sbatch=yes|no, bcast=yes|no, zr=PATH)", arg);
+            slurm_error("zeroroot: unknown plugstack argument \"%s\" (known: storage=DIR, mounts=LIST, builds=yes|no, sbatch=yes|no, bcast=yes|no, zr=PATH, cdi_dirs=DIRS, gpus=auto|no)", arg);
             return -1;
         }
     }

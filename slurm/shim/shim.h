@@ -27,6 +27,8 @@ struct zr_options {
     char *name;
     /// --container-build: a Dockerfile or a context directory, built on each node.
     char *build;
+    /// --container-devices: CDI device names, comma-separated.
+    char *devices;
     int writable;
     int remap_root;
     int mount_home;
@@ -49,6 +51,10 @@ struct zr_config {
     int bcast;
     /// The zr program --container-build runs (zr=PATH); empty: /usr/local/bin/zr, else PATH.
     char zr[PATH_MAX];
+    /// CDI spec directories (cdi_dirs=DIR[:DIR...]); empty: /etc/cdi:/var/run/cdi.
+    char cdi_dirs[4096];
+    /// gpus=auto (1, the default): the GPUs Slurm allocates are given to the container.
+    int gpus;
 };
 
 extern struct zr_options zr_opt;

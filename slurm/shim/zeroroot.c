@@ -73,6 +73,7 @@ static int zr_check_local(void) {
         .workdir = zr_opt.workdir,
         .home = NULL, .pmix_dir = NULL, .writable = zr_opt.writable == ZR_ON,
         .remap_root = zr_opt.remap_root == ZR_ON, .root_emulation = zr_opt.root_emulation == ZR_ON,
+        .devices = zr_opt.devices, .cdi_dirs = NULL, .gpus = NULL, .nvidia_visible = NULL,
     };
     if (zr_opt.build != NULL && zr_opt.image != NULL) {
         slurm_error("zeroroot: --container-build and --container-image conflict (the build makes the image)");
@@ -216,6 +217,14 @@ static int zr_create(spank_t sp, char *message, size_t size) {
     // Slurm's PMIx plugin (--mpi=pmix) keeps its server directory under the slurmd spool dir;
     // the ranks must see it at the same path.
     const char *pmix_dir = zr_getenv(sp, "PMIX_SERVER_TMPDIR", pmix, sizeof pmix);
+    // The GPUs of the step on this node (the gres/gpu plugin's variables), for gpus=auto.
+    char step_gpus[1024], nvidia_visible[1024];
+    const char *gpus = NULL;
+    if (zr_conf.gpus) {
+        gpus = zr_getenv(sp, "SLURM_STEP_GPUS", step_gpus, sizeof step_gpus);
+        if (gpus == NULL) gpus = zr_getenv(sp, "SLURM_JOB_GPUS", step_gpus, sizeof step_gpus);
+    }
+    const char *visible = zr_getenv(sp, "NVIDIA_VISIBLE_DEVICES", nvidia_visible, sizeof nvidia_visible);
     mounts = zr_joined_mounts();
     if (mounts == NULL) {
         snprintf(message, size, "out of memory");
@@ -235,6 +244,8 @@ static int zr_create(spank_t sp, char *message, size_t size) {
         .workdir = zr_opt.workdir,
         .home = home_dir, .pmix_dir = pmix_dir, .writable = zr_opt.writable == ZR_ON,
         .remap_root = zr_opt.remap_root == ZR_ON, .root_emulation = zr_opt.root_emulation == ZR_ON,
+        .devices = zr_opt.devices, .cdi_dirs = zr_conf.cdi_dirs[0] != '\0' ? zr_conf.cdi_dirs : NULL,
+        .gpus = gpus, .nvidia_visible = visible,
     };
     struct zr_spank_buffer workdir = {zr_node->workdir, sizeof zr_node->workdir};
     struct zr_spank_buffer env = {zr_node->env, sizeof zr_node->env};

@@ -7,7 +7,7 @@
 
 #include <stddef.h>
 
-#define ZR_SPANK_ABI_VERSION 2
+#define ZR_SPANK_ABI_VERSION 3
 
 /// One container request, as the user asked for it (options) and the site configured it
 /// (plugstack arguments). Strings are NUL-terminated; NULL means "not given".
@@ -33,6 +33,15 @@ struct zr_spank_request {
     int remap_root;
     /// Install the zero-consistency seccomp filter in every task (implies remap_root).
     int root_emulation;
+    /// --container-devices: CDI device names separated by ','; NULL: none.
+    const char *devices;
+    /// CDI spec directories separated by ':' (plugstack cdi_dirs=); NULL: /etc/cdi:/var/run/cdi.
+    const char *cdi_dirs;
+    /// The GPUs Slurm gave the step on this node (SLURM_STEP_GPUS, else SLURM_JOB_GPUS: indices
+    /// separated by ','), when the site has plugstack gpus=auto (the default); NULL: none.
+    const char *gpus;
+    /// NVIDIA_VISIBLE_DEVICES of the job's environment; NULL: unset.
+    const char *nvidia_visible;
 };
 
 /// A caller-owned output buffer.
