@@ -16,6 +16,8 @@ public enum RuntimeError: Error, CustomStringConvertible, Sendable {
     case badPath(String, what: String)
     /// A device's mount target that a read-only directory image lacks.
     case noDeviceMountPoint(String, image: String)
+    /// A host library whose ABI (soname major) is not the image's.
+    case libraryMismatch(String)
     /// A device hook (which, from where) that could not run or failed.
     case hook(String, String)
 
@@ -39,6 +41,7 @@ public enum RuntimeError: Error, CustomStringConvertible, Sendable {
         case .cannotExecute(let e): e.description
         case .badPath(let p, let what): "\(what) \"\(p)\": must be an absolute path without . or .. components"
         case .hook(let what, let why): "\(what): \(why)"
+        case .libraryMismatch(let why): why
         case .noDeviceMountPoint(let path, let image):
             "device mount \(path): the read-only image \(image) has no such path (use --write once to add it, or run the image as --layer)"
         }
@@ -176,6 +179,8 @@ public enum Container {
             image!.changeMode(change)
         case .libraryCache(let directories, let readOnly, let scratch):
             try image!.rebuildLibraryCache(directories, readOnly: readOnly, scratch: scratch)
+        case .checkLibrary(let source, let inside):
+            try image!.checkLibrary(source, replacing: inside)
         case .hook(let hook):
             try Hooks.run(hook, state: .init(status: "created", root: image?.path ?? "/"))
         case .pivot(let path):

@@ -298,3 +298,29 @@ extension ImageRoot {
         }
     }
 }
+
+/// Shared-library file names: `libmpi.so.12.1.0` has soname major 12.
+enum LibraryName {
+    static func major(of path: String) -> Int? {
+        let name = path.split(separator: "/").last.map(String.init) ?? path
+        guard name.hasPrefix("lib"), let range = name.firstRange(of: ".so.") else { return nil }
+        return Int(name[range.upperBound...].prefix { $0.isNumber })
+    }
+}
+
+extension ImageRoot {
+    /// Refuses a host library whose soname major differs from the one the image has at that
+    /// path (followed through the image's symlinks, inside the root). A path the image lacks
+    /// is an addition, not a replacement: nothing to compare.
+    func checkLibrary(_ source: String, replacing inside: String) throws(RuntimeError) {
+        guard let hostMajor = LibraryName.major(of: (try? FileSystem.realPath(source)) ?? source),
+              let target = try? FileDescriptor.open(inRoot: fd, inside, FileDescriptor.pathOnly, display: display(inside))
+        else { return }
+        defer { target.close() }
+        guard let resolved = try? FileSystem.readLink(target.procPath), let imageMajor = LibraryName.major(of: resolved),
+              imageMajor != hostMajor else { return }
+        let shown = resolved.hasPrefix(path) ? String(resolved.dropFirst(path.count)) : resolved
+        throw .libraryMismatch("host library \(source) (soname major \(hostMajor)) cannot replace the image's \(inside) -> \(shown) "
+                               + "(soname major \(imageMajor)): their ABIs differ")
+    }
+}

@@ -69,6 +69,10 @@ public enum MountStep: Sendable, Equatable {
     /// a read-only one gets it written in `scratch` (a private host directory; nil: a temporary
     /// one under the host's /tmp) and bound over /etc/ld.so.cache.
     case libraryCache(directories: [String], readOnly: Bool, scratch: String?)
+    /// Before a host library is bound over the image's: their sonames' major versions (from
+    /// the file names, as Sarus's MPI hook reads them) must agree, or the image's programs
+    /// would load an ABI they were not built for.
+    case checkLibrary(source: String, inside: String)
     /// A createContainer hook: in the container's mount namespace, before pivot_root.
     case hook(DeviceEdits.Hook)
     case pivot(String)
@@ -94,7 +98,7 @@ extension MountStep {
     var needsRoot: Bool {
         switch self {
         case .createMountPoint, .bind, .hostFile, .tmpfs, .home, .restrict, .populatedDev, .link, .changeMode,
-             .libraryCache: true
+             .libraryCache, .checkLibrary: true
         case .scratch, .skeleton, .directories, .overlay, .bindRoot, .readOnlyRoot, .hook, .pivot: false
         }
     }
@@ -164,6 +168,7 @@ public struct ContainerPlan: Sendable, Equatable, CustomStringConvertible {
         }
         let devices = spec.devices
         var deviceSteps: [MountStep] = []  // after every mount with a mount point
+        var libraryChecks: [MountStep] = []  // before any mount: the image's own libraries
         // A node the host's /dev lacks needs a /dev of our own to hold its mount point.
         // So do host nodes the container must not see.
         let hidden = devices.hiddenNodes.filter { host.isDirectory($0) != nil }
@@ -214,6 +219,9 @@ public struct ContainerPlan: Sendable, Equatable, CustomStringConvertible {
         for mount in devices.mounts {
             let restrictions = MountRestrictions(readOnly: mount.readOnly, noSUID: mount.noSUID,
                                                  noDevices: mount.noDevices, noExec: mount.noExec)
+            if LibraryName.major(of: mount.source) != nil {
+                libraryChecks.append(.checkLibrary(source: mount.source, inside: mount.destination))
+            }
             add(.bind(source: mount.source, inside: mount.destination, recursive: mount.recursive, readOnly: false,
                       confined: confined(mount.destination)),
                 .init(mount.destination, directory: host.isDirectory(mount.source) ?? false),
@@ -227,6 +235,7 @@ public struct ContainerPlan: Sendable, Equatable, CustomStringConvertible {
             root = try Self.realPath(path, step: "rootfs", host: host)
             guard host.isDirectory(root) == true else { throw .notADirectory(path) }
             steps.append(.bindRoot(root))
+            steps += libraryChecks
             if !writable {
                 // Nothing can be created in a read-only directory image: say so before mounting.
                 let targets = devices.mounts.map(\.destination) + devices.nodes.map(\.path).filter { !$0.hasPrefix("/dev/") }
@@ -281,6 +290,7 @@ public struct ContainerPlan: Sendable, Equatable, CustomStringConvertible {
             // times and owner records (a step's copy-ups stay faithful), and only what the
             // image lacks comes from the skeleton.
             steps.append(.overlay(lower: [skeleton] + lower, upper: upper, work: work, at: root))
+            steps += libraryChecks
             steps += inside.flatMap(\.steps) + deviceSteps
         }
         if let wd = spec.workingDirectory, case .layers = spec.image {
@@ -373,6 +383,7 @@ extension MountStep: CustomStringConvertible {
                 + (readOnly ? " -> \(scratch.map { $0 + "/ldcache" } ?? "/tmp/zr-ldcache.*")/ld.so.cache bound on /etc/ld.so.cache"
                     : " in place")
         case .hook(let hook): return hook.line
+        case .checkLibrary(let source, let inside): return "check \(source) has the soname major of \(inside)"
         case .pivot(let path): return "pivot_root \(path)"
         }
     }

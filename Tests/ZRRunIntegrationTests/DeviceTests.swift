@@ -211,3 +211,55 @@ extension DeviceTests {
         #expect(out.stdout.trimmed == "fakecuda 1.0 ok\n0\nclean", "\(out.summary)")
     }
 }
+
+extension DeviceTests {
+    /// A site's own build of a library the image has (an MPICH-ABI libmpi.so.12, libfabric):
+    /// a spec mounts it over the image's, and a host library of another soname major is
+    /// refused with both names. Here a tiny `libzrmpi` stands for it.
+    @Test func hostLibrariesReplaceTheImagesOnlyWithTheSameSonameMajor() throws {
+        let dir = try Harness.userDirectory("hostlib")
+        defer { Harness.remove(dir) }
+        let script = """
+            set -e
+            cd "$1"
+            mkdir -p layer/usr/lib layer/usr/bin host cdi
+            printf 'const char *zrmpi(void) { return "image"; }\\n' > image.c
+            printf 'const char *zrmpi(void) { return "host"; }\\n' > host.c
+            printf '#include <stdio.h>\\nconst char *zrmpi(void);\\nint main(void) { puts(zrmpi()); return 0; }\\n' > app.c
+            gcc -shared -fPIC -Wl,-soname,libzrmpi.so.12 -o layer/usr/lib/libzrmpi.so.12.0.0 image.c
+            ln -s libzrmpi.so.12.0.0 layer/usr/lib/libzrmpi.so.12
+            gcc -o layer/usr/bin/zrmpi-app app.c layer/usr/lib/libzrmpi.so.12.0.0
+            gcc -shared -fPIC -Wl,-soname,libzrmpi.so.12 -o host/libzrmpi.so.12.5.0 host.c
+            gcc -shared -fPIC -Wl,-soname,libzrmpi.so.40 -o host/libzrmpi.so.40.1.0 host.c
+            """
+        let built = try Harness.asTestUser(["/bin/sh", "-c", script, "sh", dir])
+        try #require(built.status == 0, "\(built.summary)")
+        func spec(_ library: String) -> String {
+            """
+            { "cdiVersion": "0.5.0", "kind": "site.example/mpi",
+              "devices": [{ "name": "host", "containerEdits": { "mounts": [
+                { "hostPath": "\(dir)/host/\(library)", "containerPath": "/usr/lib/libzrmpi.so.12", "options": ["ro", "bind"] }] } }] }
+            """
+        }
+        func run() throws -> Harness.Output {
+            let scratch = try Harness.userDirectory("hostlib-run")
+            defer { Harness.remove(scratch) }
+            return try Harness.zr(["--cdi-dirs", dir + "/cdi", "--device", "site.example/mpi=host",
+                                   "--layer", try Harness.shared(), "--layer", dir + "/layer", scratch, "--", "zrmpi-app"])
+        }
+        let plainScratch = try Harness.userDirectory("hostlib-plain")
+        defer { Harness.remove(plainScratch) }
+        let plain = try Harness.zr(["--layer", try Harness.shared(), "--layer", dir + "/layer", plainScratch, "--", "zrmpi-app"])
+        #expect(plain.stdout.trimmed == "image", "without the device, the image's library: \(plain.summary)")
+
+        try spec("libzrmpi.so.12.5.0").write(toFile: dir + "/cdi/mpi.json", atomically: true, encoding: .utf8)
+        let same = try run()
+        #expect(same.status == 0 && same.stdout.trimmed == "host", "\(same.summary)")
+
+        try spec("libzrmpi.so.40.1.0").write(toFile: dir + "/cdi/mpi.json", atomically: true, encoding: .utf8)
+        let other = try run()
+        #expect(other.status == 125 && !other.stdout.contains("host"), "\(other.summary)")
+        #expect(other.stderr.contains("host library \(dir)/host/libzrmpi.so.40.1.0 (soname major 40) cannot replace the image's /usr/lib/libzrmpi.so.12 -> /usr/lib/libzrmpi.so.12.0.0 (soname major 12)"),
+                "\(other.summary)")
+    }
+}
