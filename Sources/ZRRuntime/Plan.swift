@@ -148,155 +148,20 @@ public struct ContainerPlan: Sendable, Equatable, CustomStringConvertible {
             guard let dir = $0, !dir.isEmpty else { return nil }
             return dir
         }
-        var binds: [ContainerSpec.Bind] = []
-        for bind in spec.binds {
-            let source = try Self.realPath(bind.source, step: spec.terms.bind, host: host)
-            binds.append(.init(source: source, destination: bind.destination, readOnly: bind.readOnly))
-        }
-        let home = try spec.home.map { h throws(RuntimeError) in try Self.realPath(h, step: "home", host: host) }
-        let hostFiles = Self.hostFiles.filter { host.isDirectory($0) == false }
-
-        // The mounts inside the root, in order; every one is a mount point the root must have.
-        var inside: [(steps: [MountStep], point: MountPoint)] = []
-        var mounted: [String] = []  // destinations so far: a later mount below one is not confined
-        func add(_ step: MountStep, _ point: MountPoint, then more: [MountStep] = []) {
-            inside.append(([step] + more, point))
-            mounted.append(point.path)
-        }
-        func confined(_ path: String) -> Bool {
-            !mounted.contains { path == $0 || path.hasPrefix($0 == "/" ? "/" : $0 + "/") }
-        }
-        let devices = spec.devices
-        var deviceSteps: [MountStep] = []  // after every mount with a mount point
-        var libraryChecks: [MountStep] = []  // before any mount: the image's own libraries
-        // A node the host's /dev lacks needs a /dev of our own to hold its mount point.
-        // So do host nodes the container must not see.
-        let hidden = devices.hiddenNodes.filter { host.isDirectory($0) != nil }
-        let ownDev = devices.nodes.contains { $0.path.hasPrefix("/dev/") && host.isDirectory($0.path) == nil } || !hidden.isEmpty
-        for dir in ["/dev", "/proc", "/sys"] {
-            let step: MountStep = dir == "/dev" && ownDev ? .populatedDev(hiding: hidden)
-                : .bind(source: dir, inside: dir, recursive: true, readOnly: false, confined: true)
-            add(step, .init(dir, directory: true))
-        }
-        let directoryImage: Bool
-        if case .directory = spec.image { directoryImage = true } else { directoryImage = false }
-        for file in hostFiles {
-            add(.hostFile(file, create: directoryImage && spec.writable), .init(file, directory: false))
-        }
-        switch spec.tmp {
-        case .privateTmpfs: add(.tmpfs(inside: "/tmp", options: "mode=1777"), .init("/tmp", directory: true))
-        // Recursive: a host with mounts below /tmp (per-job tmpfs, other containers) has them
-        // locked in a user namespace, and a plain bind of /tmp is then refused (EINVAL).
-        case .host: add(.bind(source: "/tmp", inside: "/tmp", recursive: true, readOnly: false, confined: true),
-                        .init("/tmp", directory: true))
-        case .image: break
-        }
-        if let home, let path = spec.home {
-            let step: MountStep = directoryImage ? .home(home)
-                : .bind(source: home, inside: path, recursive: true, readOnly: false, confined: confined(path))
-            add(step, .init(path, directory: true))
-        }
-        for bind in binds {
-            let isDirectory = host.isDirectory(bind.source) ?? false
-            add(.bind(source: bind.source, inside: bind.destination, recursive: true, readOnly: bind.readOnly,
-                      confined: confined(bind.destination)),
-                .init(bind.destination, directory: isDirectory))
-        }
-        for node in devices.nodes {
-            // Below /dev the node's mount point is the host's own node (or one in our /dev).
-            let underDev = node.path.hasPrefix("/dev/")
-            let step = MountStep.bind(source: node.source, inside: node.path, recursive: false, readOnly: false,
-                                      confined: !underDev && confined(node.path))
-            if underDev {
-                if node.source != node.path || ownDev {
-                    deviceSteps += (host.isDirectory(node.path) == nil || ownDev ? [.createMountPoint(.init(node.path, directory: false))] : [])
-                        + [step]
-                }
-            } else {
-                add(step, .init(node.path, directory: false))
-            }
-        }
-        for mount in devices.mounts {
-            let restrictions = MountRestrictions(readOnly: mount.readOnly, noSUID: mount.noSUID,
-                                                 noDevices: mount.noDevices, noExec: mount.noExec)
-            if LibraryName.major(of: mount.source) != nil {
-                libraryChecks.append(.checkLibrary(source: mount.source, inside: mount.destination))
-            }
-            add(.bind(source: mount.source, inside: mount.destination, recursive: mount.recursive, readOnly: false,
-                      confined: confined(mount.destination)),
-                .init(mount.destination, directory: host.isDirectory(mount.source) ?? false),
-                then: restrictions.isEmpty ? [] : [.restrict(inside: mount.destination, restrictions)])
-        }
-
-        var steps: [MountStep] = []
-        var scratchDirectory: String?
+        let mounts = try InsideMounts(spec, host: host)
+        let image: (root: String, steps: [MountStep], scratch: String?)
         switch spec.image {
         case .directory(let path, let writable):
-            root = try Self.realPath(path, step: "rootfs", host: host)
-            guard host.isDirectory(root) == true else { throw .notADirectory(path) }
-            steps.append(.bindRoot(root))
-            steps += libraryChecks
-            if !writable {
-                // Nothing can be created in a read-only directory image: say so before mounting.
-                let targets = devices.mounts.map(\.destination) + devices.nodes.map(\.path).filter { !$0.hasPrefix("/dev/") }
-                for path in targets where host.isDirectory(root + path) == nil {
-                    throw .noDeviceMountPoint(path, image: root)
-                }
-            }
-            if writable {
-                // Binds only: the host files and home have their own fallbacks.
-                for (mountSteps, point) in inside {
-                    if case .bind(_, let target, _, _, _) = mountSteps[0], !["/dev", "/proc", "/sys", "/tmp"].contains(target) {
-                        steps.append(.createMountPoint(point))
-                    }
-                }
-            }
-            steps += inside.flatMap(\.steps) + deviceSteps
-            steps += writable ? devices.links.map { .link($0) } : []
-            if !writable { steps.append(.readOnlyRoot(root)) }
-        case .layers(let layers, let scratchPath, let changes):
-            guard !layers.isEmpty else { throw .notADirectory("(no layers)") }
-            var lower: [String] = []
-            for layer in layers {
-                let path = try Self.realPath(layer, step: spec.terms.layer, host: host)
-                guard host.isDirectory(path) == true else { throw .notADirectory(layer) }
-                lower.append(path)
-            }
-            for (_, point) in inside { try Self.checkInsidePath(point.path, what: "mount point") }
-            for link in devices.links { try Self.checkInsidePath(link.link, what: "symlink") }
-            let scratch = try Self.realPath(scratchPath, orCreated: true, step: "scratch", host: host)
-            let skeleton = scratch + "/skeleton"
-            root = scratch + "/root"
-            steps.append(.scratch(scratch))
-            // A read-only root's rebuilt ld.so cache is bound over the image's.
-            let cachePoint = devices.libraryDirectories.isEmpty || spec.writable ? []
-                : [MountPoint("/etc/ld.so.cache", directory: false)]
-            steps.append(.skeleton(skeleton, entries: inside.map(\.point) + cachePoint, links: devices.links))
-            scratchDirectory = scratch
-            var upper: String?, work: String?
-            switch changes {
-            case .none: break
-            case .discarded:
-                upper = scratch + "/upper"
-                work = scratch + "/work"
-                steps.append(.directories([upper!, work!]))
-            case .kept(let dir):
-                let kept = try Self.realPath(dir, step: "changes", host: host)
-                upper = kept + "/upper"
-                work = kept + "/work"
-                steps.append(.directories([upper!, work!]))
-            }
-            // The skeleton is the bottom layer: the image's own directories keep their modes,
-            // times and owner records (a step's copy-ups stay faithful), and only what the
-            // image lacks comes from the skeleton.
-            steps.append(.overlay(lower: [skeleton] + lower, upper: upper, work: work, at: root))
-            steps += libraryChecks
-            steps += inside.flatMap(\.steps) + deviceSteps
+            image = try Self.directorySteps(path, writable: writable, mounts: mounts, devices: spec.devices, host: host)
+        case .layers(let layers, let scratch, let changes):
+            image = try Self.layerSteps(layers, scratch: scratch, changes: changes, mounts: mounts, spec: spec, host: host)
         }
+        root = image.root
+        var steps = image.steps
         if let wd = spec.workingDirectory, case .layers = spec.image {
             try Self.checkInsidePath(wd, what: "working directory")
         }
-        steps += Self.deviceFinish(devices, writable: spec.writable, scratch: scratchDirectory)
+        steps += Self.deviceFinish(spec.devices, writable: spec.writable, scratch: image.scratch)
         steps.append(.pivot(root))
         self.steps = steps
     }
