@@ -316,6 +316,29 @@ public final class Builder {
         switch instruction.expanded.command {
         case .from:
             break
+        case .workdir(let w):
+            let path = Self.join(state.workdir, w.text)
+            configBody(&state) { $0.workingDir = path }
+            state = try layerStep(state, at: at, createdBy: "WORKDIR " + path, key: state.key) { (staging) throws(StagingError) in
+                let (real, isDirectory) = try staging.destination(path, workdir: "/")
+                if !isDirectory && staging.image.lookup(real) == nil { try staging.makeDirectories(real) }
+            }
+        case .copy(let c):
+            state = try copyStep(c, instruction: instruction, previousKey: previousKey, state: state, graph: graph, at: at)
+        case .add(let a):
+            state = try addStep(a, instruction: instruction, previousKey: previousKey, state: state, at: at)
+        case .run(let r):
+            state = try runStep(r, instruction: instruction, previousKey: previousKey, state: state, graph: graph, at: at)
+        default:
+            configStep(instruction, state: &state)
+        }
+        failed = false
+        return state
+    }
+
+    /// The instructions that change only the image config and history (no layer).
+    func configStep(_ instruction: ResolvedInstruction, state: inout StageState) {
+        switch instruction.expanded.command {
         case .arg(let a):
             history(&state, "ARG " + a.declarations.map { d in d.name.text + (d.defaultValue.map { "=" + $0.text } ?? "") }.joined(separator: " "), empty: true)
         case .env(let pairs):
@@ -401,22 +424,9 @@ public final class Builder {
             let text = onBuildText(instruction.original)
             configBody(&state) { $0.onBuild = ($0.onBuild ?? []) + [text] }
             history(&state, "ONBUILD " + text, empty: true)
-        case .workdir(let w):
-            let path = Self.join(state.workdir, w.text)
-            configBody(&state) { $0.workingDir = path }
-            state = try layerStep(state, at: at, createdBy: "WORKDIR " + path, key: state.key) { (staging) throws(StagingError) in
-                let (real, isDirectory) = try staging.destination(path, workdir: "/")
-                if !isDirectory && staging.image.lookup(real) == nil { try staging.makeDirectories(real) }
-            }
-        case .copy(let c):
-            state = try copyStep(c, instruction: instruction, previousKey: previousKey, state: state, graph: graph, at: at)
-        case .add(let a):
-            state = try addStep(a, instruction: instruction, previousKey: previousKey, state: state, at: at)
-        case .run(let r):
-            state = try runStep(r, instruction: instruction, previousKey: previousKey, state: state, graph: graph, at: at)
+        case .from, .workdir, .copy, .add, .run:
+            preconditionFailure("not a config instruction")
         }
-        failed = false
-        return state
     }
 
     /// ONBUILD's instruction as written (continuation lines joined), for the image config.
