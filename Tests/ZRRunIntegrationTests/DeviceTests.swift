@@ -209,6 +209,10 @@ extension DeviceTests {
         #expect(built.status == 0, "\(built.summary)")
         let out = try BuildTests.zr(["run", "cdi-step", "--", "cat", "/fakesmi.out", "/visible", "/clean"])
         #expect(out.stdout.trimmed == "fakecuda 1.0 ok\n0\nclean", "\(out.summary)")
+        // zr run passes --device on to zr-run.
+        let run = try BuildTests.zr(["run", "cdi-step", "--cdi-dirs", driver.json, "--device", "example.com/fakegpu=0", "--",
+                                     "/bin/sh", "-c", "fakesmi && test -c /dev/fakegpu0 && echo node"])
+        #expect(run.status == 0 && run.stdout.trimmed == "fakecuda 1.0 ok\nnode", "\(run.summary)")
     }
 }
 
