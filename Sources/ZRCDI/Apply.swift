@@ -81,8 +81,8 @@ enum NVIDIAHook {
     case libraryCache([String])
     case links([DeviceEdits.Link])
     case modes([DeviceEdits.Mode])
-    /// What needs no work here (device node modification is never done; forward compatibility
-    /// libraries are not switched on).
+    case cudaCompatibility(String)
+    /// What needs no work here (device node modification is never done).
     case nothing(warning: String?)
 
     init?(_ hook: CDISpec.Hook, fail: (String) -> CDIError) throws(CDIError) {
@@ -117,7 +117,10 @@ enum NVIDIAHook {
             }
             self = .modes((options["path"] ?? []).map { .init(path: $0, mode: mode) })
         case "enable-cuda-compat":
-            self = .nothing(warning: "\(hook.path) enable-cuda-compat: CUDA forward compatibility libraries are not enabled")
+            guard let version = options["host-driver-version"]?.last, version.first?.isNumber == true else {
+                throw fail("\(hook.path) enable-cuda-compat: --host-driver-version=VERSION expected")
+            }
+            self = .cudaCompatibility(version)
         case "disable-device-node-modification":
             self = .nothing(warning: nil)
         default:
@@ -151,6 +154,7 @@ enum NVIDIAHook {
             for dir in dirs where !out.devices.libraryDirectories.contains(dir) { out.devices.libraryDirectories.append(dir) }
         case .links(let links): out.devices.links += links
         case .modes(let modes): out.devices.modes += modes
+        case .cudaCompatibility(let version): out.devices.cudaCompatibility = version
         case .nothing(let warning): if let warning { out.warnings.append(warning) }
         }
     }

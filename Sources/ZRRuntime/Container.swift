@@ -177,8 +177,12 @@ public enum Container {
             try image!.makeLink(link)
         case .changeMode(let change):
             image!.changeMode(change)
-        case .libraryCache(let directories, let readOnly, let scratch):
-            try image!.rebuildLibraryCache(directories, readOnly: readOnly, scratch: scratch)
+        case .libraryCache(let directories, let readOnly, let scratch, let compatibility):
+            // Listed first, the compatibility libraries win over the driver's of the same soname.
+            let compat = compatibility.flatMap { image!.cudaCompatibilityDirectory(newerThan: $0) }.map { [$0] } ?? []
+            if !(compat + directories).isEmpty {
+                try image!.rebuildLibraryCache(compat + directories, readOnly: readOnly, scratch: scratch)
+            }
         case .checkLibrary(let source, let inside):
             try image!.checkLibrary(source, replacing: inside)
         case .hook(let hook):

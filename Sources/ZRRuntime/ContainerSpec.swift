@@ -171,6 +171,7 @@ public struct ContainerSpec: Codable, Sendable, Equatable {
         devices.hooks += edits.hooks
         devices.libraryDirectories += edits.libraryDirectories.filter { !devices.libraryDirectories.contains($0) }
         devices.links += edits.links
+        devices.cudaCompatibility = edits.cudaCompatibility ?? devices.cudaCompatibility
         devices.modes += edits.modes
         devices.hiddenNodes += edits.hiddenNodes.filter { !devices.hiddenNodes.contains($0) }
         for entry in extra {

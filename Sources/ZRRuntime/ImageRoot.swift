@@ -324,3 +324,21 @@ extension ImageRoot {
                                + "(soname major \(imageMajor)): their ABIs differ")
     }
 }
+
+extension ImageRoot {
+    static let cudaCompatibility = "/usr/local/cuda/compat"
+
+    /// The image's CUDA forward-compatibility directory when its libcuda.so.VERSION is newer
+    /// (by major version) than the host driver's: a container built for a newer CUDA then runs
+    /// on an older driver, as NVIDIA's enable-cuda-compat hook arranges.
+    func cudaCompatibilityDirectory(newerThan hostVersion: String) -> String? {
+        guard let hostMajor = Int(hostVersion.prefix { $0.isNumber }),
+              let dir = try? FileDescriptor.open(inRoot: fd, Self.cudaCompatibility, O_RDONLY | O_DIRECTORY,
+                                                 display: display(Self.cudaCompatibility)) else { return nil }
+        defer { dir.close() }
+        let names = (try? dir.entryNames(display: display(Self.cudaCompatibility))) ?? []
+        let majors = names.filter { $0.hasPrefix("libcuda.so.") }.compactMap { Int($0.dropFirst(11).prefix { $0.isNumber }) }
+        guard let newest = majors.max(), newest > hostMajor, newest != 1 else { return nil }
+        return Self.cudaCompatibility
+    }
+}

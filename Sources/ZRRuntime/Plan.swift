@@ -68,7 +68,8 @@ public enum MountStep: Sendable, Equatable {
     /// that it lists `directories`. A writable root gets it in place (as a root build would);
     /// a read-only one gets it written in `scratch` (a private host directory; nil: a temporary
     /// one under the host's /tmp) and bound over /etc/ld.so.cache.
-    case libraryCache(directories: [String], readOnly: Bool, scratch: String?)
+    /// `compatibility`: the host driver version, for the image's CUDA compatibility libraries.
+    case libraryCache(directories: [String], readOnly: Bool, scratch: String?, compatibility: String? = nil)
     /// Before a host library is bound over the image's: their sonames' major versions (from
     /// the file names, as Sarus's MPI hook reads them) must agree, or the image's programs
     /// would load an ABI they were not built for.
@@ -170,8 +171,9 @@ public struct ContainerPlan: Sendable, Equatable, CustomStringConvertible {
     /// the libraries mounted), then createContainer hooks, which see the finished mounts.
     static func deviceFinish(_ devices: DeviceEdits, writable: Bool, scratch: String?) -> [MountStep] {
         var steps: [MountStep] = devices.modes.map { .changeMode($0) }
-        if !devices.libraryDirectories.isEmpty {
-            steps.append(.libraryCache(directories: devices.libraryDirectories, readOnly: !writable, scratch: scratch))
+        if !devices.libraryDirectories.isEmpty || devices.cudaCompatibility != nil {
+            steps.append(.libraryCache(directories: devices.libraryDirectories, readOnly: !writable, scratch: scratch,
+                                       compatibility: devices.cudaCompatibility))
         }
         return steps + devices.hooks(.createContainer).map { .hook($0) }
     }
@@ -243,8 +245,9 @@ extension MountStep: CustomStringConvertible {
             return "tmpfs /dev with the host's /dev entries" + (hidden.isEmpty ? "" : " but " + hidden.joined(separator: " "))
         case .link(let link): return "symlink \(link.link) -> \(link.target)"
         case .changeMode(let m): return "chmod \(String(m.mode, radix: 8)) \(m.path) (best effort)"
-        case .libraryCache(let dirs, let readOnly, let scratch):
-            return "ldconfig " + dirs.joined(separator: " ")
+        case .libraryCache(let dirs, let readOnly, let scratch, let compatibility):
+            let compat = compatibility.map { ["[/usr/local/cuda/compat if newer than \($0)]"] } ?? []
+            return "ldconfig " + (compat + dirs).joined(separator: " ")
                 + (readOnly ? " -> \(scratch.map { $0 + "/ldcache" } ?? "/tmp/zr-ldcache.*")/ld.so.cache bound on /etc/ld.so.cache"
                     : " in place")
         case .hook(let hook): return hook.line

@@ -138,7 +138,7 @@ extension ContainerPlan {
         let skeleton = scratch + "/skeleton"
         var steps: [MountStep] = [.scratch(scratch)]
         // A read-only root's rebuilt ld.so cache is bound over the image's.
-        let cachePoint = spec.devices.libraryDirectories.isEmpty || spec.writable ? []
+        let cachePoint = (spec.devices.libraryDirectories.isEmpty && spec.devices.cudaCompatibility == nil) || spec.writable ? []
             : [MountPoint("/etc/ld.so.cache", directory: false)]
         steps.append(.skeleton(skeleton, entries: mounts.inside.map(\.point) + cachePoint, links: spec.devices.links))
         var upper: String?, work: String?

@@ -94,6 +94,10 @@ public struct DeviceEdits: Codable, Sendable, Equatable {
     /// Directories (inside) whose libraries the container's ld.so cache must list: the cache is
     /// rebuilt with the image's own ldconfig, chrooted in the container's root.
     public var libraryDirectories: [String] = []
+    /// The host's driver version (`535.104.05`) when the CUDA forward-compatibility libraries an
+    /// image carries in /usr/local/cuda/compat are to be used if they are newer (NVIDIA's
+    /// enable-cuda-compat hook): that directory then comes first in the ld.so cache.
+    public var cudaCompatibility: String?
     public var links: [Link] = []
     /// Best effort: a user namespace may change the mode of what the user owns only.
     public var modes: [Mode] = []
@@ -104,7 +108,7 @@ public struct DeviceEdits: Codable, Sendable, Equatable {
     public init() {}
 
     public var isEmpty: Bool {
-        nodes.isEmpty && mounts.isEmpty && hooks.isEmpty && libraryDirectories.isEmpty && links.isEmpty
+        nodes.isEmpty && mounts.isEmpty && hooks.isEmpty && libraryDirectories.isEmpty && links.isEmpty && cudaCompatibility == nil
             && modes.isEmpty && hiddenNodes.isEmpty
     }
 

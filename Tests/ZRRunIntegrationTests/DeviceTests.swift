@@ -267,3 +267,39 @@ extension DeviceTests {
                 "\(other.summary)")
     }
 }
+
+extension DeviceTests {
+    /// NVIDIA's enable-cuda-compat hook, carried out natively: an image's forward-compatibility
+    /// libraries (/usr/local/cuda/compat, libcuda.so.MAJOR.* newer than the host driver) come
+    /// first in the ld.so cache; with a host driver as new, the driver's own library is used.
+    @Test func cudaCompatibilityLibrariesWinOnlyWhenNewer() throws {
+        let driver = try Self.driver.get()
+        let dir = try Harness.userDirectory("cuda-compat")
+        defer { Harness.remove(dir) }
+        let script = """
+            set -e
+            mkdir -p "$1/layer/usr/local/cuda/compat" "$1/cdi-old" "$1/cdi-new"
+            printf 'const char *fakecuda_version(void) { return "fakecuda compat"; }\\n' > "$1/compat.c"
+            gcc -shared -fPIC -Wl,-soname,libfakecuda.so.1 -o "$1/layer/usr/local/cuda/compat/libfakecuda.so.1" "$1/compat.c"
+            cp "$1/layer/usr/local/cuda/compat/libfakecuda.so.1" "$1/layer/usr/local/cuda/compat/libcuda.so.999.10"
+            """
+        let built = try Harness.asTestUser(["/bin/sh", "-c", script, "sh", dir])
+        try #require(built.status == 0, "\(built.summary)")
+        func run(hostDriver: String) throws -> Harness.Output {
+            let hook = """
+                ,
+                { "hookName": "createContainer", "path": "/usr/bin/nvidia-cdi-hook",
+                  "args": ["nvidia-cdi-hook", "enable-cuda-compat", "--host-driver-version=\(hostDriver)"] }
+                """
+            try Self.spec(driver, extraHooks: hook).write(toFile: dir + "/cdi-old/s.json", atomically: true, encoding: .utf8)
+            let scratch = try Harness.userDirectory("cuda-compat-run")
+            defer { Harness.remove(scratch) }
+            return try Harness.zr(["--cdi-dirs", dir + "/cdi-old", "--device", "example.com/fakegpu=0",
+                                   "--layer", try Harness.shared(), "--layer", dir + "/layer", scratch, "--", "fakesmi"])
+        }
+        let older = try run(hostDriver: "535.104.05")
+        #expect(older.status == 0 && older.stdout.trimmed == "fakecuda compat ok", "\(older.summary)")
+        let newer = try run(hostDriver: "1000.1")
+        #expect(newer.status == 0 && newer.stdout.trimmed == "fakecuda 1.0 ok", "\(newer.summary)")
+    }
+}
