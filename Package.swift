@@ -42,6 +42,8 @@ let package = Package(
 
         // The words every layer shares (Platform, Consistency): a leaf, no dependencies, no I/O.
         .target(name: "ZRVocabulary", swiftSettings: strict),
+        // A strict JSON reader with no Foundation, for zr-run's start-up path (--config).
+        .target(name: "ZRJSON", swiftSettings: strict),
         .target(name: "ZRSystem", dependencies: ["CZeroRoot", "CSupervisor"], swiftSettings: strict),
         .target(name: "ZRSeccomp", dependencies: ["ZRSystem", "ZRVocabulary", "CSeccomp"], swiftSettings: strict),
         // Pure value types, no I/O; swift-crypto for digests.
@@ -114,6 +116,7 @@ let package = Package(
         .testTarget(name: "ArchitectureTests", swiftSettings: strict),
         .testTarget(name: "ZRRuntimeTests", dependencies: ["ZRRuntime", "ZRSystem", "ZRVocabulary"], swiftSettings: strict),
         .testTarget(name: "ZRLayerTests", dependencies: ["ZRLayer", "ZRSystem", "CArchive"], swiftSettings: strict),
+        .testTarget(name: "ZRJSONTests", dependencies: ["ZRJSON"], swiftSettings: strict),
         .testTarget(name: "ZROCITests", dependencies: ["ZROCI", "ZRVocabulary"], swiftSettings: strict),
         .testTarget(name: "ZRRegistryTests", dependencies: ["ZRRegistry", "ZROCI", "ZRVocabulary"], swiftSettings: strict),
         .testTarget(name: "ZRDockerfileTests", dependencies: ["ZRDockerfile", "ZRVocabulary"], exclude: ["Corpus"],

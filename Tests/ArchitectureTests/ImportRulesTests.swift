@@ -16,6 +16,7 @@ import Testing
         "CZRSpankABI": [],
         "ZRSpankShim": ["CZRSpankABI"],
         "ZRVocabulary": [],
+        "ZRJSON": [],
         "ZRSystem": ["CZeroRoot", "CSupervisor"],
         "ZRSeccomp": ["ZRSystem", "ZRVocabulary", "CSeccomp"],
         "ZRRuntime": ["ZRSystem", "ZRSeccomp", "ZRVocabulary"],
