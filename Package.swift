@@ -96,10 +96,9 @@ let package = Package(
 
         .executableTarget(
             name: "zr-run",
-            dependencies: [
-                "ZRRuntime", "ZROCI", "ZRSystem", "ZRVocabulary",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ],
+            // No Foundation, no argument-parser, no swift-crypto: its start-up is part of every
+            // container's (docs/architecture.md).
+            dependencies: ["ZRRuntime", "ZRSystem", "ZRVocabulary", "ZRJSON"],
             swiftSettings: strict
         ),
 
