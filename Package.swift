@@ -44,16 +44,18 @@ let package = Package(
         // The words every layer shares (Platform, Consistency, DeviceEdits): a leaf, no
         // dependencies, no I/O.
         .target(name: "ZRVocabulary", swiftSettings: strict),
+        // A strict JSON reader with no Foundation, for zr-run's start-up path (--config).
+        .target(name: "ZRJSON", swiftSettings: strict),
         .target(name: "ZRSystem", dependencies: ["CZeroRoot", "CSupervisor"], swiftSettings: strict),
         .target(name: "ZRSeccomp", dependencies: ["ZRSystem", "ZRVocabulary", "CSeccomp"], swiftSettings: strict),
         // Pure value types, no I/O; swift-crypto for digests.
         .target(name: "ZROCI", dependencies: ["ZRVocabulary", .product(name: "Crypto", package: "swift-crypto")],
                 swiftSettings: strict),
         .target(name: "ZRRuntime", dependencies: ["ZRSystem", "ZRSeccomp", "ZRVocabulary"], swiftSettings: strict),
-        // Container Device Interface specs (JSON and YAML, through Yams) turned into the
-        // runtime's device edits.
-        .target(name: "ZRCDI", dependencies: ["ZRSystem", "ZRVocabulary", .product(name: "Yams", package: "Yams")],
-                swiftSettings: strict),
+        // Container Device Interface specs turned into the runtime's device edits. JSON is read
+        // with ZRJSON (zr-run links this: no Foundation); YAML through Yams in ZRCDIYAML.
+        .target(name: "ZRCDI", dependencies: ["ZRSystem", "ZRVocabulary", "ZRJSON"], swiftSettings: strict),
+        .target(name: "ZRCDIYAML", dependencies: ["ZRCDI", .product(name: "Yams", package: "Yams")], swiftSettings: strict),
         .target(name: "ZRLayer", dependencies: ["ZRSystem", "ZROCI", "CArchive"], swiftSettings: strict),
         .target(name: "ZRStore", dependencies: ["ZRSystem", "ZROCI", "ZRLayer"], swiftSettings: strict),
         .target(name: "ZRDockerfile", dependencies: ["ZRVocabulary"], swiftSettings: strict),
@@ -75,7 +77,8 @@ let package = Package(
         // Swift's runtime is linked in statically so nodes need no Swift toolchain, and the
         // version script exports only the SPANK symbols.
         .target(name: "CZRSpankABI"),
-        .target(name: "ZRSpank", dependencies: ["CZRSpankABI", "ZRStore", "ZRRuntime", "ZRCDI", "ZRSeccomp", "ZRSystem", "ZROCI"],
+        .target(name: "ZRSpank", dependencies: ["CZRSpankABI", "ZRStore", "ZRRuntime", "ZRCDI", "ZRCDIYAML", "ZRSeccomp", "ZRSystem",
+                                                "ZROCI"],
                 swiftSettings: strict,
                 // ZROCI imports Foundation: the static libraries it needs are not autolinked into a
                 // shared object, so they are named here.
@@ -100,10 +103,9 @@ let package = Package(
 
         .executableTarget(
             name: "zr-run",
-            dependencies: [
-                "ZRRuntime", "ZRCDI", "ZROCI", "ZRSystem", "ZRVocabulary",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ],
+            // No Foundation, no argument-parser, no swift-crypto: its start-up is part of every
+            // container's (docs/architecture.md).
+            dependencies: ["ZRRuntime", "ZRCDI", "ZRSystem", "ZRVocabulary", "ZRJSON"],
             swiftSettings: strict
         ),
 
@@ -118,9 +120,10 @@ let package = Package(
 
         // The import rules of docs/architecture.md, read from this file and every import in Sources/.
         .testTarget(name: "ArchitectureTests", swiftSettings: strict),
-        .testTarget(name: "ZRCDITests", dependencies: ["ZRCDI", "ZRVocabulary"], swiftSettings: strict),
+        .testTarget(name: "ZRCDITests", dependencies: ["ZRCDI", "ZRCDIYAML", "ZRJSON", "ZRVocabulary"], swiftSettings: strict),
         .testTarget(name: "ZRRuntimeTests", dependencies: ["ZRRuntime", "ZRSystem", "ZRVocabulary"], swiftSettings: strict),
         .testTarget(name: "ZRLayerTests", dependencies: ["ZRLayer", "ZRSystem", "CArchive"], swiftSettings: strict),
+        .testTarget(name: "ZRJSONTests", dependencies: ["ZRJSON"], swiftSettings: strict),
         .testTarget(name: "ZROCITests", dependencies: ["ZROCI", "ZRVocabulary"], swiftSettings: strict),
         .testTarget(name: "ZRRegistryTests", dependencies: ["ZRRegistry", "ZROCI", "ZRVocabulary"], swiftSettings: strict),
         .testTarget(name: "ZRDockerfileTests", dependencies: ["ZRDockerfile", "ZRVocabulary"], exclude: ["Corpus"],

@@ -48,6 +48,8 @@ public struct CDIRegistry: Sendable {
     /// Spec files read, in the order directories and names give.
     public var specs: [CDISpec] = []
     public var problems: [CDIError] = []
+    /// YAML spec files skipped because no YAML reader was given.
+    public var unreadYAML: [String] = []
 
     /// `ZR_CDI_DIRS` (colon separated) when set, else the defaults.
     public static func directories(fromEnvironment value: String?) -> [String] {
@@ -55,8 +57,9 @@ public struct CDIRegistry: Sendable {
         return value.split(separator: ":").map(String.init)
     }
 
-    /// Reads `*.json`, `*.yaml` and `*.yml` of each directory; a missing directory is empty.
-    public init(directories: [String]) {
+    /// Reads `*.json`, `*.yaml` and `*.yml` of each directory (YAML with `yaml`, else listed in
+    /// `unreadYAML`); a missing directory is empty.
+    public init(directories: [String], yaml: CDIYAMLReader? = nil) {
         self.directories = directories
         for dir in directories {
             guard let fd = try? FileDescriptor.open(dir, O_RDONLY | O_DIRECTORY) else { continue }
@@ -64,9 +67,18 @@ public struct CDIRegistry: Sendable {
             fd.close()
             for name in names.sorted() where [".json", ".yaml", ".yml"].contains(where: name.hasSuffix) {
                 let path = dir + "/" + name
+                let isJSON = name.hasSuffix(".json")
+                if !isJSON && yaml == nil {
+                    unreadYAML.append(path)
+                    continue
+                }
                 do {
-                    let text = String(decoding: try FileSystem.read(path), as: UTF8.self)
-                    specs.append(try CDISpec(parsing: text, file: path))
+                    let bytes = try FileSystem.read(path)
+                    if isJSON {
+                        specs.append(try CDISpec(json: bytes, file: path))
+                    } else {
+                        specs.append(try CDISpec(document: try yaml!(String(decoding: bytes, as: UTF8.self), path), file: path))
+                    }
                 } catch let error as CDIError {
                     problems.append(error)
                 } catch {

@@ -1,4 +1,4 @@
-import Yams
+import ZRJSON
 
 /// One Container Device Interface spec file: a vendor's devices of one kind and the edits each
 /// makes to a container. Versions 0.3.0 to 1.1.0 are read, as JSON or YAML (JSON is read as the
@@ -96,24 +96,16 @@ public struct CDIError: Error, CustomStringConvertible, Sendable, Equatable {
 }
 
 extension CDISpec {
-    /// Parses a spec file's text. `file` names it in errors.
-    public init(parsing text: String, file: String) throws(CDIError) {
-        let root: Node
-        do {
-            guard let node = try Yams.compose(yaml: text) else { throw CDIError(file: file, line: nil, "empty spec") }
-            root = node
-        } catch let error as CDIError {
-            throw error
-        } catch let error as YamlError {
-            throw CDIError(file: file, line: nil, "not valid JSON or YAML: " + Self.firstLine(error.description))
-        } catch {
-            throw CDIError(file: file, line: nil, "not valid JSON or YAML: \(error)")
-        }
+    /// Reads a spec from its document tree. `file` names it in errors.
+    public init(document: CDIDocument, file: String) throws(CDIError) {
         var reader = SpecReader(file: file)
-        self = try reader.spec(root)
+        self = try reader.spec(document)
     }
 
-    static func firstLine(_ text: String) -> String {
-        String(text.split(separator: "\n", maxSplits: 1).first ?? "")
+    /// Parses a JSON spec file's bytes.
+    public init(json bytes: [UInt8], file: String) throws(CDIError) {
+        let json: JSON
+        do { json = try JSON.parse(bytes) } catch { throw CDIError(file: file, line: nil, "not valid JSON: \(error)") }
+        try self.init(document: CDIDocument(json), file: file)
     }
 }

@@ -1,5 +1,3 @@
-import Yams
-
 /// Reads a spec's node tree field by field. Every error names the file, the line and the
 /// field's path (`devices[1].containerEdits.mounts[0].options`). It also records the newest
 /// spec version any field used needs, checked against `cdiVersion` at the end.
@@ -9,8 +7,8 @@ struct SpecReader {
 
     init(file: String) { self.file = file }
 
-    func error(_ node: Node?, _ path: String, _ message: String) -> CDIError {
-        CDIError(file: file, line: node?.mark?.line, path.isEmpty ? message : "\(path): \(message)")
+    func error(_ node: CDIDocument?, _ path: String, _ message: String, line: Int? = nil) -> CDIError {
+        CDIError(file: file, line: line ?? node?.line, path.isEmpty ? message : "\(path): \(message)")
     }
 
     mutating func need(_ version: String, for what: String) {
@@ -18,52 +16,52 @@ struct SpecReader {
     }
 
     /// The mapping's fields, refusing any not in `allowed`.
-    func fields(_ node: Node, _ path: String, allowed: [String]) throws(CDIError) -> [String: Node] {
-        guard case .mapping(let mapping) = node else { throw error(node, path, "expected an object") }
-        var result: [String: Node] = [:]
-        for (key, value) in mapping {
-            guard let name = key.string else { throw error(key, path, "field names must be strings") }
-            guard allowed.contains(name) else {
-                throw error(key, path, "unknown field \"\(name)\" (known: \(allowed.joined(separator: ", ")))")
+    func fields(_ node: CDIDocument, _ path: String, allowed: [String]) throws(CDIError) -> [String: CDIDocument] {
+        guard case .object(let members, _) = node else { throw error(node, path, "expected an object") }
+        var result: [String: CDIDocument] = [:]
+        for member in members {
+            guard allowed.contains(member.key) else {
+                throw error(node, path, "unknown field \"\(member.key)\" (known: \(allowed.joined(separator: ", ")))",
+                            line: member.keyLine)
             }
-            result[name] = value
+            result[member.key] = member.value
         }
         return result
     }
 
-    func string(_ node: Node?, _ path: String, required: Bool = false) throws(CDIError) -> String? {
+    func string(_ node: CDIDocument?, _ path: String, required: Bool = false) throws(CDIError) -> String? {
         guard let node, !isNull(node) else {
             if required { throw error(node, path, "required") }
             return nil
         }
-        guard case .scalar(let scalar) = node else { throw error(node, path, "expected a string") }
-        return scalar.string
+        guard case .scalar(let text, _) = node else { throw error(node, path, "expected a string") }
+        return text
     }
 
-    func strings(_ node: Node?, _ path: String) throws(CDIError) -> [String] {
+    func strings(_ node: CDIDocument?, _ path: String) throws(CDIError) -> [String] {
         try list(node, path) { (item, itemPath) throws(CDIError) in try string(item, itemPath, required: true)! }
     }
 
-    func integer(_ node: Node?, _ path: String) throws(CDIError) -> Int? {
+    func integer(_ node: CDIDocument?, _ path: String) throws(CDIError) -> Int? {
         guard let text = try string(node, path) else { return nil }
         guard let value = Int(text) else { throw error(node, path, "expected an integer, got \"\(text)\"") }
         return value
     }
 
-    func isNull(_ node: Node) -> Bool {
-        if case .scalar(let s) = node, s.style == .plain, ["null", "~", ""].contains(s.string) { return true }
+    func isNull(_ node: CDIDocument) -> Bool {
+        if case .null = node { return true }
         return false
     }
 
-    func list<T>(_ node: Node?, _ path: String, _ item: (Node, String) throws(CDIError) -> T) throws(CDIError) -> [T] {
+    func list<T>(_ node: CDIDocument?, _ path: String, _ item: (CDIDocument, String) throws(CDIError) -> T) throws(CDIError) -> [T] {
         guard let node, !isNull(node) else { return [] }
-        guard case .sequence(let sequence) = node else { throw error(node, path, "expected a list") }
+        guard case .array(let sequence, _) = node else { throw error(node, path, "expected a list") }
         var result: [T] = []
         for (index, element) in sequence.enumerated() { result.append(try item(element, "\(path)[\(index)]")) }
         return result
     }
 
-    mutating func spec(_ root: Node) throws(CDIError) -> CDISpec {
+    mutating func spec(_ root: CDIDocument) throws(CDIError) -> CDISpec {
         let f = try fields(root, "", allowed: ["cdiVersion", "kind", "annotations", "devices", "containerEdits"])
         guard let versionText = try string(f["cdiVersion"], "cdiVersion", required: true) else { fatalError() }
         guard let version = CDIVersion(versionText), CDIVersion.supported.contains(version) else {
@@ -90,18 +88,18 @@ struct SpecReader {
         return CDISpec(file: file, version: version, kind: kind, devices: devices, edits: edits)
     }
 
-    func annotations(_ node: Node?, _ path: String) throws(CDIError) -> [String: String] {
+    func annotations(_ node: CDIDocument?, _ path: String) throws(CDIError) -> [String: String] {
         guard let node, !isNull(node) else { return [:] }
-        guard case .mapping(let mapping) = node else { throw error(node, path, "expected an object of strings") }
+        guard case .object(let members, _) = node else { throw error(node, path, "expected an object of strings") }
         var result: [String: String] = [:]
-        for (key, value) in mapping {
-            guard let k = key.string, let v = try string(value, "\(path).\(k)") else { throw error(key, path, "expected strings") }
-            result[k] = v
+        for member in members {
+            guard let v = try string(member.value, "\(path).\(member.key)") else { throw error(node, path, "expected strings") }
+            result[member.key] = v
         }
         return result
     }
 
-    mutating func device(_ node: Node, _ path: String) throws(CDIError) -> CDISpec.Device {
+    mutating func device(_ node: CDIDocument, _ path: String) throws(CDIError) -> CDISpec.Device {
         let f = try fields(node, path, allowed: ["name", "annotations", "containerEdits"])
         let name = try string(f["name"], path + ".name", required: true)!
         guard CDIName.isDeviceName(name) else {
@@ -110,11 +108,11 @@ struct SpecReader {
         if name.first!.isNumber { need("0.5.0", for: "a device name starting with a digit") }
         if f["annotations"] != nil { need("0.6.0", for: "annotations") }
         _ = try annotations(f["annotations"], path + ".annotations")
-        guard let editsNode = f["containerEdits"] else { throw error(node, path + ".containerEdits", "required") }
-        return .init(name: name, edits: try edits(editsNode, path + ".containerEdits"))
+        guard let editsCDIDocument = f["containerEdits"] else { throw error(node, path + ".containerEdits", "required") }
+        return .init(name: name, edits: try edits(editsCDIDocument, path + ".containerEdits"))
     }
 
-    mutating func edits(_ node: Node, _ path: String) throws(CDIError) -> CDISpec.Edits {
+    mutating func edits(_ node: CDIDocument, _ path: String) throws(CDIError) -> CDISpec.Edits {
         let f = try fields(node, path, allowed: ["env", "deviceNodes", "hooks", "mounts", "intelRdt", "additionalGids", "netDevices"])
         var edits = CDISpec.Edits()
         edits.env = try strings(f["env"], path + ".env")
@@ -147,7 +145,7 @@ struct SpecReader {
         return edits
     }
 
-    mutating func deviceNode(_ node: Node, _ path: String) throws(CDIError) -> CDISpec.DeviceNode {
+    mutating func deviceNode(_ node: CDIDocument, _ path: String) throws(CDIError) -> CDISpec.DeviceNode {
         let f = try fields(node, path, allowed: ["path", "hostPath", "type", "major", "minor", "fileMode",
                                                  "permissions", "uid", "gid"])
         let containerPath = try absolute(f["path"], path + ".path", required: true)!
@@ -165,7 +163,7 @@ struct SpecReader {
         return .init(path: containerPath, hostPath: hostPath, type: type, permissions: permissions)
     }
 
-    mutating func mount(_ node: Node, _ path: String) throws(CDIError) -> CDISpec.Mount {
+    mutating func mount(_ node: CDIDocument, _ path: String) throws(CDIError) -> CDISpec.Mount {
         let f = try fields(node, path, allowed: ["hostPath", "containerPath", "options", "type"])
         if f["type"] != nil { need("0.4.0", for: "a mount's type") }
         return .init(hostPath: try absolute(f["hostPath"], path + ".hostPath", required: true)!,
@@ -174,7 +172,7 @@ struct SpecReader {
                      type: try string(f["type"], path + ".type"))
     }
 
-    func hook(_ node: Node, _ path: String) throws(CDIError) -> CDISpec.Hook {
+    func hook(_ node: CDIDocument, _ path: String) throws(CDIError) -> CDISpec.Hook {
         let f = try fields(node, path, allowed: ["hookName", "path", "args", "env", "timeout"])
         let name = try string(f["hookName"], path + ".hookName", required: true)!
         guard CDIHookStage(rawValue: name) != nil else {
@@ -188,13 +186,13 @@ struct SpecReader {
                      timeout: timeout)
     }
 
-    func absolute(_ node: Node?, _ path: String, required: Bool = false) throws(CDIError) -> String? {
+    func absolute(_ node: CDIDocument?, _ path: String, required: Bool = false) throws(CDIError) -> String? {
         guard let value = try string(node, path, required: required) else { return nil }
         guard value.hasPrefix("/") else { throw error(node, path, "\"\(value)\" is not an absolute path") }
         return value
     }
 
-    mutating func checkKind(_ kind: String, node: Node?) throws(CDIError) {
+    mutating func checkKind(_ kind: String, node: CDIDocument?) throws(CDIError) {
         guard let (vendor, deviceClass) = CDIName.splitKind(kind), CDIName.isVendor(vendor),
               CDIName.isClass(deviceClass) else {
             throw error(node, "kind", "\"\(kind)\" is not a device kind (vendor.com/class)")

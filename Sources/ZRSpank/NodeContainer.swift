@@ -1,5 +1,6 @@
 import Glibc
 import ZRCDI
+import ZRCDIYAML
 import ZROCI
 import ZRRuntime
 import ZRSeccomp
@@ -135,7 +136,7 @@ public enum NodeContainer {
             ?? imageEnvironment.last { $0.hasPrefix("NVIDIA_VISIBLE_DEVICES=") }.map { String($0.dropFirst(23)) }
         let gpus = ["void", "none"].contains(visible ?? "") ? [] : request.gpus
         guard !request.devices.isEmpty || !gpus.isEmpty else { return [] }
-        let registry = CDIRegistry(directories: request.cdiDirectories ?? CDIRegistry.defaultDirectories)
+        let registry = CDIRegistry(directories: request.cdiDirectories ?? CDIRegistry.defaultDirectories, yaml: CDIYAML.reader)
         var names = request.devices
         do {
             if !gpus.isEmpty {

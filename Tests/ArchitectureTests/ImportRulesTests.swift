@@ -16,19 +16,21 @@ import Testing
         "CZRSpankABI": [],
         "ZRSpankShim": ["CZRSpankABI"],
         "ZRVocabulary": [],
+        "ZRJSON": [],
         "ZRSystem": ["CZeroRoot", "CSupervisor"],
         "ZRSeccomp": ["ZRSystem", "ZRVocabulary", "CSeccomp"],
         "ZRRuntime": ["ZRSystem", "ZRSeccomp", "ZRVocabulary"],
         "ZROCI": ["ZRVocabulary", "Crypto"],
-        "ZRCDI": ["ZRSystem", "ZRVocabulary", "Yams"],
+        "ZRCDI": ["ZRSystem", "ZRVocabulary", "ZRJSON"],
+        "ZRCDIYAML": ["ZRCDI", "Yams"],
         "ZRLayer": ["ZRSystem", "ZROCI", "CArchive"],
         "ZRStore": ["ZRSystem", "ZROCI", "ZRLayer"],
         "ZRRegistry": ["ZROCI", "ZRVocabulary", "AsyncHTTPClient", "NIOCore", "NIOHTTP1", "NIOSSL"],
         "ZRDockerfile": ["ZRVocabulary"],
         "ZRBuilder": ["ZRDockerfile", "ZRStore", "ZRLayer", "ZROCI", "ZRSystem", "ZRVocabulary"],
-        "ZRSpank": ["CZRSpankABI", "ZRStore", "ZRRuntime", "ZRCDI", "ZRSeccomp", "ZRSystem", "ZROCI"],
+        "ZRSpank": ["CZRSpankABI", "ZRStore", "ZRRuntime", "ZRCDI", "ZRCDIYAML", "ZRSeccomp", "ZRSystem", "ZROCI"],
         "ZRDockerfileFuzz": ["ZRDockerfile"],
-        "zr-run": ["ZRRuntime", "ZRCDI", "ZROCI", "ZRSystem", "ZRVocabulary", "ArgumentParser"],
+        "zr-run": ["ZRRuntime", "ZRCDI", "ZRSystem", "ZRVocabulary", "ZRJSON"],
         "zr": ["ZRStore", "ZRLayer", "ZROCI", "ZRSystem", "ZRDockerfile", "ZRBuilder", "ZRRegistry", "ZRVocabulary",
                "ArgumentParser"],
     ]
@@ -141,6 +143,23 @@ import Testing
             let imported = Self.imports(under: target.path).map(\.module)
             #expect(!imported.contains(to) && !target.dependencies.contains(to), "\(from) must not import \(to): \(why)")
         }
+    }
+
+    /// zr-run's start-up is part of every container's: nothing it links, directly or through
+    /// its modules, may import Foundation or the packages that need it.
+    @Test func zrRunLinksNoFoundation() throws {
+        let targets = try Self.declaredTargets()
+        let heavy: Set<String> = ["Foundation", "FoundationEssentials", "ArgumentParser", "Crypto"]
+        var pending = ["zr-run"], seen: Set<String> = []
+        while let name = pending.popLast() {
+            guard seen.insert(name).inserted, let target = targets[name] else { continue }
+            #expect(heavy.isDisjoint(with: target.dependencies), "Package.swift: \(name) (linked into zr-run) depends on \(heavy.intersection(target.dependencies).sorted())")
+            for (module, file) in Self.imports(under: target.path) where heavy.contains(module) {
+                Issue.record("\(file): \(module) is imported by \(name), which zr-run links")
+            }
+            pending += target.dependencies
+        }
+        #expect(seen.contains("ZRRuntime"), "the walk reached zr-run's modules")
     }
 
     /// The test itself: a forbidden import in a sample text is found, so the checks above can fail.

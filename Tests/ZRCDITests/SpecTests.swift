@@ -1,6 +1,8 @@
 import Foundation
 import Testing
 import ZRCDI
+import ZRCDIYAML
+import ZRJSON
 import ZRVocabulary
 
 /// Spec files written to a temporary directory, as an admin would put them in /etc/cdi.
@@ -57,7 +59,7 @@ let fakeGPUYAML = """
         let dir = try SpecDirectory()
         defer { dir.remove() }
         try dir.write("fake.json", fakeGPUJSON)
-        let registry = CDIRegistry(directories: [dir.path])
+        let registry = CDIRegistry(directories: [dir.path], yaml: CDIYAML.reader)
         #expect(registry.problems.isEmpty)
         let resolution = try registry.resolve(["example.com/fakegpu=0", "example.com/fakegpu=1"])
         #expect(resolution.devices.map(\.name) == ["example.com/fakegpu=0", "example.com/fakegpu=1"])
@@ -71,7 +73,7 @@ let fakeGPUYAML = """
         let dir = try SpecDirectory()
         defer { dir.remove() }
         try dir.write("fake.json", fakeGPUJSON)
-        let resolution = try CDIRegistry(directories: [dir.path]).resolve(["example.com/fakegpu=all"])
+        let resolution = try CDIRegistry(directories: [dir.path], yaml: CDIYAML.reader).resolve(["example.com/fakegpu=all"])
         #expect(resolution.devices.map(\.name) == ["example.com/fakegpu=0", "example.com/fakegpu=1"])
     }
 
@@ -79,7 +81,7 @@ let fakeGPUYAML = """
         let dir = try SpecDirectory()
         defer { dir.remove() }
         try dir.write("fake.yaml", fakeGPUYAML)
-        let edits = try CDIRegistry(directories: [dir.path]).resolve(["example.com/fakegpu=gpu0"]).containerEdits()
+        let edits = try CDIRegistry(directories: [dir.path], yaml: CDIYAML.reader).resolve(["example.com/fakegpu=gpu0"]).containerEdits()
         #expect(edits.devices.mounts == [.init(source: "/usr/lib", destination: "/opt/fake/lib", readOnly: true,
                                                noSUID: true, noDevices: true)])
         #expect(edits.devices.libraryDirectories == ["/opt/fake/lib"])
@@ -92,7 +94,7 @@ let fakeGPUYAML = """
         defer { first.remove(); second.remove() }
         try first.write("a.json", fakeGPUJSON)
         try second.write("b.json", fakeGPUJSON.replacingOccurrences(of: "/dev/null", with: "/dev/full"))
-        let edits = try CDIRegistry(directories: [first.path, second.path]).resolve(["example.com/fakegpu=0"]).containerEdits()
+        let edits = try CDIRegistry(directories: [first.path, second.path], yaml: CDIYAML.reader).resolve(["example.com/fakegpu=0"]).containerEdits()
         #expect(edits.devices.nodes == [.init(source: "/dev/full", path: "/dev/fakegpu0")])
     }
 
@@ -101,47 +103,59 @@ let fakeGPUYAML = """
         defer { dir.remove() }
         try dir.write("a.json", fakeGPUJSON)
         try dir.write("b.json", fakeGPUJSON)
-        let error = #expect(throws: CDIError.self) { try CDIRegistry(directories: [dir.path]).resolve(["example.com/fakegpu=0"]) }
+        let error = #expect(throws: CDIError.self) { try CDIRegistry(directories: [dir.path], yaml: CDIYAML.reader).resolve(["example.com/fakegpu=0"]) }
         #expect(error?.description.contains("more than one spec") == true)
         #expect(error?.description.contains(dir.path + "/a.json") == true)
     }
 
     @Test(arguments: [
-        ("unknown field", fakeGPUJSON.replacingOccurrences(of: "\"hostPath\": \"/dev/null\"", with: "\"hostpath\": \"/dev/null\""),
-         ":6: devices[0].containerEdits.deviceNodes[0]: unknown field \"hostpath\""),
-        ("version too old for hostPath", fakeGPUJSON.replacingOccurrences(of: "0.6.0", with: "0.4.0"),
+        ("unknown field", "json", fakeGPUJSON.replacingOccurrences(of: "\"hostPath\": \"/dev/null\"", with: "\"hostpath\": \"/dev/null\""),
+         ".json: devices[0].containerEdits.deviceNodes[0]: unknown field \"hostpath\""),
+        ("unknown field, YAML: with its line", "yaml", fakeGPUYAML.replacingOccurrences(of: "hostPath: /dev/null", with: "hostpath: /dev/null"),
+         ".yaml:8: devices[0].containerEdits.deviceNodes[0]: unknown field \"hostpath\""),
+        ("version too old for hostPath", "json", fakeGPUJSON.replacingOccurrences(of: "0.6.0", with: "0.4.0"),
          "needs cdiVersion 0.5.0 or later, the spec says 0.4.0"),
-        ("unknown version", fakeGPUJSON.replacingOccurrences(of: "0.6.0", with: "2.0.0"),
-         ":2: cdiVersion: \"2.0.0\" is not a CDI version zeroroot reads"),
-        ("bad kind", fakeGPUJSON.replacingOccurrences(of: "example.com/fakegpu", with: "fakegpu"),
-         ":3: kind: \"fakegpu\" is not a device kind"),
-        ("relative path", fakeGPUJSON.replacingOccurrences(of: "\"/dev/fakegpu0\"", with: "\"dev/fakegpu0\""),
+        ("unknown version", "json", fakeGPUJSON.replacingOccurrences(of: "0.6.0", with: "2.0.0"),
+         ".json: cdiVersion: \"2.0.0\" is not a CDI version zeroroot reads"),
+        ("bad kind", "json", fakeGPUJSON.replacingOccurrences(of: "example.com/fakegpu", with: "fakegpu"),
+         ".json: kind: \"fakegpu\" is not a device kind"),
+        ("relative path", "json", fakeGPUJSON.replacingOccurrences(of: "\"/dev/fakegpu0\"", with: "\"dev/fakegpu0\""),
          "devices[0].containerEdits.deviceNodes[0].path: \"dev/fakegpu0\" is not an absolute path"),
-        ("not JSON", "{ \"cdiVersion\": ", "not valid JSON or YAML"),
-        ("bad hook", fakeGPUYAML.replacingOccurrences(of: "createContainer", with: "prestart"),
+        ("not JSON", "json", "{ \"cdiVersion\": ", "not valid JSON"),
+        ("not YAML", "yaml", "kind: [unclosed", "not valid YAML"),
+        ("bad hook", "yaml", fakeGPUYAML.replacingOccurrences(of: "createContainer", with: "prestart"),
          "\"prestart\" is not a hook"),
-        ("zero timeout", fakeGPUYAML.replacingOccurrences(of: "path: /usr/bin/nvidia-ctk", with: "path: /usr/bin/nvidia-ctk\n      timeout: 0"),
+        ("zero timeout", "yaml", fakeGPUYAML.replacingOccurrences(of: "path: /usr/bin/nvidia-ctk", with: "path: /usr/bin/nvidia-ctk\n      timeout: 0"),
          "timeout: must be greater than zero"),
     ])
-    func badSpecsNameTheFileAndWhy(_ test: (String, String, String)) throws {
+    func badSpecsNameTheFileAndWhy(_ test: (String, String, String, String)) throws {
         let dir = try SpecDirectory()
         defer { dir.remove() }
-        try dir.write("bad.json", test.1)
-        let registry = CDIRegistry(directories: [dir.path])
+        try dir.write("bad." + test.1, test.2)
+        let registry = CDIRegistry(directories: [dir.path], yaml: CDIYAML.reader)
         #expect(registry.specs.isEmpty, "\(test.0)")
         let problem = registry.problems.first?.description ?? ""
-        #expect(problem.hasPrefix(dir.path + "/bad.json"), "\(test.0): \(problem)")
-        #expect(problem.contains(test.2), "\(test.0): \(problem)")
+        #expect(problem.hasPrefix(dir.path + "/bad." + test.1), "\(test.0): \(problem)")
+        #expect(problem.contains(test.3), "\(test.0): \(problem)")
         // Asking for the device names the unreadable spec.
         let error = #expect(throws: CDIError.self) { try registry.resolve(["example.com/fakegpu=0"]) }
-        #expect(error?.description.contains("bad.json") == true)
+        #expect(error?.description.contains("bad." + test.1) == true)
+    }
+
+    @Test func withoutAYAMLReaderYAMLSpecsAreListedUnread() throws {
+        let dir = try SpecDirectory()
+        defer { dir.remove() }
+        try dir.write("fake.yaml", fakeGPUYAML)
+        let registry = CDIRegistry(directories: [dir.path])
+        #expect(registry.specs.isEmpty && registry.problems.isEmpty)
+        #expect(registry.unreadYAML == [dir.path + "/fake.yaml"])
     }
 
     @Test func unknownDeviceListsTheKindsDevices() throws {
         let dir = try SpecDirectory()
         defer { dir.remove() }
         try dir.write("fake.json", fakeGPUJSON)
-        let registry = CDIRegistry(directories: [dir.path])
+        let registry = CDIRegistry(directories: [dir.path], yaml: CDIYAML.reader)
         let error = #expect(throws: CDIError.self) { try registry.resolve(["example.com/fakegpu=7"]) }
         #expect(error?.description == "device \"example.com/fakegpu=7\": no such device (example.com/fakegpu has example.com/fakegpu=0, example.com/fakegpu=1)")
         let kind = #expect(throws: CDIError.self) { try registry.resolve(["nvidia.com/gpu=0"]) }
@@ -154,7 +168,7 @@ let fakeGPUYAML = """
         let dir = try SpecDirectory()
         defer { dir.remove() }
         try dir.write("fake.json", fakeGPUJSON.replacingOccurrences(of: "/dev/zero", with: "/dev/no-such-gpu"))
-        let resolution = try CDIRegistry(directories: [dir.path]).resolve(["example.com/fakegpu=1"])
+        let resolution = try CDIRegistry(directories: [dir.path], yaml: CDIYAML.reader).resolve(["example.com/fakegpu=1"])
         let error = #expect(throws: CDIError.self) { try resolution.containerEdits() }
         #expect(error?.description == "\(dir.path)/fake.json (example.com/fakegpu=1): device node /dev/no-such-gpu does not exist on this host")
     }
@@ -171,7 +185,7 @@ let fakeGPUYAML = """
                   deviceNodes:
             """)
         try dir.write("fake.yaml", spec)
-        let resolution = try CDIRegistry(directories: [dir.path]).resolve(["example.com/fakegpu=gpu0"])
+        let resolution = try CDIRegistry(directories: [dir.path], yaml: CDIYAML.reader).resolve(["example.com/fakegpu=gpu0"])
         let error = #expect(throws: CDIError.self) { try resolution.containerEdits() }
         #expect(error?.description.contains("poststop hook /bin/true") == true)
     }
@@ -180,7 +194,7 @@ let fakeGPUYAML = """
         let dir = try SpecDirectory()
         defer { dir.remove() }
         try dir.write("fake.yaml", fakeGPUYAML.replacingOccurrences(of: "[ro, nosuid, nodev, bind]", with: "[ro, sync]"))
-        let resolution = try CDIRegistry(directories: [dir.path]).resolve(["example.com/fakegpu=gpu0"])
+        let resolution = try CDIRegistry(directories: [dir.path], yaml: CDIYAML.reader).resolve(["example.com/fakegpu=gpu0"])
         let error = #expect(throws: CDIError.self) { try resolution.containerEdits() }
         #expect(error?.description.hasSuffix("mount /opt/fake/lib: unknown option \"sync\"") == true)
     }
@@ -200,7 +214,7 @@ let fakeGPUYAML = """
         let dir = try SpecDirectory()
         defer { dir.remove() }
         try dir.write("byindex.json", Self.spec(names: ["0", "1", "2", "3"]))
-        let registry = CDIRegistry(directories: [dir.path])
+        let registry = CDIRegistry(directories: [dir.path], yaml: CDIYAML.reader)
         #expect(try registry.gpuDevices(["1", "3"]) == ["nvidia.com/gpu=1", "nvidia.com/gpu=3"])
         let resolution = try registry.resolve(["nvidia.com/gpu=1", "nvidia.com/gpu=3"])
         #expect(resolution.hiddenNodes == ["/dev/nvidia0", "/dev/nvidia2"], "the other GPUs are hidden")
@@ -209,7 +223,34 @@ let fakeGPUYAML = """
         #expect(missing?.description.hasPrefix("GPU 7 (allocated by Slurm): no nvidia.com/gpu device") == true)
 
         try dir.write("byindex.json", Self.spec(names: ["GPU-aa", "GPU-bb"]))
-        #expect(try CDIRegistry(directories: [dir.path]).gpuDevices(["1"]) == ["nvidia.com/gpu=GPU-bb"])
+        #expect(try CDIRegistry(directories: [dir.path], yaml: CDIYAML.reader).gpuDevices(["1"]) == ["nvidia.com/gpu=GPU-bb"])
         #expect(try CDIRegistry(directories: ["/nonexistent"]).gpuDevices(["0"]) == nil)
+    }
+}
+
+@Suite struct EditsJSONTests {
+    /// What `zr cdi edits` prints, zr-run reads back unchanged.
+    @Test func editsRoundTripThroughJSON() throws {
+        let dir = try SpecDirectory()
+        defer { dir.remove() }
+        try dir.write("fake.yaml", fakeGPUYAML.replacingOccurrences(of: "    containerEdits:\n      deviceNodes:", with: """
+                containerEdits:
+                  env: [A=1]
+                  hooks:
+                    - hookName: startContainer
+                      path: /bin/true
+                      args: ["true", x]
+                      timeout: 3
+                  deviceNodes:
+            """))
+        var edits = try CDIRegistry(directories: [dir.path], yaml: CDIYAML.reader).resolve(["example.com/fakegpu=gpu0"]).containerEdits()
+        edits.devices.modes = [.init(path: "/dev/x", mode: 0o755)]
+        edits.devices.cudaCompatibility = "535.1"
+        edits.devices.hiddenNodes = ["/dev/nvidia1"]
+        #expect(!edits.devices.hooks.isEmpty && !edits.devices.links.isEmpty)
+        let text = edits.json.text
+        let back = try CDIEdits(json: try JSON.parse(Array(text.utf8)))
+        #expect(back == edits)
+        #expect(throws: CDIError.self) { try CDIEdits(json: .object([:])) }
     }
 }
