@@ -113,6 +113,7 @@ let package = Package(
             name: "zr",
             dependencies: [
                 "ZRStore", "ZRLayer", "ZROCI", "ZRSystem", "ZRDockerfile", "ZRBuilder", "ZRRegistry", "ZRVocabulary",
+                "ZRCDI", "ZRCDIYAML",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

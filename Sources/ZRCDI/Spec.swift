@@ -29,7 +29,7 @@ public struct CDISpec: Sendable, Equatable {
         public var netDevices: [String] = []
         public init() {}
 
-        mutating func append(_ other: Edits) {
+        public mutating func append(_ other: Edits) {
             env += other.env
             deviceNodes += other.deviceNodes
             mounts += other.mounts

@@ -28,7 +28,7 @@ struct ZR: ParsableCommand {
               zr rm debian:12 && zr gc
             """,
         version: "0.1.0",
-        subcommands: [Build.self, Bcast.self, BcastReceive.self, Import.self, Export.self, Images.self, Inspect.self, Tag.self, Remove.self, GC.self, Check.self, Run.self, DockerfileCommand.self, Pull.self, Push.self, Login.self, Logout.self]
+        subcommands: [Build.self, Bcast.self, BcastReceive.self, Import.self, Export.self, Images.self, Inspect.self, Tag.self, Remove.self, GC.self, Check.self, Run.self, DockerfileCommand.self, Pull.self, Push.self, Login.self, Logout.self, CDI.self]
     )
 
     /// argument-parser's own main, with zeroroot's wording: errors start with "zr:" like

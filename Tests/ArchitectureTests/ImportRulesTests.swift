@@ -32,7 +32,7 @@ import Testing
         "ZRDockerfileFuzz": ["ZRDockerfile"],
         "zr-run": ["ZRRuntime", "ZRCDI", "ZRSystem", "ZRVocabulary", "ZRJSON"],
         "zr": ["ZRStore", "ZRLayer", "ZROCI", "ZRSystem", "ZRDockerfile", "ZRBuilder", "ZRRegistry", "ZRVocabulary",
-               "ArgumentParser"],
+               "ZRCDI", "ZRCDIYAML", "ArgumentParser"],
     ]
 
     /// Edges the architecture forbids by name, whatever the table says.

@@ -303,3 +303,20 @@ extension DeviceTests {
         #expect(newer.status == 0 && newer.stdout.trimmed == "fakecuda 1.0 ok", "\(newer.summary)")
     }
 }
+
+extension DeviceTests {
+    /// `zr cdi list`: every device with its spec file; an unreadable spec is shown and fails it.
+    @Test func zrCDIListShowsDevicesAndBrokenSpecs() throws {
+        let driver = try Self.driver.get()
+        let zr = Harness.zrCLI
+        let list = try Harness.asTestUser([zr, "cdi", "list", "--cdi-dirs", driver.yaml + ":" + driver.json])
+        #expect(list.status == 0, "\(list.summary)")
+        #expect(list.stdout.contains("example.com/fakegpu=0\t") && list.stdout.contains("example.com/fakegpu=1\t"), "\(list.summary)")
+        #expect(list.stdout.contains(driver.json + "/fakegpu.json"), "the later directory wins: \(list.summary)")
+        let bad = try Harness.userDirectory("cdi-list-bad")
+        defer { Harness.remove(bad) }
+        try "cdiVersion: \"9.9.9\"\nkind: x.y/z\n".write(toFile: bad + "/bad.yaml", atomically: true, encoding: .utf8)
+        let broken = try Harness.asTestUser([zr, "cdi", "list", "--cdi-dirs", bad])
+        #expect(broken.status == 1 && broken.stderr.contains(bad + "/bad.yaml:1: cdiVersion"), "\(broken.summary)")
+    }
+}
