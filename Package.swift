@@ -51,7 +51,7 @@ let package = Package(
         // Pure value types, no I/O; swift-crypto for digests.
         .target(name: "ZROCI", dependencies: ["ZRVocabulary", .product(name: "Crypto", package: "swift-crypto")],
                 swiftSettings: strict),
-        .target(name: "ZRRuntime", dependencies: ["ZRSystem", "ZRSeccomp", "ZRVocabulary"], swiftSettings: strict),
+        .target(name: "ZRRuntime", dependencies: ["ZRSystem", "ZRSeccomp", "ZRVocabulary", "ZRJSON"], swiftSettings: strict),
         // Container Device Interface specs turned into the runtime's device edits. JSON is read
         // with ZRJSON (zr-run links this: no Foundation); YAML through Yams in ZRCDIYAML.
         .target(name: "ZRCDI", dependencies: ["ZRSystem", "ZRVocabulary", "ZRJSON"], swiftSettings: strict),

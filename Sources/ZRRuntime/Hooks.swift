@@ -1,4 +1,5 @@
 import Glibc
+import ZRJSON
 import ZRSystem
 import ZRVocabulary
 
@@ -11,22 +12,8 @@ enum Hooks {
         var status: String
         var root: String
         var json: String {
-            "{\"ociVersion\":\"1.2.0\",\"id\":\"zeroroot-\(getpid())\",\"status\":\"\(status)\",\"pid\":\(getpid()),"
-                + "\"bundle\":\(quoted(root)),\"annotations\":{}}"
-        }
-
-        func quoted(_ s: String) -> String {
-            var out = "\""
-            for scalar in s.unicodeScalars {
-                switch scalar {
-                case "\"": out += "\\\""
-                case "\\": out += "\\\\"
-                case _ where scalar.value < 0x20: out += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count)
-                    + String(scalar.value, radix: 16)
-                default: out.unicodeScalars.append(scalar)
-                }
-            }
-            return out + "\""
+            JSON.object(["ociVersion": .string("1.2.0"), "id": .string("zeroroot-\(getpid())"), "status": .string(status),
+                         "pid": .number(String(getpid())), "bundle": .string(root), "annotations": .object([:])]).text
         }
     }
 

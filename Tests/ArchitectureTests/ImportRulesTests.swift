@@ -19,7 +19,7 @@ import Testing
         "ZRJSON": [],
         "ZRSystem": ["CZeroRoot", "CSupervisor"],
         "ZRSeccomp": ["ZRSystem", "ZRVocabulary", "CSeccomp"],
-        "ZRRuntime": ["ZRSystem", "ZRSeccomp", "ZRVocabulary"],
+        "ZRRuntime": ["ZRSystem", "ZRSeccomp", "ZRVocabulary", "ZRJSON"],
         "ZROCI": ["ZRVocabulary", "Crypto"],
         "ZRCDI": ["ZRSystem", "ZRVocabulary", "ZRJSON"],
         "ZRCDIYAML": ["ZRCDI", "Yams"],
