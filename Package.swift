@@ -132,8 +132,9 @@ let package = Package(
         .testTarget(name: "ZRBuilderTests", dependencies: ["ZRBuilder", "ZRDockerfile", "ZRSystem"], swiftSettings: strict),
         .testTarget(name: "ZRSeccompTests", dependencies: ["ZRSeccomp", "ZRSystem", "ZRVocabulary", "CSeccomp"],
                     swiftSettings: strict),
-        // Runs the built zr-run as an unprivileged user inside a Debian root filesystem.
-        .testTarget(name: "ZRRunIntegrationTests", dependencies: ["zr-run", "ZRSystem"], exclude: ["Fixtures"],
+        // The built zr-run and zr as an unprivileged user on a Debian root filesystem: runtime,
+        // builds, store, registry, devices.
+        .testTarget(name: "UnprivilegedIntegrationTests", dependencies: ["zr-run", "ZRSystem"], exclude: ["Fixtures"],
                     swiftSettings: strict),
     ]
 )

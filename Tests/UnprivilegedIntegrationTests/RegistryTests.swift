@@ -68,7 +68,7 @@ final class TestProxy: @unchecked Sendable {
     var host: String { "127.0.0.1:\(port)" }
 
     static let python = "/usr/bin/python3"
-    static let script = Harness.packageRoot + "/Tests/ZRRunIntegrationTests/Fixtures/registry-proxy.py"
+    static let script = Harness.packageRoot + "/Tests/UnprivilegedIntegrationTests/Fixtures/registry-proxy.py"
 
     init(backend: TestRegistry, mode: String, user: String? = nil, password: String? = nil) throws {
         guard FileManager.default.isExecutableFile(atPath: Self.python) else {
@@ -341,7 +341,7 @@ struct RegistryTests {
         let dir = try Harness.userDirectory("registry-index")
         defer { Harness.remove(dir) }
         _ = try seed(dir, host: registry.host)
-        let made = try Harness.host([TestProxy.python, Harness.packageRoot + "/Tests/ZRRunIntegrationTests/Fixtures/make-index.py",
+        let made = try Harness.host([TestProxy.python, Harness.packageRoot + "/Tests/UnprivilegedIntegrationTests/Fixtures/make-index.py",
                                      registry.host, "test/debian", "12", "multi/img", "1"])
         try #require(made.status == 0, "\(made.summary)")
         let ref = "\(registry.host)/multi/img:1"

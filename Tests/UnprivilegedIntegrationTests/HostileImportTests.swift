@@ -16,7 +16,7 @@ struct HostileImportTests {
         let args: [String]
     }
 
-    static let script = Harness.packageRoot + "/Tests/ZRRunIntegrationTests/Fixtures/hostile-archives.py"
+    static let script = Harness.packageRoot + "/Tests/UnprivilegedIntegrationTests/Fixtures/hostile-archives.py"
 
     @Test func everyHostileInputIsRefusedOrImportedFaithfully() throws {
         let dir = try Harness.userDirectory("hostile")

@@ -12,7 +12,7 @@ struct CredsConsistencyTests {
     /// questions) into a new directory owned by the test user.
     static func credcheck() throws -> String {
         let dir = try Harness.userDirectory("credcheck")
-        let source = Harness.packageRoot + "/Tests/ZRRunIntegrationTests/Fixtures/credcheck.c"
+        let source = Harness.packageRoot + "/Tests/UnprivilegedIntegrationTests/Fixtures/credcheck.c"
         let built = try Harness.asTestUser(["/usr/bin/cc", "-static", "-O1", "-pthread", "-Wall", "-Werror",
                                             "-o", dir + "/credcheck", source])
         guard built.status == 0 else {

@@ -73,7 +73,7 @@ struct RootEmulationTests {
     @Test func i386StaticBinaryIsCovered() throws {
         let dir = try Harness.userDirectory("i386")
         defer { Harness.remove(dir) }
-        let source = Harness.packageRoot + "/Tests/ZRRunIntegrationTests/Fixtures/privcalls.c"
+        let source = Harness.packageRoot + "/Tests/UnprivilegedIntegrationTests/Fixtures/privcalls.c"
         let built = try Harness.asTestUser(["/usr/bin/gcc", "-m32", "-static", "-O1", "-o", dir + "/privcalls32", source])
         try #require(built.status == 0, "gcc -m32 -static failed (gcc-multilib installed?): \(built.summary)")
         let file = try Harness.host(["/usr/bin/file", "-b", dir + "/privcalls32"])
