@@ -85,10 +85,11 @@ start_registry() {
     echo "${0##*/}: docker-registry did not start on $address: $(tail -3 "$dir/log")" >&2
     return 1
 }
+# Always succeeds (it runs in EXIT traps of set -e scripts, before their other clean-up).
 stop_registry() {
     [ -n "${registry_pid:-}" ] || return 0
-    kill "$registry_pid" 2>/dev/null
-    wait "$registry_pid" 2>/dev/null
+    kill "$registry_pid" 2>/dev/null || true
+    wait "$registry_pid" 2>/dev/null || true
     registry_pid=
 }
 
