@@ -32,9 +32,10 @@ struct Build: ParsableCommand {
               zr build -t app:v2 -f docker/Dockerfile --build-arg VERSION=2 .
               zr build --target build -t app-dev --progress=plain .
               zr build --secret id=token,src=$HOME/.token -t app .
-              zr build --consistency=full -t db .      # stat shows owners as root would give them
-              zr build --device nvidia.com/gpu=all -t cuda-app .   # every RUN sees the GPUs (RUN --device=... for one step)
-              zr build --consistency=zero -t app .     # fastest, no identity emulation
+              zr build --consistency=full -t db .   # stat: the owners a root build gives
+              zr build --consistency=zero -t app .  # fastest, no identity emulation
+              # every RUN sees the GPUs (RUN --device=NAME for one step):
+              zr build --device nvidia.com/gpu=all -t cuda-app .
             """)
 
     @OptionGroup var store: StoreOptions

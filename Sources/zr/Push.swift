@@ -15,7 +15,7 @@ struct Push: ParsableCommand {
 
             Examples:
               zr push app:1 registry.site:5000/team/app:1
-              zr push --compression zstd --chunk-size 16777216 app:1 registry.site:5000/team/app:1
+              zr push --compression zstd --chunk-size 16777216 app:1 registry.site/app:1
               zr push --tls-verify=false debian:12 127.0.0.1:5000/test/debian:12
             """)
 

@@ -119,10 +119,12 @@ struct Import: ParsableCommand {
             FILE may be a root filesystem tarball (plain, gzip or zstd; - reads standard input), a root filesystem directory, a SquashFS file (unpacked with unsquashfs), an OCI image layout (a directory with oci-layout, or a tar of one), or a `docker save` archive (or its unpacked directory). Root filesystems become one-layer images and need NAME; image layouts and archives keep their names (ref.name annotations, RepoTags) unless NAME is given. Layer and config digests are verified, and every layer is treated as hostile input: no entry can land outside the image, device nodes are recorded but not created, and files become yours.
 
             Examples:
-              mmdebstrap --variant=minbase bookworm debian.tar && zr import debian.tar debian:12
+              mmdebstrap --variant=minbase bookworm debian.tar
+              zr import debian.tar debian:12
               zr import ./rootfs mytools:1
               zr import /scratch/app.sqfs app:1
-              skopeo copy docker://registry.example.org/app:1 oci:app-layout:app:1 && zr import app-layout
+              skopeo copy docker://registry.example.org/app:1 oci:app-layout:app:1
+              zr import app-layout
               docker save app:1 -o app.tar && zr import app.tar
             """)
 
@@ -438,9 +440,12 @@ struct Run: ParsableCommand {
             Examples:
               zr run debian:12 -- cat /etc/os-release
               zr run debian:12 --root-emulation --write -- apt-get install -y hello
-              zr run db --root-emulation --consistency=full -- stat -c %U /srv/pg/data   # owners of a full build
-              zr run cuda-app --device nvidia.com/gpu=0 -- nvidia-smi   # a CDI device (zr cdi list)
-              zr run --flatten debian:12 -- cat /etc/os-release   # without overlayfs
+              # the owners a full-consistency build recorded:
+              zr run db --root-emulation --consistency=full -- stat -c %U /srv/pg/data
+              # a CDI device (zr cdi list shows them):
+              zr run cuda-app --device nvidia.com/gpu=0 -- nvidia-smi
+              # without overlayfs:
+              zr run --flatten debian:12 -- cat /etc/os-release
             """)
     @OptionGroup var store: StoreOptions
     @Flag(name: .customLong("flatten"),
@@ -503,7 +508,7 @@ struct DockerfileCommand: ParsableCommand {
 
             Examples:
               zr dockerfile Dockerfile
-              zr dockerfile --resolved --build-arg VERSION=2 --target runtime app/Dockerfile
+              zr dockerfile --resolved --build-arg VERSION=2 --target runtime Dockerfile
             """)
 
     @Argument(help: "The Dockerfile (- for standard input).") var file: String = "Dockerfile"
