@@ -34,6 +34,10 @@
 SPANK_PLUGIN(zeroroot, 1)
 
 static struct zr_node *zr_node = NULL;
+/// The GPUs of the whole step on this node, read before the tasks fork: each task's own
+/// SLURM_STEP_GPUS may list only its GPU (--gpus-per-task), and the node's one container needs
+/// every task's.
+static char zr_step_gpus[1024];
 static int zr_watch[2] = {-1, -1};
 static uid_t zr_job_uid = (uid_t)-1;
 static uint32_t zr_job_id = 0;
@@ -141,6 +145,18 @@ int slurm_spank_init_post_opt(spank_t sp, int ac, char **av) {
     return zr_node_open(&zr_node, zr_watch);
 }
 
+/// slurmstepd, as the user, once per node before the tasks fork: the step's environment still
+/// has the step's GPUs, not one task's.
+int slurm_spank_user_init(spank_t sp, int ac, char **av) {
+    (void)ac;
+    (void)av;
+    if (zr_node == NULL || !zr_conf.gpus) return 0;
+    if (spank_getenv(sp, "SLURM_STEP_GPUS", zr_step_gpus, sizeof zr_step_gpus) != ESPANK_SUCCESS)
+        zr_step_gpus[0] = '\0';
+    slurm_debug("zeroroot: step GPUs on this node: %s", zr_step_gpus[0] ? zr_step_gpus : "none");
+    return 0;
+}
+
 /// Copies a job environment variable; NULL if unset. `buf` holds at least PATH_MAX bytes.
 static const char *zr_getenv(spank_t sp, const char *name, char *buf, int size) {
     if (spank_getenv(sp, name, buf, size) != ESPANK_SUCCESS || buf[0] == '\0') return NULL;
@@ -221,7 +237,7 @@ static int zr_create(spank_t sp, char *message, size_t size) {
     char step_gpus[1024], nvidia_visible[1024];
     const char *gpus = NULL;
     if (zr_conf.gpus) {
-        gpus = zr_getenv(sp, "SLURM_STEP_GPUS", step_gpus, sizeof step_gpus);
+        gpus = zr_step_gpus[0] != '\0' ? zr_step_gpus : zr_getenv(sp, "SLURM_STEP_GPUS", step_gpus, sizeof step_gpus);
         if (gpus == NULL) gpus = zr_getenv(sp, "SLURM_JOB_GPUS", step_gpus, sizeof step_gpus);
     }
     const char *visible = zr_getenv(sp, "NVIDIA_VISIBLE_DEVICES", nvidia_visible, sizeof nvidia_visible);
