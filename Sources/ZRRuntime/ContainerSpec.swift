@@ -174,11 +174,9 @@ public struct ContainerSpec: Codable, Sendable, Equatable {
         devices.cudaCompatibility = edits.cudaCompatibility ?? devices.cudaCompatibility
         devices.modes += edits.modes
         devices.hiddenNodes += edits.hiddenNodes.filter { !devices.hiddenNodes.contains($0) }
-        for entry in extra {
-            let name = entry.prefix { $0 != "=" }
-            environment.removeAll { $0.prefix { $0 != "=" } == name }
-            environment.append(entry)
-        }
+        var merged = Environment(environment)
+        for entry in extra { if let (name, value) = Environment.split(entry) { merged.set(name, value) } }
+        environment = merged.list
     }
 
     /// Whether the command runs under the supervisor (creds and full).

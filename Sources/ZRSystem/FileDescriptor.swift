@@ -226,6 +226,16 @@ public enum FileSystem {
         return nil
     }
 
+    /// The program `name` next to this process's own executable (zr and zr-run are installed
+    /// together), else the first along `searchPath`.
+    public static func companionExecutable(_ name: String, searchPath: String) -> String? {
+        if let exe = try? realPath("/proc/self/exe"), let slash = exe.lastIndex(of: "/") {
+            let sibling = String(exe[..<slash]) + "/" + name
+            if isExecutableFile(sibling) { return sibling }
+        }
+        return findExecutable(name, searchPath: searchPath)
+    }
+
     /// True for a regular file or a directory that the caller may search/execute.
     public static func isExecutableFile(_ path: String) -> Bool {
         var st = stat()

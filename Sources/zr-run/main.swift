@@ -80,7 +80,7 @@ func warn(_ message: String) {
 func deviceEdits(_ names: [String], directories: [String]) throws(CDIError) -> CDIEdits {
     let registry = CDIRegistry(directories: directories)
     guard !registry.unreadYAML.isEmpty else { return try registry.resolve(names).containerEdits() }
-    guard let zr = siblingOrOnPath("zr") else {
+    guard let zr = FileSystem.companionExecutable("zr", searchPath: Environment.host()["PATH"] ?? "") else {
         throw CDIError("YAML CDI spec \(registry.unreadYAML[0]): zr-run reads YAML specs through zr, which is neither next to zr-run nor on PATH")
     }
     let arguments = ["zr", "cdi", "edits", "--cdi-dirs", directories.joined(separator: ":")] + names
@@ -92,15 +92,6 @@ func deviceEdits(_ names: [String], directories: [String]) throws(CDIError) -> C
     do { return try CDIEdits(json: try JSON.parse(output)) } catch let error as CDIError { throw error } catch {
         throw CDIError("zr cdi edits printed no device edits: \(error)")
     }
-}
-
-/// `name` next to zr-run (installed together), else along PATH.
-func siblingOrOnPath(_ name: String) -> String? {
-    if let exe = try? FileSystem.realPath("/proc/self/exe"), let slash = exe.lastIndex(of: "/") {
-        let sibling = String(exe[..<slash]) + "/" + name
-        if FileSystem.isExecutableFile(sibling) { return sibling }
-    }
-    return FileSystem.findExecutable(name, searchPath: Environment.host()["PATH"] ?? "")
 }
 
 /// Runs a program with our environment, its stdout and stderr into one buffer.

@@ -492,11 +492,7 @@ struct Run: ParsableCommand {
 
 /// zr-run next to zr (both are installed together), else the one on PATH.
 func zrRunPath() -> String {
-    if let exe = try? FileSystem.realPath("/proc/self/exe"), let slash = exe.lastIndex(of: "/") {
-        let sibling = exe[..<slash] + "/zr-run"
-        if FileSystem.isExecutableFile(String(sibling)) { return String(sibling) }
-    }
-    return FileSystem.findExecutable("zr-run", searchPath: ProcessInfo.processInfo.environment["PATH"] ?? "") ?? "zr-run"
+    FileSystem.companionExecutable("zr-run", searchPath: ProcessInfo.processInfo.environment["PATH"] ?? "") ?? "zr-run"
 }
 
 struct DockerfileCommand: ParsableCommand {
