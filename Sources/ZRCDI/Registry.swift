@@ -11,13 +11,9 @@ public enum CDIName {
         return (String(parts[0]), String(parts[1]))
     }
 
-    /// A DNS-like vendor: letters, digits, `-`, `_`, `.`; starts with a letter, ends with a letter or digit.
-    static func isVendor(_ s: String) -> Bool {
-        guard let first = s.first, let last = s.last, first.isASCII, first.isLetter, alnum(last) else { return false }
-        return s.allSatisfy { alnum($0) || "-_.".contains($0) }
-    }
-
-    static func isClass(_ s: String) -> Bool {
+    /// Either half of a kind (a DNS-like vendor, a class): letters, digits, `-`, `_`, `.`;
+    /// starts with a letter, ends with a letter or digit.
+    static func isKindPart(_ s: String) -> Bool {
         guard let first = s.first, let last = s.last, first.isASCII, first.isLetter, alnum(last) else { return false }
         return s.allSatisfy { alnum($0) || "-_.".contains($0) }
     }
@@ -31,7 +27,7 @@ public enum CDIName {
     public static func parse(_ qualified: String) -> (kind: String, name: String)? {
         guard let eq = qualified.firstIndex(of: "=") else { return nil }
         let kind = String(qualified[..<eq]), name = String(qualified[qualified.index(after: eq)...])
-        guard let (vendor, deviceClass) = splitKind(kind), isVendor(vendor), isClass(deviceClass),
+        guard let (vendor, deviceClass) = splitKind(kind), isKindPart(vendor), isKindPart(deviceClass),
               isDeviceName(name) else { return nil }
         return (kind, name)
     }

@@ -193,8 +193,8 @@ struct SpecReader {
     }
 
     mutating func checkKind(_ kind: String, node: CDIDocument?) throws(CDIError) {
-        guard let (vendor, deviceClass) = CDIName.splitKind(kind), CDIName.isVendor(vendor),
-              CDIName.isClass(deviceClass) else {
+        guard let (vendor, deviceClass) = CDIName.splitKind(kind), CDIName.isKindPart(vendor),
+              CDIName.isKindPart(deviceClass) else {
             throw error(node, "kind", "\"\(kind)\" is not a device kind (vendor.com/class)")
         }
         if deviceClass.contains(".") { need("0.6.0", for: "a dot in the kind's class") }
