@@ -17,10 +17,15 @@
 #include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
 
 const int ZR_CLONE_NEWUSER = CLONE_NEWUSER;
 const int ZR_CLONE_NEWNS = CLONE_NEWNS;
 const int ZR_CLONE_NEWPID = CLONE_NEWPID;
+const int ZR_CLONE_NEWNET = CLONE_NEWNET;
+const int ZR_CLONE_NEWIPC = CLONE_NEWIPC;
+const int ZR_CLONE_NEWUTS = CLONE_NEWUTS;
 const int ZR_PR_SET_DUMPABLE = PR_SET_DUMPABLE;
 const unsigned int ZR_MFD_CLOEXEC = MFD_CLOEXEC;
 const int ZR_O_PATH = O_PATH;
@@ -54,11 +59,36 @@ void zr_restore_locale(void *previous) {
 
 const char *zr_errno_name(int err) { return strerrorname_np(err); }
 
+#if __has_include(<zr_commit.h>)
+#include <zr_commit.h> /* #define ZR_COMMIT "…", written by scripts/package */
+#endif
+#ifndef ZR_COMMIT
+#define ZR_COMMIT "unknown"
+#endif
+const char *zr_version_string(void) { return ZR_VERSION " (commit " ZR_COMMIT ")"; }
+
 int zr_prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5) {
     return prctl(option, a2, a3, a4, a5);
 }
 
 int zr_unshare(int flags) { return unshare(flags); }
+
+int zr_loopback_up(void) {
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    memcpy(ifr.ifr_name, "lo", 3);
+    int rc = ioctl(fd, SIOCGIFFLAGS, &ifr);
+    if (rc == 0) {
+        ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+        rc = ioctl(fd, SIOCSIFFLAGS, &ifr);
+    }
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return rc;
+}
 
 int zr_setns(int fd, int nstype) { return setns(fd, nstype); }
 
@@ -279,4 +309,13 @@ int zr_pipe2(int fds[2], int flags) { return pipe2(fds, flags); }
 
 ssize_t zr_copy_file_range(int in, int out, size_t length) {
     return copy_file_range(in, NULL, out, NULL, length, 0);
+}
+
+int zr_pidfd_open(pid_t pid) {
+#ifdef SYS_pidfd_open
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+    errno = ENOSYS;
+    return -1;
+#endif
 }

@@ -91,6 +91,7 @@ public enum Filter {
                 // The supervisor answers (seccomp_unotify(2)); the listener comes from
                 // SECCOMP_FILTER_FLAG_NEW_LISTENER when the child installs the program.
                 case .emulate: action = SCMP_ACT_NOTIFY
+                case .fail(let err): action = zr_scmp_act_errno(UInt16(err))
                 }
                 // The native number (a negative pseudo number where the native ABI lacks the
                 // call); libseccomp translates it to this context's ABI.
@@ -116,6 +117,13 @@ public enum Filter {
                 case .flags(let index, let mask):
                     var cmp = scmp_arg_cmp(arg: UInt32(index), op: SCMP_CMP_MASKED_EQ, datum_a: mask, datum_b: mask)
                     try check("add rule \(rule.syscall)", seccomp_rule_add_array(ctx, action, nr, 1, &cmp))
+                case .all(let comparisons):
+                    var cmps = comparisons.map { c in
+                        c.negated ? scmp_arg_cmp(arg: UInt32(c.argument), op: SCMP_CMP_NE, datum_a: c.value, datum_b: 0)
+                            : scmp_arg_cmp(arg: UInt32(c.argument), op: SCMP_CMP_MASKED_EQ, datum_a: c.mask, datum_b: c.value)
+                    }
+                    try check("add rule \(rule.syscall)",
+                              seccomp_rule_add_array(ctx, action, nr, UInt32(cmps.count), &cmps))
                 }
             }
         } catch {

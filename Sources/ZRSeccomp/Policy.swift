@@ -47,6 +47,29 @@ public struct Rule: Sendable, Equatable {
         case argument(Int, equals: UInt64)
         /// Every bit of `mask` is set in argument `argument` (open's O_CREAT).
         case flags(argument: Int, include: UInt64)
+        /// All of these hold (the simulated old kernels' finer rules).
+        case all([Comparison])
+    }
+
+    /// One argument test: `argument & mask` equals (or, negated, differs from) `value`.
+    public struct Comparison: Sendable, Equatable {
+        public let argument: Int
+        public let mask: UInt64
+        public let value: UInt64
+        public let negated: Bool
+
+        public init(argument: Int, mask: UInt64 = ~0, equals value: UInt64) {
+            (self.argument, self.mask, self.value, self.negated) = (argument, mask, value, false)
+        }
+
+        public init(argument: Int, differsFrom value: UInt64) {
+            (self.argument, self.mask, self.value, self.negated) = (argument, ~0, value, true)
+        }
+
+        func holds(_ arguments: [UInt64]) -> Bool {
+            guard argument < arguments.count else { return false }
+            return (arguments[argument] & mask == value) != negated
+        }
     }
 
     /// What happens to a matching call.
@@ -56,6 +79,8 @@ public struct Rule: Sendable, Equatable {
         /// The creds supervisor answers it from the caller's fake credentials (seccomp user
         /// notification).
         case emulate(CredentialCall)
+        /// Fails with this errno and does nothing (a kernel that lacks the call or the flag).
+        case fail(Int32)
     }
 
     public let syscall: String
@@ -233,6 +258,7 @@ public enum Policy {
         case fakeSuccess
         case allow
         case emulate(CredentialCall)
+        case fail(Int32)
     }
 
     /// What the filter does with a call, evaluated from the table alone (no kernel).
@@ -254,11 +280,14 @@ public enum Policy {
                 matches = index < arguments.count && arguments[index] == value
             case .flags(let index, let mask):
                 matches = index < arguments.count && arguments[index] & mask == mask
+            case .all(let comparisons):
+                matches = comparisons.allSatisfy { $0.holds(arguments) }
             }
             guard matches else { continue }
             switch rule.effect {
             case .fakeSuccess: return .fakeSuccess
             case .emulate(let call): return .emulate(call)
+            case .fail(let err): return .fail(err)
             }
         }
         return .allow

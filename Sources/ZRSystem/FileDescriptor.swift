@@ -19,9 +19,22 @@ public struct FileDescriptor: Sendable, Equatable {
     /// symlinks and absolute paths cannot leave it (openat2 RESOLVE_IN_ROOT). `display` is the
     /// host-side path used in errors. `sameMount`: the lookup may not cross a mount point
     /// (RESOLVE_NO_XDEV, EXDEV), so a symlink cannot lead it onto something mounted inside.
+    /// Without openat2 (or with ZR_FORCE_RESOLVER=fallback) `FallbackResolver` does the same
+    /// walk in our own code, with the same errors.
     public static func open(
         inRoot root: FileDescriptor, _ path: String, _ flags: Int32, sameMount: Bool = false, display: String
     ) throws(SystemError) -> FileDescriptor {
+        try open(inRoot: root, path, flags, sameMount: sameMount, resolver: try InRootResolver.current.get(), display: display)
+    }
+
+    /// `open(inRoot:)` with the resolver named (tests run both on the same trees).
+    public static func open(
+        inRoot root: FileDescriptor, _ path: String, _ flags: Int32, sameMount: Bool = false,
+        resolver: InRootResolver, display: String
+    ) throws(SystemError) -> FileDescriptor {
+        if resolver == .fallback {
+            return try FallbackResolver.open(root: root, path, flags, sameMount: sameMount, display: display)
+        }
         let resolve = ZR_RESOLVE_IN_ROOT | ZR_RESOLVE_NO_MAGICLINKS | (sameMount ? ZR_RESOLVE_NO_XDEV : 0)
         let fd = try syscallChecked("open", path: display) {
             zr_openat2(root.rawValue, path, UInt64(flags | O_CLOEXEC), 0, resolve)
@@ -110,6 +123,15 @@ public struct FileDescriptor: Sendable, Equatable {
         }
     }
 
+    /// pread(2): up to `count` bytes at `offset`, fewer at end of file.
+    public func read(count: Int, at offset: Int64, path: String) throws(SystemError) -> [UInt8] {
+        var buffer = [UInt8](repeating: 0, count: count)
+        let n = try syscallChecked("read", path: path) {
+            buffer.withUnsafeMutableBytes { pread($0.baseAddress!, rawValue: rawValue, count: count, offset: offset) }
+        }
+        return Array(buffer[0..<n])
+    }
+
     /// Reads to end of file.
     public func readAll(path: String) throws(SystemError) -> [UInt8] {
         var out: [UInt8] = []
@@ -139,6 +161,10 @@ public struct FileDescriptor: Sendable, Equatable {
         try syscallChecked("stat", path: path) { fstat(rawValue, &st) }
         return st
     }
+}
+
+private func pread(_ buffer: UnsafeMutableRawPointer, rawValue: Int32, count: Int, offset: Int64) -> Int {
+    Glibc.pread(rawValue, buffer, count, off_t(offset))
 }
 
 public enum FileSystem {
@@ -195,6 +221,11 @@ public enum FileSystem {
         guard let parent = try? FileDescriptor.open(parentPath, O_RDONLY | O_DIRECTORY) else { return }
         defer { parent.close() }
         try? parent.removeTree(String(path[path.index(after: slash)...]), display: path)
+    }
+
+    /// rename(2): replaces `target` atomically.
+    public static func rename(_ path: String, to target: String) throws(SystemError) {
+        try syscallChecked("rename", path: "\(path) -> \(target)") { Glibc.rename(path, target) }
     }
 
     public static func readLink(_ path: String) throws(SystemError) -> String {

@@ -153,13 +153,24 @@ public enum Process {
     }
 
     /// Waits for `pid` at most `seconds`; then kills it (SIGKILL), reaps it and returns nil.
-    /// Polls: the callers (device hooks, ldconfig) run before any signal handling is set up.
+    /// The callers (device hooks, ldconfig) run before any signal handling is set up, so the
+    /// wait is a poll(2) on a pidfd; where the kernel has none (before 5.3), a 2 ms poll loop.
     public static func wait(_ pid: pid_t, seconds: Int) throws(SystemError) -> Termination? {
-        var pause = timespec(tv_sec: 0, tv_nsec: 2_000_000)
-        let ticks = seconds * 500
-        for _ in 0..<max(ticks, 1) {
-            if let end = try reap(pid) { return end }
-            nanosleep(&pause, nil)
+        let pidfd = zr_pidfd_open(pid)
+        if pidfd >= 0 {
+            defer { _ = Glibc.close(pidfd) }
+            var entry = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
+            var left = seconds * 1000
+            var ready: Int32 = 0
+            // EINTR: poll again for the time left (approximately: a stray signal is rare here).
+            repeat { ready = poll(&entry, 1, Int32(clamping: left)); left -= 1 } while ready < 0 && errno == EINTR && left > 0
+            if ready > 0, let end = try reap(pid) { return end }
+        } else {
+            var pause = timespec(tv_sec: 0, tv_nsec: 2_000_000)
+            for _ in 0..<max(seconds * 500, 1) {
+                if let end = try reap(pid) { return end }
+                nanosleep(&pause, nil)
+            }
         }
         if let end = try reap(pid) { return end }
         kill(pid, SIGKILL)

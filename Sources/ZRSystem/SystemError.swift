@@ -54,3 +54,8 @@ public func withUTF8Locale<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> 
     defer { zr_restore_locale(previous) }
     return try body()
 }
+
+/// What this build is: the version and git commit (the SPANK plugin reports the same).
+public enum BuildInfo {
+    public static var version: String { String(cString: zr_version_string()) }
+}

@@ -12,6 +12,9 @@
 extern const int ZR_CLONE_NEWUSER;
 extern const int ZR_CLONE_NEWNS;
 extern const int ZR_CLONE_NEWPID;
+extern const int ZR_CLONE_NEWNET;
+extern const int ZR_CLONE_NEWIPC;
+extern const int ZR_CLONE_NEWUTS;
 extern const int ZR_PR_SET_DUMPABLE;
 extern const unsigned int ZR_MFD_CLOEXEC;
 extern const int ZR_O_PATH;
@@ -28,9 +31,16 @@ void zr_restore_locale(void *previous);
 /// Symbolic errno name ("ENOENT"), or NULL for an unknown value (glibc strerrorname_np).
 const char *zr_errno_name(int err);
 
+/// "0.1.0 (commit 0123456789ab)": the version Package.swift defines and the commit
+/// scripts/package records (.build-info/zr_commit.h), as zr --version prints it.
+const char *zr_version_string(void);
+
 int zr_prctl(int option, unsigned long arg2, unsigned long arg3, unsigned long arg4, unsigned long arg5);
 int zr_unshare(int flags);
 int zr_setns(int fd, int nstype);
+/// Sets the loopback interface up (ioctl SIOCSIFFLAGS): a new network namespace has it down.
+/// -1 with errno on failure.
+int zr_loopback_up(void);
 /// pivot_root(2); glibc has no wrapper.
 int zr_pivot_root(const char *new_root, const char *put_old);
 /// openat2(2) with the given resolve flags (RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, ...).
@@ -112,5 +122,30 @@ int zr_spawn_finish(pid_t pid, int report_fd, int *stage, int *err);
 /// pipe2(2) and copy_file_range(2) (at the current offsets): GNU extensions.
 int zr_pipe2(int fds[2], int flags);
 ssize_t zr_copy_file_range(int in, int out, size_t length);
+
+/// pidfd_open(2) (close-on-exec), for waiting on a child with a timeout without polling;
+/// -1 with ENOSYS before Linux 5.3.
+int zr_pidfd_open(pid_t pid);
+/// Kernel feature probes (probes.c): 0 when the feature works, else the errno the kernel gave.
+/// Probes that would change this process for good (seccomp, namespaces) run in a forked child.
+int zr_probe_openat2(void);
+int zr_probe_close_range(void);
+int zr_probe_pidfd_open(void);
+int zr_probe_pidfd_thread(void);
+int zr_probe_clone3(void);
+/// Seccomp user notification: results[0] a listener, [1] SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV,
+/// [2] SECCOMP_IOCTL_NOTIF_ADDFD, [3] SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP. Returns 0, or the
+/// errno of running the probe at all.
+int zr_probe_seccomp(int results[4]);
+/// overlayfs (userxattr) in a new user namespace, on a tmpfs mounted over the empty directory
+/// `scratch` in the child's own mount namespace.
+int zr_probe_overlay(const char *scratch);
+/// 1 when `fd` is on procfs (whose symlinks are magic links), 0 when not, -1 with errno.
+int zr_is_procfs(int fd);
+extern const unsigned int ZR_PIDFD_THREAD;
+extern const unsigned long ZR_SECCOMP_IOCTL_NOTIF_SET_FLAGS;
+extern const unsigned long ZR_SECCOMP_IOCTL_NOTIF_ADDFD;
+extern const unsigned long ZR_SECCOMP_FILTER_FLAG_NEW_LISTENER;
+extern const unsigned long ZR_SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
 
 #endif
