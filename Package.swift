@@ -4,6 +4,11 @@
 import PackageDescription
 
 let strict: [SwiftSetting] = [.treatAllWarnings(as: .error)]
+// The one version number: zr --version and the SPANK plugin print it with the git commit, which
+// scripts/package writes to .build-info/zr_commit.h (a development build says "unknown"). Only
+// the two C files that print it include that header, so a new commit rebuilds nothing else.
+let version = "0.1.0"
+let buildInfo = "-I\(Context.packageDirectory)/.build-info"
 
 let package = Package(
     name: "zeroroot",
@@ -20,13 +25,15 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.29.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
     ],
     targets: [
         // C: the calls Swift cannot make (variadic prctl/syscall, unshare/setns, pivot_root,
         // openat2) and the code that runs between fork and exec.
         .target(
             name: "CZeroRoot",
-            cSettings: [.define("_GNU_SOURCE"), .unsafeFlags(["-Wall", "-Wextra", "-Werror"])]
+            cSettings: [.define("_GNU_SOURCE"), .define("ZR_VERSION", to: "\"\(version)\""),
+                        .unsafeFlags(["-Wall", "-Wextra", "-Werror", buildInfo])]
         ),
         // C: the seccomp user-notification supervisor of the creds and full levels (creds.c is
         // the allocation-free notification loop, owners.c the owner ledger's calls).
@@ -59,6 +66,11 @@ let package = Package(
         .target(name: "ZRLayer", dependencies: ["ZRSystem", "ZROCI", "CArchive"], swiftSettings: strict),
         .target(name: "ZRStore", dependencies: ["ZRSystem", "ZROCI", "ZRLayer"], swiftSettings: strict),
         .target(name: "ZRDockerfile", dependencies: ["ZRVocabulary"], swiftSettings: strict),
+        // The site configuration (/etc/zeroroot/zeroroot.conf, the user's file, the environment)
+        // resolved into one value with each setting's source; TOML through TOMLKit. Never linked
+        // into zr-run.
+        .target(name: "ZRConfig", dependencies: ["ZRSystem", "ZRVocabulary", .product(name: "TOMLKit", package: "TOMLKit")],
+                swiftSettings: strict),
         // OCI distribution client. Never imports ZRStore: the zr command feeds what it downloads
         // into the store.
         .target(name: "ZRRegistry", dependencies: [
@@ -89,8 +101,9 @@ let package = Package(
         .target(
             name: "ZRSpankShim", dependencies: ["CZRSpankABI"], path: "slurm/shim",
             cSettings: [
-                .define("_GNU_SOURCE"), .define("_FORTIFY_SOURCE", to: "2", .when(configuration: .release)),
-                .unsafeFlags(["-Wall", "-Wextra", "-Werror", "-Wformat=2", "-fstack-protector-strong",
+                .define("_GNU_SOURCE"), .define("ZR_VERSION", to: "\"\(version)\""),
+                .define("_FORTIFY_SOURCE", to: "2", .when(configuration: .release)),
+                .unsafeFlags(["-Wall", "-Wextra", "-Werror", buildInfo, "-Wformat=2", "-fstack-protector-strong",
                               "-fstack-clash-protection", "-fcf-protection"]),
             ],
             linkerSettings: [.unsafeFlags([
@@ -109,11 +122,14 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // Test tool: runs a command as if on an older kernel (RHEL 8's 4.18, RHEL 9's 5.14).
+        .executableTarget(name: "zr-oldkernel", dependencies: ["ZRSeccomp", "ZRSystem"], swiftSettings: strict),
+
         .executableTarget(
             name: "zr",
             dependencies: [
                 "ZRStore", "ZRLayer", "ZROCI", "ZRSystem", "ZRDockerfile", "ZRBuilder", "ZRRegistry", "ZRVocabulary",
-                "ZRCDI", "ZRCDIYAML",
+                "ZRCDI", "ZRCDIYAML", "ZRConfig",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -124,6 +140,8 @@ let package = Package(
         .testTarget(name: "ZRCDITests", dependencies: ["ZRCDI", "ZRCDIYAML", "ZRJSON", "ZRVocabulary"], swiftSettings: strict),
         .testTarget(name: "ZRRuntimeTests", dependencies: ["ZRRuntime", "ZRSystem", "ZRVocabulary"], swiftSettings: strict),
         .testTarget(name: "ZRLayerTests", dependencies: ["ZRLayer", "ZRSystem", "CArchive"], swiftSettings: strict),
+        .testTarget(name: "ZRConfigTests", dependencies: ["ZRConfig", "ZRVocabulary"], swiftSettings: strict),
+        .testTarget(name: "ZRSystemTests", dependencies: ["ZRSystem", "CZeroRoot"], swiftSettings: strict),
         .testTarget(name: "ZRJSONTests", dependencies: ["ZRJSON"], swiftSettings: strict),
         .testTarget(name: "ZROCITests", dependencies: ["ZROCI", "ZRVocabulary"], swiftSettings: strict),
         .testTarget(name: "ZRRegistryTests", dependencies: ["ZRRegistry", "ZROCI", "ZRVocabulary"], swiftSettings: strict),

@@ -17,6 +17,9 @@ public struct RegistrySettings: Sendable {
     public var retry: RetryPolicy
     /// Redirects followed in a row (blob downloads are usually redirected once, to storage).
     public var maxRedirects: Int
+    /// registry → the host its pulls go to instead (a site's pull-through mirror of docker.io,
+    /// with the same repository names). Pushes always go to the registry itself.
+    public var registryMirrors: [String: String] = [:]
 
     public init(tlsVerify: Bool = true, insecureRegistries: Set<String> = [], extraCAFile: String? = nil,
                 proxies: ProxySettings = ProxySettings(), maxConcurrentDownloads: Int = 4,
@@ -38,6 +41,11 @@ public struct RegistrySettings: Sendable {
         let ca = environment["SSL_CERT_FILE"].flatMap { $0.isEmpty ? nil : $0 }
         return RegistrySettings(tlsVerify: tlsVerify, insecureRegistries: Set(insecure), extraCAFile: ca,
                                 proxies: ProxySettings(environment: environment))
+    }
+
+    /// The host pulls from `registry` are sent to: its mirror, else itself.
+    public func pullEndpoint(for registry: String) -> String {
+        registryMirrors[registry] ?? registry
     }
 
     /// Whether `registry` (`host[:port]`) is reached without certificate checks.

@@ -74,6 +74,10 @@ public struct ImageRecord: Codable, Sendable, Equatable {
 public final class Store {
     public let root: String
     private var lockFD: FileDescriptor?
+    /// The most one imported layer may unpack to: bytes with an optional K, M, G or T suffix
+    /// (zr sets it from the site configuration: `max-layer-size`, `$ZR_MAX_LAYER_SIZE`); nil is
+    /// 64 GiB.
+    public var maxLayerSize: String?
 
     /// `$ZR_STORAGE`, else `/var/tmp/$USER/zeroroot` (node-local: overlayfs upper directories
     /// cannot live on NFS or Lustre).
@@ -321,7 +325,7 @@ public final class Store {
             let report: ApplyReport
             let diffID: Digest
             let size: Int64
-            let limit = try Self.layerSizeLimit(getenv("ZR_MAX_LAYER_SIZE").map { String(cString: $0) })
+            let limit = try Self.layerSizeLimit(maxLayerSize)
             do {
                 let stream = try LayerStream(input: input, copyTo: keepingBlob ? work + "/blob.tar" : nil, display: display)
                 let rootFD = try openDirectory(work + "/rootfs")
@@ -346,8 +350,7 @@ public final class Store {
     }
 
     /// The most an imported layer's files may add up to by apparent size (sparse holes count):
-    /// `ZR_MAX_LAYER_SIZE` bytes, with an optional K, M, G or T suffix (powers of 1024), else
-    /// 64 GiB.
+    /// `maxLayerSize` bytes, with an optional K, M, G or T suffix (powers of 1024), else 64 GiB.
     static func layerSizeLimit(_ setting: String?) throws(StoreError) -> Int64 {
         guard let setting, !setting.isEmpty else { return 64 << 30 }
         let units: [Character: Int64] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40]
@@ -355,7 +358,7 @@ public final class Store {
         let digits = unit == nil ? setting : String(setting.dropLast())
         guard let value = Int64(digits), value > 0,
               case let (limit, overflow) = value.multipliedReportingOverflow(by: unit ?? 1), !overflow else {
-            throw .badInput("ZR_MAX_LAYER_SIZE=\(setting): not a size (bytes, or a number with K, M, G or T)")
+            throw .badInput("max-layer-size \(setting): not a size (bytes, or a number with K, M, G or T)")
         }
         return limit
     }

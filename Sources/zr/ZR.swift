@@ -16,7 +16,7 @@ struct ZR: ParsableCommand {
         commandName: "zr",
         abstract: "Unprivileged container images for HPC: build, import, list, run.",
         discussion: """
-            Images live in the store: $ZR_STORAGE, else /var/tmp/$USER/zeroroot (node-local disk; overlayfs cannot use NFS or Lustre for its upper directories).
+            Images live in the store: $ZR_STORAGE, else the site configuration's storage, else /var/tmp/$USER/zeroroot (node-local disk; overlayfs cannot use NFS or Lustre for its upper directories). Site defaults (store, registry mirrors, insecure registries, CA bundle, CDI directories, consistency, limits) come from /etc/zeroroot/zeroroot.conf and ~/.config/zeroroot/zeroroot.conf; zr config shows them.
 
             Examples:
               zr build -t app .
@@ -27,8 +27,8 @@ struct ZR: ParsableCommand {
               zr run --root-emulation --write debian:12 -- apt-get install -y hello
               zr rm debian:12 && zr gc
             """,
-        version: "0.1.0",
-        subcommands: [Build.self, Bcast.self, BcastReceive.self, Import.self, Export.self, Images.self, Inspect.self, Tag.self, Remove.self, GC.self, Check.self, Run.self, DockerfileCommand.self, Pull.self, Push.self, Login.self, Logout.self, CDI.self]
+        version: BuildInfo.version,
+        subcommands: [Build.self, Bcast.self, BcastReceive.self, Import.self, Export.self, Images.self, Inspect.self, Tag.self, Remove.self, GC.self, Check.self, Run.self, DockerfileCommand.self, Pull.self, Push.self, Login.self, Logout.self, CDI.self, ConfigCommand.self, Doctor.self]
     )
 
     /// argument-parser's own main, with zeroroot's wording: errors start with "zr:" like
@@ -59,12 +59,15 @@ struct Failure: Error, CustomStringConvertible {
 
 /// Options every store command takes.
 struct StoreOptions: ParsableArguments {
-    @Option(name: .customLong("storage"), help: ArgumentHelp("The store directory (default: $ZR_STORAGE, else /var/tmp/$USER/zeroroot).", valueName: "DIR"))
+    @Option(name: .customLong("storage"), help: ArgumentHelp("The store directory (default: $ZR_STORAGE, else zeroroot.conf's storage, else /var/tmp/$USER/zeroroot).", valueName: "DIR"))
     var storage: String?
 
     func open() throws -> Store {
+        let config = try siteConfig()
         let environment = ProcessInfo.processInfo.environment
-        return try Store(root: storage ?? Store.defaultRoot(environment: environment))
+        let store = try Store(root: storage ?? config.storage.value ?? Store.defaultRoot(environment: environment))
+        store.maxLayerSize = config.maxLayerSize.value
+        return store
     }
 }
 
@@ -88,13 +91,6 @@ func hostUname() -> (machine: String, release: String) {
         withUnsafeBytes(of: value) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
     }
     return (field(u.machine), field(u.release))
-}
-
-/// Whether the running kernel is at least `major.minor` (from uname's release, "6.18.44-…").
-func kernelAtLeast(_ major: Int, _ minor: Int) -> Bool {
-    let parts = hostUname().release.split(whereSeparator: { !$0.isNumber }).prefix(2).compactMap { Int($0) }
-    guard parts.count == 2 else { return false }
-    return (parts[0], parts[1]) >= (major, minor)
 }
 
 func hostArchitecture() -> String {
@@ -449,7 +445,7 @@ struct Run: ParsableCommand {
             """)
     @OptionGroup var store: StoreOptions
     @Flag(name: .customLong("flatten"),
-          help: "Copy the layers into one directory instead of stacking them with overlayfs (for kernels that refuse overlayfs in a user namespace; also ZR_SNAPSHOT=1).")
+          help: "Copy the layers into one directory instead of stacking them with overlayfs (also ZR_SNAPSHOT=1; chosen by itself where the kernel refuses overlayfs in a user namespace).")
     var flatten = false
     @Argument(help: "The image.") var image: String
     @Argument(parsing: .captureForPassthrough, help: "zr-run options, then -- and the command.")
@@ -466,19 +462,35 @@ struct Run: ParsableCommand {
             layers.append(store.layerRootfs(layer.diffID))
         }
         // The config blob is a file already: zr-run reads Env/WorkingDir/Cmd from it.
-        _ = try store.readBlob(record.config)
+        let config = try store.readBlob(record.config)
         let mountPoint = try store.scratchDirectory("run", pinning: record.layers.map(\.diffID))
         let options = rest.prefix { $0 != "--" }
         let command = rest.drop { $0 != "--" }
         var argv = [zrRunPath(), "--config", store.blobPath(record.config)]
-        if flatten || ProcessInfo.processInfo.environment["ZR_SNAPSHOT"] == "1" {
+        if !options.contains(where: { $0.hasPrefix("--cdi-dirs") }), let dirs = try configuredCDIDirectories() {
+            argv += ["--cdi-dirs", dirs]
+        }
+        var copy = flatten || ProcessInfo.processInfo.environment["ZR_SNAPSHOT"] == "1"
+        if !copy && !KernelFeatures.current().features.has(.overlayInUserNamespace) {
+            note("zr: this kernel refuses overlayfs in a user namespace (see zr doctor): copying the layers (--flatten)")
+            copy = true
+        }
+        if copy {
             // A private copy: slower to start, but needs nothing from the kernel but a directory.
             let root = mountPoint + "/root"
             try FileSystem.makeDirectory(root, mode: 0o755)
+            // The copy takes a while and only the layers are pinned: zr-run reads a copy of the
+            // config in the scratch directory, which a gc meanwhile leaves alone.
+            let configPath = mountPoint + "/config.json"
+            let configFile = try FileDescriptor.open(configPath, O_WRONLY | O_CREAT | O_EXCL, mode: 0o600)
+            do { try configFile.write(config, path: configPath) } catch { configFile.close(); throw error }
+            configFile.close()
+            argv[2] = configPath
             try flattenLayers(layers, into: root)
             argv += options + [root] + command
         } else {
-            argv += layers.flatMap { ["--layer", $0] }
+            // Store layers are named by their digests: what is derived from them may be reused.
+            argv += layers.flatMap { ["--layer", $0] } + ["--immutable-layers"]
             argv += options + [mountPoint] + command
         }
         // exec keeps the pid, so the scratch directory (named after it) is removed by the next
