@@ -45,6 +45,10 @@ public struct BuildRequest: Sendable {
     public var devices: [String] = []
     /// CDI spec directories, colon separated; nil: zr-run's default ($ZR_CDI_DIRS, /etc/cdi, /var/run/cdi).
     public var cdiDirectories: String?
+    /// Where devices put things in a container (device nodes, mounts, symlinks), given their
+    /// names: a snapshot-mode step's copy gets these as mount points, which must not reach its
+    /// layer. zr resolves them with the CDI specs (the builder does not read CDI itself).
+    public var deviceTargets: @Sendable ([String]) -> [String] = { _ in [] }
 
     public init(contextDirectory: String, dockerfilePath: String, tags: [String] = [], buildArgs: [String: String] = [:],
                 target: String? = nil, noCache: Bool = false, secrets: [String: String] = [:], keepFailed: Bool = false,

@@ -305,13 +305,24 @@ public final class Builder {
         }
     }
 
+    /// What a layer step's cache key builds on: the chain of keys so far *and* the layers
+    /// actually below it. Two builds that ran the same step each made their own layer (a RUN's
+    /// output differs from run to run), so a later step's record from one build must never be
+    /// stacked on the other's layer: with the layers in the key it is not found.
+    static func lineageKey(_ state: StageState) -> Digest {
+        var digester = Digester(.sha256)
+        digester.update(Array("\(state.key)\n".utf8))
+        for layer in state.layers { digester.update(Array("\(layer.diffID)\n".utf8)) }
+        return digester.finalize()
+    }
+
     func step(_ instruction: ResolvedInstruction, state: StageState, stage: ResolvedStage, graph: StageGraph) throws(BuildError) -> StageState {
         let at = instruction.original.range.start
         progress.begin(title(instruction.original))
         var failed = true
         defer { progress.end(failed: failed) }
         var state = state
-        let previousKey = state.key
+        let previousKey = Self.lineageKey(state)
         state.key = nextKey(state, instruction)
         switch instruction.expanded.command {
         case .from:

@@ -197,21 +197,8 @@ extension Builder {
         // flag does for the whole build; a level given so is never retried.
         let override = try stepConsistency(environment, at: at)
         let consistency = try runLevel(override ?? request.consistency, state: state, at: at)
-        // What the step sees decides its cache key: the command, its environment, the user and
-        // the mounts (rendered in the instruction text); secrets by id only.
-        var digester = Digester(.sha256)
-        digester.update(Array("\(previousKey)\n\(instruction.expanded.canonicalText)\n".utf8))
-        for item in command + ["--env--"] + environment + ["--user--", state.config.config?.user ?? ""] {
-            digester.update(Array("\(item)\0".utf8))
-        }
-        // A step run with other root emulation may have made other files; zero keeps the keys
-        // it always had, so existing caches stay valid.
-        if consistency != .zero {
-            digester.update(Array("--consistency--\0\(consistency.rawValue)\0".utf8))
-        }
-        // RUN --device is in the instruction's text; the build's own devices are not.
-        for device in request.devices { digester.update(Array("--device--\0\(device)\0".utf8)) }
-        let key = digester.finalize()
+        let key = runKey(previousKey: previousKey, instruction: instruction, command: command, environment: environment,
+                         user: state.config.config?.user ?? "", consistency: consistency)
         let createdBy = "RUN " + command.joined(separator: " ")
         var state = state
         if reuse(&state, key: key, createdBy: createdBy) { return state }
@@ -231,20 +218,72 @@ extension Builder {
             if let l = prepared.lock { locks.append(l) }
             if let t = prepared.target { targets.append(t) }
         }
-        let image = view(state)
         var invocation = RunInvocation(
             zrRun: request.zrRunPath, layers: state.layers.map { store.layerRootfs($0.diffID) },
             mountPoint: mountPoint, workingDirectory: state.workdir, environment: environment, binds: binds, command: command,
             consistency: consistency, user: try creditedUser(state, at: at, consistency: consistency))
         invocation.devices = request.devices + r.devices.filter { !request.devices.contains($0) }
         invocation.cdiDirectories = request.cdiDirectories
-        var snapshot = request.snapshot || overlayRefused
-        var changes = ""  // the directory the step's changes are read from
-        var end: Termination = .exited(0), tail: [String] = []
+        let image = view(state)
+        var run = try runAttempts(&invocation, image: image, state: state, scratch: scratch, retry: override == nil, at: at)
+        if run.snapshot {
+            let devices = invocation.devices.isEmpty ? [] : request.deviceTargets(invocation.devices)
+            removeMountPoints(upper: run.changes, targets: targets + devices + ["/etc/resolv.conf", "/etc/hosts"], image: image)
+            run.changes = try snapshotDiff(run.changes, image: image, scratch: scratch, at: at)
+        }
+        guard run.end == .exited(0) else {
+            var kept: String?
+            if request.keepFailed {
+                kept = try keepFailedState(state, upper: run.changes, scratch: scratch, createdBy: createdBy, at: at)
+            }
+            throw .runFailed(command: command.last ?? "", status: run.end, lastLines: Array(run.tail.suffix(10)), keptAs: kept, at: at)
+        }
+        let layer: ImageRecord.Layer?
+        if Self.isEmptyDirectory(run.changes) {
+            layer = nil
+        } else {
+            layer = try adopt(tree: run.changes, scratch: scratch, owners: [:], overlay: true, at: at)
+        }
+        return try record(state, layer: layer, key: key, createdBy: createdBy, at: at)
+    }
+
+    /// What the step sees decides its cache key: the command, its environment, the user and
+    /// the mounts (rendered in the instruction text); secrets by id only.
+    func runKey(previousKey: Digest, instruction: ResolvedInstruction, command: [String], environment: [String],
+                user: String, consistency: Consistency) -> Digest {
+        var digester = Digester(.sha256)
+        digester.update(Array("\(previousKey)\n\(instruction.expanded.canonicalText)\n".utf8))
+        for item in command + ["--env--"] + environment + ["--user--", user] {
+            digester.update(Array("\(item)\0".utf8))
+        }
+        // A step run with other root emulation may have made other files; zero keeps the keys
+        // it always had, so existing caches stay valid.
+        if consistency != .zero {
+            digester.update(Array("--consistency--\0\(consistency.rawValue)\0".utf8))
+        }
+        // RUN --device is in the instruction's text; the build's own devices are not.
+        for device in request.devices { digester.update(Array("--device--\0\(device)\0".utf8)) }
+        return digester.finalize()
+    }
+
+    /// How a step's runs ended: the status and last lines to report, the directory its changes
+    /// are read from, and whether that is a snapshot copy rather than an overlay upper.
+    struct RunOutcome {
+        var end: Termination
+        var tail: [String]
+        var changes: String
+        var snapshot: Bool
+    }
+
+    /// Runs the step: on overlayfs, or on a copy where the kernel refuses it (and so every later
+    /// step); once more in full consistency when it fails under the default (`retry`).
+    func runAttempts(_ invocation: inout RunInvocation, image: ImageView, state: StageState, scratch: String,
+                     retry: Bool, at: SourcePosition) throws(BuildError) -> RunOutcome {
+        var outcome = RunOutcome(end: .exited(0), tail: [], changes: "", snapshot: request.snapshot || overlayRefused)
         var attempt = ""  // suffix of the directories of a second run
         var first: (Termination, [String])?  // how the first run ended, when there is a second
         while true {
-            if snapshot {
+            if outcome.snapshot {
                 // The stage flattened into a plain directory that the command changes in place.
                 let root = scratch + "/root" + attempt
                 do {
@@ -255,33 +294,33 @@ extension Builder {
                 }
                 invocation.layers = []
                 invocation.mountPoint = root
-                changes = root
+                outcome.changes = root
             } else {
-                changes = invocation.upper
+                outcome.changes = invocation.upper
             }
             do {
-                (end, tail) = try invocation.run { progress.output($0) }
+                (outcome.end, outcome.tail) = try invocation.run { progress.output($0) }
             } catch {
                 throw .step("RUN: cannot start \(request.zrRunPath): \(error)", at: at)
             }
             // zr-run says "mount overlay …" and exits 125 where the kernel refuses overlayfs in a
             // user namespace: the step runs again on a copy, and so do the later ones.
-            if !snapshot && end == .exited(125) && tail.contains(where: { $0.contains("mount overlay") }) {
+            if !outcome.snapshot && outcome.end == .exited(125) && outcome.tail.contains(where: { $0.contains("mount overlay") }) {
                 overlayRefused = true
-                snapshot = true
-                progress.note("warning: overlayfs is not available here (\(tail.last ?? "")); RUN steps copy the image instead (slower)")
+                outcome.snapshot = true
+                progress.note("warning: overlayfs is not available here (\(outcome.tail.last ?? "")); RUN steps copy the image instead (slower)")
                 continue
             }
             // Full consistency unavailable here (zr-run could not set it up): the first
             // failure is the one to report.
-            if let first, end == .exited(125) { (end, tail) = first }
+            if let first, outcome.end == .exited(125) { (outcome.end, outcome.tail) = first }
             // A step that fails under the default emulation runs once more in full, from the
             // same parent on fresh directories (what the first run changed is left behind):
             // `su postgres -c initdb` fails under creds and works in full. Not for 125-127
             // (setup failed, cannot execute, not found), which no emulation changes.
-            if request.retryInFull && override == nil && first == nil && invocation.consistency != .full,
-               case .exited(let status) = end, status != 0 && !(125...127).contains(status) {
-                first = (end, tail)
+            if request.retryInFull && retry && first == nil && invocation.consistency != .full,
+               case .exited(let status) = outcome.end, status != 0 && !(125...127).contains(status) {
+                first = (outcome.end, outcome.tail)
                 progress.note("\(at.file):\(at.line): RUN exited with status \(status) under \(invocation.consistency.rawValue) consistency; running it again with --consistency=full")
                 attempt = "-full"
                 invocation.consistency = .full
@@ -290,36 +329,22 @@ extension Builder {
                 do { try FileSystem.makeDirectory(invocation.mountPoint, mode: 0o700) } catch { throw .step("\(error)", at: at) }
                 continue
             }
-            break
+            return outcome
         }
-        if snapshot {
-            removeMountPoints(upper: changes, targets: targets + ["/etc/resolv.conf", "/etc/hosts"], image: image)
-            // From here on, `changes` is a layer tree like an overlay upper directory.
-            let tree = scratch + "/diff"
-            do {
-                try FileSystem.makeDirectory(tree, mode: 0o755)
-                var staging = Staging(root: tree, image: image)
-                try Snapshot.diff(changes, against: image, into: &staging)
-                try staging.finish()
-            } catch {
-                throw .step("RUN: comparing the snapshot: \(error)", at: at)
-            }
-            changes = tree
+    }
+
+    /// A snapshot run's copy compared with the image: a layer tree like an overlay upper directory.
+    func snapshotDiff(_ changes: String, image: ImageView, scratch: String, at: SourcePosition) throws(BuildError) -> String {
+        let tree = scratch + "/diff"
+        do {
+            try FileSystem.makeDirectory(tree, mode: 0o755)
+            var staging = Staging(root: tree, image: image)
+            try Snapshot.diff(changes, against: image, into: &staging)
+            try staging.finish()
+        } catch {
+            throw .step("RUN: comparing the snapshot: \(error)", at: at)
         }
-        guard end == .exited(0) else {
-            var kept: String?
-            if request.keepFailed {
-                kept = try keepFailedState(state, upper: changes, scratch: scratch, createdBy: createdBy, at: at)
-            }
-            throw .runFailed(command: command.last ?? "", status: end, lastLines: Array(tail.suffix(10)), keptAs: kept, at: at)
-        }
-        let layer: ImageRecord.Layer?
-        if Self.isEmptyDirectory(changes) {
-            layer = nil
-        } else {
-            layer = try adopt(tree: changes, scratch: scratch, owners: [:], overlay: true, at: at)
-        }
-        return try record(state, layer: layer, key: key, createdBy: createdBy, at: at)
+        return tree
     }
 
     static func isEmptyDirectory(_ path: String) -> Bool {

@@ -8,6 +8,7 @@ public struct CDIEdits: Sendable, Equatable {
     /// `NAME=value`, in order; a later one wins.
     public var environment: [String] = []
     public var warnings: [String] = []
+    public init() {}
 }
 
 extension CDIResolution {
@@ -23,22 +24,21 @@ extension CDIResolution {
             out.environment += edits.env
             for node in edits.deviceNodes {
                 guard hostHas(node.source) else { throw fail("device node \(node.source) does not exist on this host") }
-                out.devices.nodes.append(.init(source: node.source, path: node.path))
+                // A GPU named by index and by UUID (=all gives both) is bound once.
+                let given = DeviceEdits.Node(source: node.source, path: node.path)
+                if !out.devices.nodes.contains(given) { out.devices.nodes.append(given) }
             }
             for mount in edits.mounts {
                 guard hostHas(mount.hostPath) else { throw fail("mount source \(mount.hostPath) does not exist on this host") }
-                out.devices.mounts.append(try Self.mount(mount, fail: fail))
+                let given = try Self.mount(mount, fail: fail)
+                if !out.devices.mounts.contains(given) { out.devices.mounts.append(given) }
             }
             for hook in edits.hooks {
                 if let native = try NVIDIAHook(hook, fail: fail) {
                     native.apply(to: &out)
                     continue
                 }
-                let stage = DeviceEdits.Stage(rawValue: hook.hookName)!
-                guard stage != .poststart, stage != .poststop else {
-                    throw fail("\(hook.hookName) hook \(hook.path): zeroroot runs createRuntime, createContainer and startContainer hooks only")
-                }
-                out.devices.hooks.append(.init(stage: stage, path: hook.path, arguments: hook.args, environment: hook.env,
+                out.devices.hooks.append(.init(stage: DeviceEdits.Stage(rawValue: hook.hookName)!, path: hook.path, arguments: hook.args, environment: hook.env,
                                                timeout: hook.timeout, origin: origin))
             }
             if !edits.netDevices.isEmpty {

@@ -7,6 +7,46 @@ extension JSON {
         return out
     }
 
+    /// The value as indented JSON text (two spaces), keys in name order, for files people read
+    /// (a CDI spec an admin installs). Arrays of scalars stay on one line.
+    public var prettyText: String {
+        var out = ""
+        writePretty(to: &out, indent: "")
+        return out + "\n"
+    }
+
+    func writePretty(to out: inout String, indent: String) {
+        let inner = indent + "  "
+        switch self {
+        case .array(let items) where items.contains(where: \.isContainer):
+            out += "[\n"
+            for (i, item) in items.enumerated() {
+                out += inner
+                item.writePretty(to: &out, indent: inner)
+                out += i + 1 < items.count ? ",\n" : "\n"
+            }
+            out += indent + "]"
+        case .object(let members) where !members.isEmpty:
+            out += "{\n"
+            for (i, key) in members.keys.sorted().enumerated() {
+                out += inner
+                Self.quote(key, into: &out)
+                out += ": "
+                members[key]!.writePretty(to: &out, indent: inner)
+                out += i + 1 < members.count ? ",\n" : "\n"
+            }
+            out += indent + "}"
+        default: write(to: &out)
+        }
+    }
+
+    var isContainer: Bool {
+        switch self {
+        case .array, .object: true
+        default: false
+        }
+    }
+
     func write(to out: inout String) {
         switch self {
         case .null: out += "null"

@@ -84,6 +84,10 @@ public enum Container {
     public static func enterInPlace(_ spec: ContainerSpec) throws(RuntimeError) -> String {
         do {
             let plan = try ContainerPlan(spec, host: LiveHost())
+            if let hook = plan.hooks.first(where: { $0.stage == .poststart || $0.stage == .poststop }) {
+                throw RuntimeError.hook("\(hook.stage.rawValue) hook \(hook.path) (\(hook.origin))",
+                                        "runs with zr-run only: here the task itself becomes the command, nothing is left to run it")
+            }
             try Hooks.run(plan.hooks.filter { $0.stage == .createRuntime }, status: "creating", root: plan.root)
             try setUp(plan)
             try Hooks.run(plan.hooks.filter { $0.stage == .startContainer }, status: "created", root: "/")
@@ -97,9 +101,9 @@ public enum Container {
 
     /// Joins the container whose namespaces process `pid` holds, and changes to
     /// `workingDirectory` inside it.
-    public static func join(holderOf pid: pid_t, workingDirectory: String) throws(RuntimeError) {
+    public static func join(holderOf pid: pid_t, workingDirectory: String, extra: Namespace.Extra = []) throws(RuntimeError) {
         do {
-            try Namespace.joinUserAndMount(of: pid)
+            try Namespace.joinUserAndMount(of: pid, extra: extra)
             try FileSystem.changeDirectory(workingDirectory)
         } catch {
             throw .setup(error)
@@ -171,17 +175,21 @@ public enum Container {
             try Mount.remountReadOnly(path, display: path)
         case .restrict(let inside, let restrictions):
             try image!.restrict(inside, restrictions)
+        case .propagation(let inside, let propagation):
+            try image!.setPropagation(inside, propagation)
+        case .unmount(let inside):
+            try image!.unmount(inside)
         case .populatedDev(let hidden):
             try image!.populateDev(hiding: hidden)
         case .link(let link):
             try image!.makeLink(link)
         case .changeMode(let change):
             image!.changeMode(change)
-        case .libraryCache(let directories, let readOnly, let scratch, let compatibility):
+        case .libraryCache(let directories, let readOnly, let scratch, let compatibility, let reuse):
             // Listed first, the compatibility libraries win over the driver's of the same soname.
             let compat = compatibility.flatMap { image!.cudaCompatibilityDirectory(newerThan: $0) }.map { [$0] } ?? []
             if !(compat + directories).isEmpty {
-                try image!.rebuildLibraryCache(compat + directories, readOnly: readOnly, scratch: scratch)
+                try image!.rebuildLibraryCache(compat + directories, readOnly: readOnly, scratch: scratch, reuse: reuse)
             }
         case .checkLibrary(let source, let inside):
             try image!.checkLibrary(source, replacing: inside)
@@ -222,6 +230,9 @@ public enum Container {
         // creds, owners and full: the supervisor answers the set*id/get*id family (CSupervisor
         // creds.c) and, in owners and full, the owner calls (owners.c).
         let notified = spec.supervised ? try Filter.notifiedCalls(rules: rules) : []
+        let post = try Hooks.PostHooks.start(plan.hooks.filter { $0.stage == .poststart || $0.stage == .poststop },
+                                             root: plan.root)
+        defer { post?.stopped() }
         try Hooks.run(plan.hooks.filter { $0.stage == .createRuntime }, status: "creating", root: plan.root)
         try setUp(plan)
         try Hooks.run(plan.hooks.filter { $0.stage == .startContainer }, status: "created", root: "/")
@@ -259,6 +270,7 @@ public enum Container {
             } else {
                 child = try Process.spawn(request)
             }
+            post?.started(child)
         } catch let error as SpawnError {
             if error.stage == .exec { throw RuntimeError.cannotExecute(error.error) }
             throw RuntimeError.setup(error.error)
@@ -287,6 +299,10 @@ public enum Container {
         seed.ownerLedger = spec.consistency.recordsOwners
         return try Process.spawnSupervised(request, calls: calls, seed: seed)
     }
+
+    /// zr-run as the runner of a container's poststart and poststop hooks (`runnerFlag`).
+    public static func servePostHooks(_ arguments: [String]) -> Int32 { Hooks.PostHooks.serve(arguments) }
+    public static var postHooksFlag: String { Hooks.runnerFlag }
 
     /// One line on stderr; setup goes on.
     static func warn(_ message: String) {

@@ -6,31 +6,91 @@ import ZRVocabulary
 /// Codable so that higher layers can hand a whole spec over without re-parsing command lines.
 public struct ContainerSpec: Codable, Sendable, Equatable {
     public struct Bind: Codable, Sendable, Equatable {
+        /// What the entry mounts at `destination`.
+        public enum Kind: String, Codable, Sendable, Equatable {
+            /// The host path `source`.
+            case bind
+            /// A new tmpfs (source `tmpfs`, as pyxis and enroot write it).
+            case tmpfs
+            /// Nothing: what an earlier mount put there (a site default) is unmounted (source
+            /// `umount`).
+            case unmount
+        }
+
+        /// Mount propagation for the new mount (mount_namespaces(7), "Shared subtrees").
+        public enum Propagation: String, Codable, Sendable, Equatable, CaseIterable {
+            case `private`, rprivate, slave, rslave, unbindable, runbindable
+        }
+
         public var source: String
         public var destination: String
         public var readOnly: Bool
+        public var kind: Kind = .bind
+        /// `rbind` (the default: the source's submounts come along) or `bind`.
+        public var recursive = true
+        public var restrictions = MountRestrictions()
+        public var propagation: Propagation?
+
         public init(source: String, destination: String, readOnly: Bool) {
             self.source = source
             self.destination = destination
             self.readOnly = readOnly
         }
 
-        /// `SRC[:DST][:ro|:rw]`; DST defaults to SRC.
+        /// `SRC[:DST][:FLAGS]`, pyxis's `--container-mounts` item: DST defaults to SRC; FLAGS
+        /// joined with `+` from `ro`, `rw`, `nosuid`, `nodev`, `noexec`, `rbind`, `bind` and
+        /// one propagation (`private`, `rprivate`, `slave`, `rslave`, `unbindable`,
+        /// `runbindable`); SRC `tmpfs` mounts a tmpfs, SRC `umount` removes a mount.
         public init(parsing text: String) throws(SpecError) {
-            var body = Substring(text)
-            var readOnly = false
-            if body.hasSuffix(":ro") {
-                readOnly = true
-                body = body.dropLast(3)
-            } else if body.hasSuffix(":rw") {
-                body = body.dropLast(3)
+            let parts = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+            var source = parts[0], destination = source, flags: String?
+            switch parts.count {
+            case 1: break
+            // SRC:DST, or SRC:FLAGS when every word is a flag (else a relative DST, refused).
+            case 2: if Self.isFlagList(parts[1]) { flags = parts[1] } else { destination = parts[1] }
+            case 3: destination = parts[1]; flags = parts[2]
+            default: throw .badBind(text)
             }
-            let parts = body.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
-            let source = String(parts[0])
-            let destination = parts.count > 1 ? String(parts[1]) : source
-            guard !source.isEmpty, !destination.isEmpty else { throw .badBind(text) }
+            guard !source.isEmpty, !destination.isEmpty, flags?.isEmpty != true else { throw .badBind(text) }
+            var kind = Kind.bind
+            if source == "tmpfs" || source == "umount" {
+                guard destination != source else { throw .badBind(text) } /* these need a DST */
+                kind = source == "tmpfs" ? .tmpfs : .unmount
+                source = ""
+            }
             guard destination.hasPrefix("/") else { throw .relativeBindDestination(text) }
-            self.init(source: source, destination: destination, readOnly: readOnly)
+            self.init(source: source, destination: destination, readOnly: false)
+            self.kind = kind
+            if let flags { try apply(flags: flags, text: text) }
+        }
+
+        static let flagWords: Set<String> = Set(["ro", "rw", "nosuid", "nodev", "noexec", "rbind", "bind"] + Propagation.allCases.map(\.rawValue))
+
+        static func isFlagList(_ text: String) -> Bool {
+            text.split(separator: "+", omittingEmptySubsequences: false).allSatisfy { flagWords.contains(String($0)) }
+        }
+
+        mutating func apply(flags: String, text: String) throws(SpecError) {
+            var seen: Set<String> = []
+            for flag in flags.split(separator: "+", omittingEmptySubsequences: false).map(String.init) {
+                guard seen.insert(flag).inserted else { throw .badBindFlag(text, flag: flag) }
+                switch flag {
+                case "ro": readOnly = true
+                case "rw": readOnly = false
+                case "nosuid": restrictions.noSUID = true
+                case "nodev": restrictions.noDevices = true
+                case "noexec": restrictions.noExec = true
+                case "rbind": recursive = true
+                case "bind": recursive = false
+                default:
+                    guard let p = Propagation(rawValue: flag), propagation == nil else { throw .badBindFlag(text, flag: flag) }
+                    propagation = p
+                }
+            }
+            // Contradictions are the user's mistake, not a choice of the last one.
+            if seen.isSuperset(of: ["ro", "rw"]) { throw .badBindFlag(text, flag: "ro+rw") }
+            if seen.isSuperset(of: ["bind", "rbind"]) { throw .badBindFlag(text, flag: "bind+rbind") }
+            if kind == .unmount, !seen.isEmpty { throw .badBindFlag(text, flag: flags) }
         }
     }
 
@@ -115,6 +175,9 @@ public struct ContainerSpec: Codable, Sendable, Equatable {
     /// Device nodes, host libraries and hooks (CDI devices, resolved by ZRCDI): applied after
     /// the binds.
     public var devices = DeviceEdits()
+    /// The layers never change (store layers, named by digest): what is derived from them and
+    /// the devices alone, a read-only container's ld.so cache, is kept and reused by later starts.
+    public var layersImmutable = false
     public struct Terms: Codable, Sendable, Equatable {
         public var layer: String
         public var bind: String
@@ -186,11 +249,15 @@ public struct ContainerSpec: Codable, Sendable, Equatable {
 public enum SpecError: Error, CustomStringConvertible, Equatable, Sendable {
     case badBind(String)
     case relativeBindDestination(String)
+    case badBindFlag(String, flag: String)
     case badEnvironment(String, source: String)
 
     public var description: String {
         switch self {
-        case .badBind(let s): "bad bind \"\(s)\": expected SRC[:DST][:ro]"
+        case .badBind(let s): "bad bind \"\(s)\": expected SRC[:DST][:FLAGS] (tmpfs:DST, umount:DST)"
+        case .badBindFlag(let s, let flag):
+            "bad bind \"\(s)\": flag \"\(flag)\" (known, joined with '+', each once: ro, rw, nosuid, nodev, noexec, rbind, bind, "
+                + "and one of private, rprivate, slave, rslave, unbindable, runbindable; umount takes none)"
         case .relativeBindDestination(let s): "bad bind \"\(s)\": destination must be an absolute path"
         case .badEnvironment(let s, let source): "\(source): expected NAME=VALUE, got \"\(s)\""
         }

@@ -75,7 +75,12 @@ struct ImageRoot {
         do throws(SystemError) {
             try Mount.bind(source, onto: target.procPath, recursive: recursive, display: "")
         } catch {
-            throw SystemError("bind", path: "\(source) -> \(display(inside))", errno: error.errno)
+            // The kernel refuses a non-recursive bind whose source has mounts below it that
+            // this user namespace inherited locked: it would uncover what they hide
+            // (mount_namespaces(7), "restrictions on mount namespaces").
+            let what = !recursive && error.errno == EINVAL
+                ? "bind (not recursive; refused when mounts lie below the source: use rbind)" : "bind"
+            throw SystemError(what, path: "\(source) -> \(display(inside))", errno: error.errno)
         }
     }
 
@@ -187,6 +192,28 @@ extension ImageRoot {
         try Mount.restrict(target.procPath, flags: flags, display: display(inside))
     }
 
+    /// pyxis's propagation flags on a user's mount.
+    func setPropagation(_ inside: String, _ propagation: ContainerSpec.Bind.Propagation) throws(SystemError) {
+        let target = try open(inside, FileDescriptor.pathOnly, operation: "mount propagation", source: nil)
+        defer { target.close() }
+        let flags: UInt = switch propagation {
+        case .private: UInt(MS_PRIVATE)
+        case .rprivate: UInt(MS_PRIVATE | MS_REC)
+        case .slave: UInt(MS_SLAVE)
+        case .rslave: UInt(MS_SLAVE | MS_REC)
+        case .unbindable: UInt(MS_UNBINDABLE)
+        case .runbindable: UInt(MS_UNBINDABLE | MS_REC)
+        }
+        try Mount.setPropagation(target.procPath, flags: flags, display: display(inside) + " " + propagation.rawValue)
+    }
+
+    /// `umount:PATH`: what is mounted at `inside` goes (detached: it may be in use).
+    func unmount(_ inside: String) throws(SystemError) {
+        let target = try open(inside, FileDescriptor.pathOnly, operation: "unmount", source: nil)
+        defer { target.close() }
+        do { try Mount.detach(target.procPath) } catch { throw SystemError("unmount", path: display(inside), errno: error.errno) }
+    }
+
     /// A tmpfs at /dev with the host's /dev in it entry by entry, so that device nodes can be
     /// bound at paths the host's /dev lacks (a user namespace can create no node, and cannot
     /// add a mount point to the host's devtmpfs).
@@ -251,13 +278,29 @@ extension ImageRoot {
     /// run of ldconfig would; a read-only one gets a cache written outside it, reached from the
     /// chroot through /proc/self/cwd, and bound over its /etc/ld.so.cache. `-X`: no soname links
     /// are made in the (often read-only) library directories.
-    func rebuildLibraryCache(_ directories: [String], readOnly: Bool, scratch: String?) throws(SystemError) {
+    func rebuildLibraryCache(_ directories: [String], readOnly: Bool, scratch: String?,
+                             reuse: LibraryCacheReuse? = nil) throws(SystemError) {
         guard let ldconfig = ["/sbin/ldconfig", "/usr/sbin/ldconfig"].first(where: isRegularFile) else {
             Container.warn("the image has no ldconfig: its ld.so cache does not list " + directories.joined(separator: " "))
             return
         }
         guard readOnly else {
             try runLdconfig(ldconfig, ["-X"] + directories, in: nil)
+            return
+        }
+        if let reuse, let dir = reuse.usableDirectory() {
+            let key = reuse.key(ldconfig: ldconfig, directories: directories)
+            let cache: String
+            if let kept = reuse.lookup(key, in: dir) {
+                cache = kept
+            } else {
+                let written = "ld.so.cache.\(getpid())"
+                try runLdconfig(ldconfig, ["-X", "-C", "/proc/self/cwd/" + written] + directories, in: dir)
+                cache = try reuse.keep(dir + "/" + written, key: key, in: dir)
+            }
+            // Read-only, so the container cannot change what later starts read.
+            try bind(cache, at: "/etc/ld.so.cache", recursive: false)
+            try restrict("/etc/ld.so.cache", MountRestrictions(readOnly: true))
             return
         }
         let dir: String
@@ -310,14 +353,19 @@ enum LibraryName {
 
 extension ImageRoot {
     /// Refuses a host library whose soname major differs from the one the image has at that
-    /// path (followed through the image's symlinks, inside the root). A path the image lacks
-    /// is an addition, not a replacement: nothing to compare.
+    /// path (followed through the image's symlinks, inside the root). Majors come from the
+    /// libraries' DT_SONAME, else their file names. A path the image lacks (or holds only the
+    /// empty mount point made for it) is an addition, not a replacement: nothing to compare.
     func checkLibrary(_ source: String, replacing inside: String) throws(RuntimeError) {
-        guard let hostMajor = LibraryName.major(of: (try? FileSystem.realPath(source)) ?? source),
+        // realpath(3) costs a readlink per component: only for a file without a soname.
+        guard let hostMajor = LibraryName.major(of: ELFSoname.read(source) ?? (try? FileSystem.realPath(source)) ?? source),
               let target = try? FileDescriptor.open(inRoot: fd, inside, FileDescriptor.pathOnly, display: display(inside))
         else { return }
         defer { target.close() }
-        guard let resolved = try? FileSystem.readLink(target.procPath), let imageMajor = LibraryName.major(of: resolved),
+        // Only a regular file is opened for reading (an image's FIFO there would block).
+        guard let st = try? target.status(path: inside), st.st_mode & S_IFMT == S_IFREG, st.st_size > 0,
+              let resolved = try? FileSystem.readLink(target.procPath),
+              let imageMajor = LibraryName.major(of: ELFSoname.read(target.procPath) ?? resolved),
               imageMajor != hostMajor else { return }
         let shown = resolved.hasPrefix(path) ? String(resolved.dropFirst(path.count)) : resolved
         throw .libraryMismatch("host library \(source) (soname major \(hostMajor)) cannot replace the image's \(inside) -> \(shown) "

@@ -55,6 +55,11 @@ public enum MountStep: Sendable, Equatable {
     /// $HOME in a directory image: bound where the image has it, else over a tmpfs on its parent.
     case home(String)
     case readOnlyRoot(String)
+    /// Sets the propagation type of the mount just made at `inside` (MS_PRIVATE, MS_SLAVE,
+    /// MS_UNBINDABLE, with MS_REC for the r- forms).
+    case propagation(inside: String, ContainerSpec.Bind.Propagation)
+    /// Unmounts (detaches) what an earlier mount put at `inside`.
+    case unmount(inside: String)
     /// Adds restrictions (nosuid, nodev, noexec, read-only) to the mount just made at `inside`.
     case restrict(inside: String, MountRestrictions)
     /// A tmpfs at /dev holding the host's /dev entry by entry (directories bound recursively,
@@ -69,7 +74,8 @@ public enum MountStep: Sendable, Equatable {
     /// a read-only one gets it written in `scratch` (a private host directory; nil: a temporary
     /// one under the host's /tmp) and bound over /etc/ld.so.cache.
     /// `compatibility`: the host driver version, for the image's CUDA compatibility libraries.
-    case libraryCache(directories: [String], readOnly: Bool, scratch: String?, compatibility: String? = nil)
+    case libraryCache(directories: [String], readOnly: Bool, scratch: String?, compatibility: String? = nil,
+                      reuse: LibraryCacheReuse? = nil)
     /// Before a host library is bound over the image's: their sonames' major versions (from
     /// the file names, as Sarus's MPI hook reads them) must agree, or the image's programs
     /// would load an ABI they were not built for.
@@ -80,7 +86,7 @@ public enum MountStep: Sendable, Equatable {
 }
 
 /// Flags a user namespace may add to a bind mount (never drop: mount_namespaces(7)).
-public struct MountRestrictions: Sendable, Equatable {
+public struct MountRestrictions: Codable, Sendable, Equatable {
     public var readOnly = false
     public var noSUID = false
     public var noDevices = false
@@ -98,7 +104,7 @@ extension MountStep {
     /// Whether the step works inside the mounted root (through its directory descriptor).
     var needsRoot: Bool {
         switch self {
-        case .createMountPoint, .bind, .hostFile, .tmpfs, .home, .restrict, .populatedDev, .link, .changeMode,
+        case .createMountPoint, .bind, .hostFile, .tmpfs, .home, .restrict, .propagation, .unmount, .populatedDev, .link, .changeMode,
              .libraryCache, .checkLibrary: true
         case .scratch, .skeleton, .directories, .overlay, .bindRoot, .readOnlyRoot, .hook, .pivot: false
         }
@@ -158,22 +164,27 @@ public struct ContainerPlan: Sendable, Equatable, CustomStringConvertible {
             image = try Self.layerSteps(layers, scratch: scratch, changes: changes, mounts: mounts, spec: spec, host: host)
         }
         root = image.root
-        var steps = image.steps
+        var steps = image.steps + mounts.unmounts
         if let wd = spec.workingDirectory, case .layers = spec.image {
             try Self.checkInsidePath(wd, what: "working directory")
         }
-        steps += Self.deviceFinish(spec.devices, writable: spec.writable, scratch: image.scratch)
+        var reuse: LibraryCacheReuse?
+        if case .layers(let layers, _, _) = spec.image, spec.layersImmutable, !spec.writable {
+            reuse = LibraryCacheReuse(layers: layers, sources: spec.devices.mounts.map(\.source), uid: host.uid)
+        }
+        steps += Self.deviceFinish(spec.devices, writable: spec.writable, scratch: image.scratch, reuse: reuse)
         steps.append(.pivot(root))
         self.steps = steps
     }
 
     /// What devices do once every mount is in place: modes, the ld.so cache (which must see
     /// the libraries mounted), then createContainer hooks, which see the finished mounts.
-    static func deviceFinish(_ devices: DeviceEdits, writable: Bool, scratch: String?) -> [MountStep] {
+    static func deviceFinish(_ devices: DeviceEdits, writable: Bool, scratch: String?,
+                             reuse: LibraryCacheReuse? = nil) -> [MountStep] {
         var steps: [MountStep] = devices.modes.map { .changeMode($0) }
         if !devices.libraryDirectories.isEmpty || devices.cudaCompatibility != nil {
             steps.append(.libraryCache(directories: devices.libraryDirectories, readOnly: !writable, scratch: scratch,
-                                       compatibility: devices.cudaCompatibility))
+                                       compatibility: devices.cudaCompatibility, reuse: reuse))
         }
         return steps + devices.hooks(.createContainer).map { .hook($0) }
     }
@@ -236,6 +247,8 @@ extension MountStep: CustomStringConvertible {
                 + (confined ? " confined" : "")
         case .hostFile(let path, let create): return "bind \(path) -> \(path) file" + (create ? " create" : "")
         case .tmpfs(let inside, let options): return "tmpfs \(inside) \(options)"
+        case .propagation(let inside, let p): return "propagation \(inside) \(p.rawValue)"
+        case .unmount(let inside): return "unmount \(inside)"
         case .home(let path): return "home \(path)"
         case .readOnlyRoot(let path): return "remount \(path) ro"
         case .restrict(let inside, let r):
@@ -245,11 +258,12 @@ extension MountStep: CustomStringConvertible {
             return "tmpfs /dev with the host's /dev entries" + (hidden.isEmpty ? "" : " but " + hidden.joined(separator: " "))
         case .link(let link): return "symlink \(link.link) -> \(link.target)"
         case .changeMode(let m): return "chmod \(String(m.mode, radix: 8)) \(m.path) (best effort)"
-        case .libraryCache(let dirs, let readOnly, let scratch, let compatibility):
+        case .libraryCache(let dirs, let readOnly, let scratch, let compatibility, let reuse):
             let compat = compatibility.map { ["[/usr/local/cuda/compat if newer than \($0)]"] } ?? []
+            let output = reuse != nil ? "the user's ld.so cache store (reused while layers and sources are unchanged)"
+                : "\(scratch.map { $0 + "/ldcache" } ?? "/tmp/zr-ldcache.*")/ld.so.cache"
             return "ldconfig " + (compat + dirs).joined(separator: " ")
-                + (readOnly ? " -> \(scratch.map { $0 + "/ldcache" } ?? "/tmp/zr-ldcache.*")/ld.so.cache bound on /etc/ld.so.cache"
-                    : " in place")
+                + (readOnly ? " -> \(output) bound on /etc/ld.so.cache" : " in place")
         case .hook(let hook): return hook.line
         case .checkLibrary(let source, let inside): return "check \(source) has the soname major of \(inside)"
         case .pivot(let path): return "pivot_root \(path)"

@@ -10,6 +10,8 @@ struct InsideMounts {
     var deviceSteps: [MountStep] = []
     /// Host libraries checked against the image's before any mount hides them.
     var libraryChecks: [MountStep] = []
+    /// `umount:` entries, after every other mount.
+    var unmounts: [MountStep] = []
     /// Destinations so far: a later mount below one is not confined.
     var mounted: [String] = []
 
@@ -25,8 +27,9 @@ struct InsideMounts {
     init(_ spec: ContainerSpec, host: some HostFacts) throws(RuntimeError) {
         var binds: [ContainerSpec.Bind] = []
         for bind in spec.binds {
-            let source = try ContainerPlan.realPath(bind.source, step: spec.terms.bind, host: host)
-            binds.append(.init(source: source, destination: bind.destination, readOnly: bind.readOnly))
+            var resolved = bind
+            if bind.kind == .bind { resolved.source = try ContainerPlan.realPath(bind.source, step: spec.terms.bind, host: host) }
+            binds.append(resolved)
         }
         let home = try spec.home.map { h throws(RuntimeError) in try ContainerPlan.realPath(h, step: "home", host: host) }
         let devices = spec.devices
@@ -57,12 +60,29 @@ struct InsideMounts {
                 : .bind(source: home, inside: path, recursive: true, readOnly: false, confined: confined(path))
             add(step, .init(path, directory: true))
         }
-        for bind in binds {
-            add(.bind(source: bind.source, inside: bind.destination, recursive: true, readOnly: bind.readOnly,
-                      confined: confined(bind.destination)),
-                .init(bind.destination, directory: host.isDirectory(bind.source) ?? false))
-        }
+        for bind in binds { addBind(bind, host: host) }
         addDevices(devices, ownDev: ownDev, host: host)
+    }
+
+    /// A user's mount: a host path, a tmpfs, or an unmount (done once every mount is made, so
+    /// that it can remove any of them), each followed by its flags.
+    mutating func addBind(_ bind: ContainerSpec.Bind, host: some HostFacts) {
+        let path = bind.destination
+        var more: [MountStep] = []
+        var restrictions = bind.restrictions
+        if bind.kind == .tmpfs { restrictions.readOnly = bind.readOnly }
+        if !restrictions.isEmpty { more.append(.restrict(inside: path, restrictions)) }
+        if let propagation = bind.propagation { more.append(.propagation(inside: path, propagation)) }
+        switch bind.kind {
+        case .bind:
+            add(.bind(source: bind.source, inside: path, recursive: bind.recursive, readOnly: bind.readOnly,
+                      confined: confined(path)),
+                .init(path, directory: host.isDirectory(bind.source) ?? false), then: more)
+        case .tmpfs:
+            add(.tmpfs(inside: path, options: "mode=755"), .init(path, directory: true), then: more)
+        case .unmount:
+            unmounts.append(.unmount(inside: path))
+        }
     }
 
     mutating func addDevices(_ devices: DeviceEdits, ownDev: Bool, host: some HostFacts) {

@@ -44,6 +44,12 @@ public enum Mount {
         }
     }
 
+    /// Sets a mount's propagation type (`flags`: MS_PRIVATE, MS_SLAVE or MS_UNBINDABLE, with
+    /// MS_REC for the whole subtree), as mount(2) "Changing the propagation type".
+    public static func setPropagation(_ target: String, flags: UInt, display: String) throws(SystemError) {
+        try syscallChecked("mount propagation", path: display) { mount(nil, target, nil, flags, nil) }
+    }
+
     /// Remounts a bind mount read-only. A user namespace may add restrictions but not drop the
     /// ones inherited from the host mount (nosuid, nodev, noexec, atime flags are locked), so the
     /// current flags are read with statvfs and kept (mount_namespaces(7), "locked mounts").

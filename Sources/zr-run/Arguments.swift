@@ -24,6 +24,7 @@ struct Arguments {
     var unsetEnv: [String] = []
     var configFile: String?
     var layers: [String] = []
+    var layersImmutable = false
     var devices: [String] = []
     var cdiDirectories: String?
     var rootfs = ""
@@ -80,6 +81,9 @@ struct Arguments {
         Option(long: "layer",
                help: "Stack unpacked image layers (bottom first, repeatable) with overlayfs; ROOTFS is then an empty directory used as mount point, and --write keeps changes in ROOTFS/upper.",
                action: .value(name: "DIR") { $0.layers.append($1) }),
+        Option(long: "immutable-layers",
+               help: "The --layer directories never change (zr run and the Slurm plugin say so for store layers): a read-only container's device ld.so cache is kept and reused.",
+               action: .flag { $0.layersImmutable = true }),
         Option(long: "device", help: "Add a CDI device (repeatable): vendor.com/class=name, or vendor.com/class=all.",
                action: .value(name: "NAME") { $0.devices.append($1) }),
         Option(long: "cdi-dirs",

@@ -57,17 +57,36 @@ func makeSpec(_ arguments: Arguments) throws -> ContainerSpec {
         environment: environment.list, layers: arguments.layers,
         consistency: Consistency(rawValue: arguments.consistency) ?? .zero,
         user: arguments.user.flatMap { ContainerSpec.User(parsing: $0) })
+    spec.layersImmutable = arguments.layersImmutable
     if !arguments.devices.isEmpty {
         let directories = arguments.cdiDirectories.map { $0.split(separator: ":").map(String.init) }
             ?? CDIRegistry.directories(fromEnvironment: host["ZR_CDI_DIRS"])
-        let edits: CDIEdits
-        do { edits = try deviceEdits(arguments.devices, directories: directories) } catch {
+        var edits: CDIEdits
+        do {
+            edits = try deviceEdits(arguments.devices, directories: directories)
+            try edits.keepDriverCapabilities(environment["NVIDIA_DRIVER_CAPABILITIES"])
+        } catch {
             throw SetupError(message: error.description)
         }
         for warning in edits.warnings { warn(warning) }
         spec.add(edits.devices, environment: edits.environment)
     }
-    return spec
+    return withLevelTheKernelGives(spec)
+}
+
+/// creds, owners and full need seccomp user notification, a pidfd per process and
+/// WAIT_KILLABLE_RECV (owners and full also ADDFD) (without it a signal can replay a set*id the supervisor already applied):
+/// where the probed kernel lacks one, the command runs under zero, said in one line.
+func withLevelTheKernelGives(_ spec: ContainerSpec) -> ContainerSpec {
+    guard spec.supervised else { return spec }
+    let features = KernelFeatures.current().features
+    guard let missing = features.missingNotifyFeature(ownerLedger: spec.consistency.recordsOwners) else { return spec }
+    warn("--consistency=\(spec.consistency.rawValue) needs \(missing.probe), which this kernel lacks "
+         + "(\(SystemError.name(of: features.errors[missing] ?? 0))); using --consistency=zero (see zr doctor)")
+    var zero = spec
+    zero.consistency = .zero
+    zero.user = nil
+    return zero
 }
 
 func warn(_ message: String) {
@@ -108,6 +127,11 @@ func captured(_ path: String, _ arguments: [String]) -> (Termination?, [UInt8]) 
     let output = (try? pipe.read.readAll(path: path)) ?? []
     pipe.read.close()
     return (try? Process.wait(pid), output)
+}
+
+// zr-run started by itself (before a container's setup) to run its poststart and poststop hooks.
+if CommandLine.arguments.count > 1 && CommandLine.arguments[1] == Container.postHooksFlag {
+    exit(Container.servePostHooks(Array(CommandLine.arguments.dropFirst(2))))
 }
 
 let arguments: Arguments

@@ -2,6 +2,8 @@ import ArgumentParser
 import FoundationEssentials
 import Glibc
 import ZRBuilder
+import ZRCDI
+import ZRCDIYAML
 import ZRDockerfile
 import ZROCI
 import ZRRegistry
@@ -23,7 +25,7 @@ struct Build: ParsableCommand {
 
             zero: everything above answers 0 and changes nothing (fastest).
 
-            Whatever the level, a RUN after a USER other than root runs with at least owners, so the files it creates are that user's. When you choose no level, a RUN that fails runs once more with --consistency=full, from the same parent on fresh directories. Kernels before 5.19 get zero. Steps are cached per level. ARG ZR_CONSISTENCY=full (or ENV) in the Dockerfile sets the level of the RUN steps after it, over the flag.
+            Whatever the level, a RUN after a USER other than root runs with at least owners, so the files it creates are that user's. When you choose no level, a RUN that fails runs once more with --consistency=full, from the same parent on fresh directories. Kernels without seccomp user notification, pidfd_open and WAIT_KILLABLE_RECV (probed: zr doctor) get zero. Steps are cached per level. ARG ZR_CONSISTENCY=full (or ENV) in the Dockerfile sets the level of the RUN steps after it, over the flag.
 
             Each step that changes files is one layer (captured from an overlayfs upper directory). Steps are cached by what they see: the previous step, the instruction after variable expansion, the variables and the bytes, names and modes of COPY/ADD inputs (not their times). FROM takes images from the store, and pulls those it does not have (--pull: always); registry options as for zr pull. ADD fetches http(s) URLs (with --checksum=sha256:… checked).
 
@@ -80,7 +82,7 @@ struct Build: ParsableCommand {
     var devices: [String] = []
 
     @Option(name: .customLong("cdi-dirs"),
-            help: ArgumentHelp("CDI spec directories (default: $ZR_CDI_DIRS, else /etc/cdi:/var/run/cdi).", valueName: "DIR[:DIR...]"))
+            help: ArgumentHelp("CDI spec directories (default: $ZR_CDI_DIRS, else zeroroot.conf's cdi-dirs, else /etc/cdi:/var/run/cdi).", valueName: "DIR[:DIR...]"))
     var cdiDirectories: String?
 
     @Flag(name: [.customShort("q"), .customLong("quiet")], help: "Print only the image ID (same as --progress=quiet).")
@@ -97,19 +99,22 @@ struct Build: ParsableCommand {
         _ = try consistencyLevel()
     }
 
-    /// The supervised tiers need seccomp user notification with killable waits (Linux 5.19).
-    static var supervisorAvailable: Bool { kernelAtLeast(5, 19) }
+    /// The supervised tiers need seccomp user notification with killable waits, probed
+    /// (`zr doctor`), never read off the kernel version.
+    static let kernel = KernelFeatures.current().features
+    static var supervisorAvailable: Bool { kernel.supportsNotifyLevels }
 
-    /// --consistency, else ZR_CONSISTENCY, else owners (zero on kernels without the supervisor);
+    /// --consistency, else ZR_CONSISTENCY or zeroroot.conf's consistency, else owners (zero on kernels without the supervisor);
     /// `chosen` when the flag or the variable gave it.
     func consistencyLevel() throws -> (level: Consistency, chosen: Bool) {
-        let given = consistency ?? ProcessInfo.processInfo.environment["ZR_CONSISTENCY"]
-        let value = given ?? (Self.supervisorAvailable ? Consistency.owners : Consistency.zero).rawValue
-        guard let level = Consistency(rawValue: value) else {
-            let source = consistency == nil ? "ZR_CONSISTENCY" : "--consistency"
-            throw ValidationError("\(source): expected \(Consistency.choices), got \"\(value)\"")
+        let configured = try siteConfig().consistency.value
+        guard let consistency else {
+            return (configured ?? (Self.supervisorAvailable ? .owners : .zero), configured != nil)
         }
-        return (level, given != nil)
+        guard let level = Consistency(rawValue: consistency) else {
+            throw ValidationError("--consistency: expected \(Consistency.choices), got \"\(consistency)\"")
+        }
+        return (level, true)
     }
 
     /// FROM (and COPY --from) images: the store's, else pulled; with --pull, pulled anyway.
@@ -124,7 +129,7 @@ struct Build: ParsableCommand {
             let have = (try? store.image(named: name)) != nil
             if have && !pullAlways { continue }
             let reference = try Reference(parsing: name).withDefaultTag()
-            let credentials = try registry.dockerConfig().credentials(for: reference.domain)
+            let credentials = try registry.dockerConfig().credentials(for: settings.pullEndpoint(for: reference.domain))
             let shared = SharedStore(store: store)
             let reporter = Progress(mode: quiet ? .quiet : .lines)
             reporter.message("\(name): \(have ? "checking \(reference.domain) for a newer image" : "not in the store, pulling from \(reference.domain)")")
@@ -190,16 +195,32 @@ struct Build: ParsableCommand {
             platform: Platform(os: "linux", architecture: hostArchitecture()), now: { now() })
         request.snapshot = ProcessInfo.processInfo.environment["ZR_SNAPSHOT"] == "1"
         request.devices = devices
-        request.cdiDirectories = cdiDirectories
+        request.cdiDirectories = try cdiDirectories ?? configuredCDIDirectories()
+        let cdi = request.cdiDirectories
+        request.deviceTargets = { names in
+            let directories = cdi.map { $0.split(separator: ":").map(String.init) }
+                ?? CDIRegistry.directories(fromEnvironment: ProcessInfo.processInfo.environment["ZR_CDI_DIRS"])
+            // The step itself failed already if its devices cannot be resolved: nothing to remove.
+            guard let edits = try? CDIRegistry(directories: directories, yaml: CDIYAML.reader).resolve(names).containerEdits() else {
+                return []
+            }
+            return edits.devices.nodes.map(\.path) + edits.devices.mounts.map(\.destination) + edits.devices.links.map(\.link)
+        }
         let (level, chosen) = try consistencyLevel()
         request.consistency = level
+        if chosen && level.isSupervised && !Self.supervisorAvailable {
+            // zr-run would fall back for every step: say it once, and key the cache on what runs.
+            let missing = Self.kernel.missingNotifyFeature(ownerLedger: true)
+            note("--consistency=\(level.rawValue) needs \(missing?.probe ?? "seccomp user notification"), which this kernel lacks; RUN steps use zero consistency (see zr doctor)")
+            request.consistency = .zero
+        }
         // Chosen by nobody: a step that fails gets a second chance with full consistency.
         request.retryInFull = !chosen && Self.supervisorAvailable
         request.supervisorAvailable = Self.supervisorAvailable
         if !chosen && !Self.supervisorAvailable {
-            note("Linux \(hostUname().release) lacks what the creds, owners and full consistency tiers need (5.19); RUN steps use zero consistency")
+            note("this kernel lacks \(Self.kernel.missingNotifyFeature(ownerLedger: true)?.probe ?? "?"), which the creds, owners and full consistency tiers need; RUN steps use zero consistency (see zr doctor)")
         }
-        let settings = registry.settings()
+        let settings = try registry.settings()
         request.fetch = { url, path, algorithm in
             try runBlocking { try await URLDownload.fetch(url, to: path, settings: settings, algorithm: algorithm).digest }
         }

@@ -379,4 +379,26 @@ struct BuildTests {
             .filter { $0.contains(".\(killed.pid).") }
         #expect(tmp.isEmpty, "the killed build's scratch was cleaned: \(tmp)")
     }
+
+    /// A cache record stacks only on the layer it was made on: a --no-cache build of the first
+    /// steps records a new layer for step 2 under the same key, and a later cached build must
+    /// then run step 3 again, not take the first build's (made on another step-2 layer).
+    @Test func cachedStepsStackOnlyOnTheirOwnParentLayer() throws {
+        let steps = "FROM debian:12\nRUN head -c16 /dev/urandom > /r\n"
+        let full = try Self.context(nil, files: ["Dockerfile": steps + "RUN sha256sum /r > /sum\n"])
+        let prefix = try Self.context(nil, files: ["Dockerfile": steps])
+        defer {
+            Harness.remove((full as NSString).deletingLastPathComponent)
+            Harness.remove((prefix as NSString).deletingLastPathComponent)
+        }
+        let first = try Self.zr(["build", "-t", "lineage", full])
+        #expect(first.status == 0, "\(first.summary)")
+        let again = try Self.zr(["build", "--no-cache", "-t", "lineage-prefix", prefix])
+        #expect(again.status == 0, "\(again.summary)")
+        let last = try Self.zr(["build", "-t", "lineage", full])
+        #expect(last.status == 0, "\(last.summary)")
+        #expect(Self.counts(last).map { [$0.run, $0.cached] } == [1, 1], "step 2 from the cache, step 3 run on it: \(last.summary)")
+        let verify = try Self.zr(["run", "lineage", "--", "sha256sum", "-c", "/sum"])
+        #expect(verify.status == 0 && verify.stdout.contains("/r: OK"), "\(verify.summary)")
+    }
 }

@@ -106,7 +106,7 @@ import Testing
         return try Harness.zr(options + ["--layer", try Harness.shared(), scratch, "--"] + command)
     }
 
-    @Test(arguments: ["json", "yaml"])
+    @Test(.enabled(if: Harness.overlayInUserNamespace, Comment(rawValue: Harness.noOverlay)), arguments: ["json", "yaml"])
     func aReadOnlyImageGetsTheDeviceAndItsLibraries(_ format: String) throws {
         let driver = try Self.driver.get()
         let out = try Self.readOnly(["--cdi-dirs", format == "json" ? driver.json : driver.yaml,
@@ -115,7 +115,8 @@ import Testing
         #expect(out.stdout.trimmed == Self.expected, "\(out.summary)")
     }
 
-    @Test func aWritableLayeredContainerGetsItsCacheInItsChanges() throws {
+    @Test(.enabled(if: Harness.overlayInUserNamespace, Comment(rawValue: Harness.noOverlay)))
+    func aWritableLayeredContainerGetsItsCacheInItsChanges() throws {
         let driver = try Self.driver.get()
         let layer = try Harness.freshRoot("cdi-layer")
         defer { Harness.remove((layer as NSString).deletingLastPathComponent) }
@@ -131,7 +132,8 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: scratch + "/upper/usr/local/fakegpu"))
     }
 
-    @Test func allSelectsEveryDevice() throws {
+    @Test(.enabled(if: Harness.overlayInUserNamespace, Comment(rawValue: Harness.noOverlay)))
+    func allSelectsEveryDevice() throws {
         let driver = try Self.driver.get()
         let out = try Self.readOnly(["--cdi-dirs", driver.json, "--device", "example.com/fakegpu=all"],
                                     ["/bin/sh", "-c", "test -c /dev/fakegpu0 && test -c /dev/fakegpu1 && echo both"])
@@ -164,7 +166,8 @@ import Testing
     }
 
     /// OCI hooks get the state on stdin; one past its timeout is killed and nothing runs.
-    @Test func hooksReadTheStateAndTimeOut() throws {
+    @Test(.enabled(if: Harness.overlayInUserNamespace, Comment(rawValue: Harness.noOverlay)))
+    func hooksReadTheStateAndTimeOut() throws {
         let driver = try Self.driver.get()
         let dir = try Harness.userDirectory("cdi-hooks")
         defer { Harness.remove(dir) }
@@ -192,6 +195,37 @@ import Testing
         #expect(slow.status == 125 && !slow.stdout.contains("ran"), "\(slow.summary)")
         #expect(slow.stderr.contains("createContainer hook /bin/sleep (\(dir)/cdi/s.json): timed out after 1 s"), "\(slow.summary)")
     }
+
+    /// poststart sees the running command's pid, poststop runs after it ended (both in the
+    /// host's namespaces: they write the test user's directory, which the container does not
+    /// bind); a failing poststart is a warning and the command's status stands.
+    @Test(.enabled(if: Harness.overlayInUserNamespace, Comment(rawValue: Harness.noOverlay)))
+    func postHooksRunAroundTheCommandOnTheHost() throws {
+        let driver = try Self.driver.get()
+        let dir = try Harness.userDirectory("cdi-post")
+        defer { Harness.remove(dir) }
+        let postHooks = """
+            ,
+            { "hookName": "poststart", "path": "/bin/sh", "args": ["sh", "-c", "cat > \(dir)/poststart; test -e /dev/fakegpu0 || echo host > \(dir)/where"] },
+            { "hookName": "poststart", "path": "/bin/false", "args": ["false"] },
+            { "hookName": "poststop", "path": "/bin/sh", "args": ["sh", "-c", "cat > \(dir)/poststop"] }
+            """
+        try FileManager.default.createDirectory(atPath: dir + "/cdi", withIntermediateDirectories: true)
+        try Self.spec(driver, extraHooks: postHooks).write(toFile: dir + "/cdi/s.json", atomically: true, encoding: .utf8)
+        let out = try Self.readOnly(["--cdi-dirs", dir + "/cdi", "--device", "example.com/fakegpu=0", "--no-home"],
+                                    ["/bin/sh", "-c", "echo $$; sleep 1; exit 3"])
+        #expect(out.status == 3, "\(out.summary)")
+        #expect(out.stderr.contains("poststart hook /bin/false (\(dir)/cdi/s.json): failed with exit status 1"), "\(out.summary)")
+        let read = { (name: String) in (try? String(contentsOfFile: dir + "/" + name, encoding: .utf8)) ?? "" }
+        #expect(read("poststart").contains("\"status\":\"running\"") && read("poststart").contains("\"pid\":\(out.stdout.trimmed),"),
+                "poststart: \(read("poststart")) \(out.summary)")
+        #expect(read("where").trimmed == "host")
+        #expect(read("poststop").contains("\"status\":\"stopped\""), "poststop: \(read("poststop"))")
+
+        let missing = try Self.readOnly(["--cdi-dirs", dir + "/cdi", "--device", "example.com/fakegpu=0"], ["/no/such/command"])
+        #expect(missing.status == 127, "\(missing.summary)")
+        #expect(read("poststop").contains("\"status\":\"stopped\""))
+    }
 }
 
 extension DeviceTests {
@@ -209,7 +243,10 @@ extension DeviceTests {
         #expect(built.status == 0, "\(built.summary)")
         let out = try BuildTests.zr(["run", "cdi-step", "--", "cat", "/fakesmi.out", "/visible", "/clean"])
         #expect(out.stdout.trimmed == "fakecuda 1.0 ok\n0\nclean", "\(out.summary)")
-        // zr run passes --device on to zr-run.
+        // zr run passes --device on to zr-run. Without overlayfs zr run copies the image into a
+        // read-only directory, which has no mount points for a device's additions (a known
+        // limitation, README "Kernels"): the build above ran in snapshot mode there.
+        guard Harness.overlayInUserNamespace else { return }
         let run = try BuildTests.zr(["run", "cdi-step", "--cdi-dirs", driver.json, "--device", "example.com/fakegpu=0", "--",
                                      "/bin/sh", "-c", "fakesmi && test -c /dev/fakegpu0 && echo node"])
         #expect(run.status == 0 && run.stdout.trimmed == "fakecuda 1.0 ok\nnode", "\(run.summary)")
@@ -220,7 +257,8 @@ extension DeviceTests {
     /// A site's own build of a library the image has (an MPICH-ABI libmpi.so.12, libfabric):
     /// a spec mounts it over the image's, and a host library of another soname major is
     /// refused with both names. Here a tiny `libzrmpi` stands for it.
-    @Test func hostLibrariesReplaceTheImagesOnlyWithTheSameSonameMajor() throws {
+    @Test(.enabled(if: Harness.overlayInUserNamespace, Comment(rawValue: Harness.noOverlay)))
+    func hostLibrariesReplaceTheImagesOnlyWithTheSameSonameMajor() throws {
         let dir = try Harness.userDirectory("hostlib")
         defer { Harness.remove(dir) }
         let script = """
@@ -272,7 +310,8 @@ extension DeviceTests {
     /// NVIDIA's enable-cuda-compat hook, carried out natively: an image's forward-compatibility
     /// libraries (/usr/local/cuda/compat, libcuda.so.MAJOR.* newer than the host driver) come
     /// first in the ld.so cache; with a host driver as new, the driver's own library is used.
-    @Test func cudaCompatibilityLibrariesWinOnlyWhenNewer() throws {
+    @Test(.enabled(if: Harness.overlayInUserNamespace, Comment(rawValue: Harness.noOverlay)))
+    func cudaCompatibilityLibrariesWinOnlyWhenNewer() throws {
         let driver = try Self.driver.get()
         let dir = try Harness.userDirectory("cuda-compat")
         defer { Harness.remove(dir) }
@@ -318,5 +357,98 @@ extension DeviceTests {
         try "cdiVersion: \"9.9.9\"\nkind: x.y/z\n".write(toFile: bad + "/bad.yaml", atomically: true, encoding: .utf8)
         let broken = try Harness.asTestUser([zr, "cdi", "list", "--cdi-dirs", bad])
         #expect(broken.status == 1 && broken.stderr.contains(bad + "/bad.yaml:1: cdiVersion"), "\(broken.summary)")
+    }
+
+    /// `zr cdi generate --nvidia` on a synthetic node tree (the test user's own: GPU nodes are
+    /// symlinks to /dev/null and /dev/zero, the driver two tiny libraries with the real driver's
+    /// sonames, the ld.so cache ldconfig's), then that spec in a container: the allocated GPU's
+    /// node, libcuda found through the rebuilt cache by a program linked against it, nvidia-smi;
+    /// with NVIDIA_DRIVER_CAPABILITIES=compute, only the compute files.
+    @Test(.enabled(if: Harness.overlayInUserNamespace, Comment(rawValue: Harness.noOverlay)))
+    func aGeneratedNVIDIASpecGivesTheDriverAndHonoursCapabilities() throws {
+        let node = try Harness.userDirectory("fake-nvidia-node")
+        defer { Harness.remove(node) }
+        let lib = "/usr/lib/x86_64-linux-gnu"
+        let script = """
+            set -e
+            cd "$1"
+            mkdir -p dev .\(lib) usr/bin etc cdi probe
+            ln -s /dev/null dev/nvidia0; ln -s /dev/zero dev/nvidia1; ln -s /dev/null dev/nvidiactl
+            echo \(lib) > etc/ld.so.conf
+            echo 'const char *cuda_name(void) { return "fake libcuda"; }' > cuda.c
+            gcc -shared -fPIC -Wl,-soname,libcuda.so.1 -o .\(lib)/libcuda.so.550.1 cuda.c
+            echo 'int nvml(void) { return 0; }' | gcc -x c -shared -fPIC -Wl,-soname,libnvidia-ml.so.1 -o .\(lib)/libnvidia-ml.so.550.1 -
+            printf '#!/bin/sh\\necho smi\\n' > usr/bin/nvidia-smi; chmod 755 usr/bin/nvidia-smi
+            printf '#include <stdio.h>\\nconst char *cuda_name(void);\\nint main(void) { puts(cuda_name()); return 0; }\\n' > p.c
+            gcc -o probe/cudaprobe p.c .\(lib)/libcuda.so.550.1
+            unshare --user --map-root-user /sbin/ldconfig -r "$1"
+            "$2" cdi generate --nvidia --root "$1" --output cdi/nvidia.json
+            """
+        let made = try Harness.asTestUser(["/bin/sh", "-c", script, "sh", node, Harness.zrCLI])
+        #expect(made.status == 0 && made.stderr.contains("wrote cdi/nvidia.json: 2 GPU(s)"), "\(made.summary)")
+        let probe = "test -c /dev/nvidia1 && echo gpu; ldconfig -p | grep -c 'libnvidia-ml.so.1\\|libcuda.so.1'; "
+            + "/opt/probe/cudaprobe; nvidia-smi 2>/dev/null || echo no smi"
+        func run(_ extra: [String]) throws -> Harness.Output {
+            try Self.readOnly(["--cdi-dirs", node + "/cdi", "--device", "nvidia.com/gpu=1", "--bind", node + "/probe:/opt/probe:ro"] + extra,
+                              ["/bin/sh", "-c", probe])
+        }
+        let all = try run([])
+        #expect(all.status == 0 && all.stdout.trimmed == "gpu\n2\nfake libcuda\nsmi", "\(all.summary)")
+        let compute = try run(["--env", "NVIDIA_DRIVER_CAPABILITIES=compute"])
+        #expect(compute.status == 0 && compute.stdout.trimmed == "gpu\n1\nfake libcuda\nno smi", "\(compute.summary)")
+        let typo = try run(["--env", "NVIDIA_DRIVER_CAPABILITIES=compute,gpu"])
+        #expect(typo.status != 0 && typo.stderr.contains("unknown capability \"gpu\""), "\(typo.summary)")
+    }
+
+    /// With --immutable-layers (what zr run and the plugin pass for store layers) a read-only
+    /// container's ld.so cache is kept in the user's /tmp/zeroroot-ldcache-UID and reused; a
+    /// changed host library (a driver update) makes a new one; a directory that is not the
+    /// user's is never used.
+    @Test(.enabled(if: Harness.overlayInUserNamespace, Comment(rawValue: Harness.noOverlay)))
+    func theDevicesLdCacheIsReusedUntilAHostLibraryChanges() throws {
+        let user = try Harness.user.get()
+        let driver = try Self.driver.get()
+        let dir = try Harness.userDirectory("cdi-reuse")
+        defer { Harness.remove(dir) }
+        let made = try Harness.asTestUser(["/bin/sh", "-c", "mkdir -p $0/cdi $0/lib && cp \(driver.dir)/lib/libfakecuda.so.1 $0/lib/", dir])
+        try #require(made.status == 0, "\(made.summary)")
+        try Self.spec(driver).replacingOccurrences(of: "\"\(driver.dir)/lib\"", with: "\"\(dir)/lib\"")
+            .write(toFile: dir + "/cdi/s.json", atomically: true, encoding: .utf8)
+        let keep = "/tmp/zeroroot-ldcache-\(user.uid)"
+        func keysNamingThisTest() -> Int {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: keep)) ?? []
+            return names.filter { $0.hasSuffix(".key") }.filter {
+                ((try? String(contentsOfFile: keep + "/" + $0, encoding: .utf8)) ?? "").contains(dir + "/lib")
+            }.count
+        }
+        func run() throws -> Harness.Output {
+            try Self.readOnly(["--immutable-layers", "--cdi-dirs", dir + "/cdi", "--device", "example.com/fakegpu=0"],
+                              ["/bin/sh", "-c", Self.probe + "; touch /etc/ld.so.cache 2>/dev/null || echo cache read-only"])
+        }
+        let expected = Self.expected + "\ncache read-only"
+        let first = try run()
+        #expect(first.status == 0 && first.stdout.trimmed == expected, "\(first.summary)")
+        #expect(keysNamingThisTest() == 1)
+        let second = try run()
+        #expect(second.status == 0 && second.stdout.trimmed == expected, "\(second.summary)")
+        #expect(keysNamingThisTest() == 1, "reused, not rebuilt")
+        let updated = try Harness.asTestUser(["/bin/sh", "-c", "sleep 0.01; cp $0/lib/libfakecuda.so.1 $0/new && mv $0/new $0/lib/libfakecuda.so.1", dir])
+        try #require(updated.status == 0, "\(updated.summary)")
+        let third = try run()
+        #expect(third.status == 0 && third.stdout.trimmed == expected, "\(third.summary)")
+        #expect(keysNamingThisTest() == 2, "a changed host library is a new key")
+
+        // Someone else's directory (here root's, 0755): not used, the cache is built as without reuse.
+        guard geteuid() == 0 else { return }
+        let aside = keep + ".aside"
+        try FileManager.default.moveItem(atPath: keep, toPath: aside)
+        defer {
+            try? FileManager.default.removeItem(atPath: keep)
+            try? FileManager.default.moveItem(atPath: aside, toPath: keep)
+        }
+        try FileManager.default.createDirectory(atPath: keep, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o755])
+        let foreign = try run()
+        #expect(foreign.status == 0 && foreign.stdout.trimmed == Self.expected, "a private cache, as without reuse: \(foreign.summary)")
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: keep)) ?? []).isEmpty)
     }
 }

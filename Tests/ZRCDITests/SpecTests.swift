@@ -173,7 +173,7 @@ let fakeGPUYAML = """
         #expect(error?.description == "\(dir.path)/fake.json (example.com/fakegpu=1): device node /dev/no-such-gpu does not exist on this host")
     }
 
-    @Test func unsupportedEditsFailOrWarn() throws {
+    @Test func additionalGidsWarnAndPostHooksAreKept() throws {
         let dir = try SpecDirectory()
         defer { dir.remove() }
         let spec = fakeGPUYAML.replacingOccurrences(of: "    containerEdits:\n      deviceNodes:", with: """
@@ -186,8 +186,9 @@ let fakeGPUYAML = """
             """)
         try dir.write("fake.yaml", spec)
         let resolution = try CDIRegistry(directories: [dir.path], yaml: CDIYAML.reader).resolve(["example.com/fakegpu=gpu0"])
-        let error = #expect(throws: CDIError.self) { try resolution.containerEdits() }
-        #expect(error?.description.contains("poststop hook /bin/true") == true)
+        let edits = try resolution.containerEdits()
+        #expect(edits.devices.hooks(.poststop).map(\.path) == ["/bin/true"], "zr-run runs poststop hooks")
+        #expect(edits.warnings == ["\(dir.path)/fake.yaml (example.com/fakegpu=gpu0): additionalGids 44 not added (a user namespace keeps your own groups only)"])
     }
 
     @Test func mountOptionsAndTypesAreChecked() throws {

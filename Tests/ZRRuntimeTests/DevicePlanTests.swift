@@ -1,4 +1,6 @@
+import Glibc
 import Testing
+import ZRSystem
 import ZRVocabulary
 @testable import ZRRuntime
 
@@ -55,6 +57,38 @@ import ZRVocabulary
             """)
     }
 
+    @Test func immutableLayersReuseTheCacheKeyedByLayersAndSources() throws {
+        var spec = ContainerSpec(image: .layers(["/l/1"], scratch: "/s", changes: .none), command: [], tmp: .privateTmpfs)
+        spec.devices = Self.gpu
+        spec.layersImmutable = true
+        let plan = try ContainerPlan(spec, host: Self.host)
+        #expect(plan.description.contains(
+            "ldconfig /usr/lib/drv -> the user's ld.so cache store (reused while layers and sources are unchanged) bound on /etc/ld.so.cache"))
+        let reuse = plan.steps.compactMap { step -> LibraryCacheReuse? in
+            if case .libraryCache(_, _, _, _, let reuse) = step { return reuse }
+            return nil
+        }
+        #expect(reuse == [LibraryCacheReuse(layers: ["/l/1"], sources: ["/drv/lib"], uid: 1000)])
+        #expect(reuse.first?.directory == "/tmp/zeroroot-ldcache-1000")
+        // A writable container writes its cache in place: nothing to reuse.
+        spec.image = .layers(["/l/1"], scratch: "/s", changes: .discarded)
+        #expect(!(try ContainerPlan(spec, host: Self.host)).description.contains("reused"))
+    }
+
+    @Test func theReuseKeyNamesEachSourcesIdentityAndTimes() throws {
+        let file = "/tmp/zr-reuse-key-\(getpid())"
+        try FileDescriptor.open(file, O_WRONLY | O_CREAT, mode: 0o644).close()
+        defer { _ = unlink(file) }
+        let reuse = LibraryCacheReuse(layers: ["/l/1", "/l/2"], sources: [file, "/no/such/lib"], uid: 1000)
+        let key = reuse.key(ldconfig: "/sbin/ldconfig", directories: ["/usr/lib/drv"])
+        #expect(key.hasPrefix("zeroroot ld.so cache 1\nldconfig /sbin/ldconfig\ndir /usr/lib/drv\nlayer /l/1\nlayer /l/2\nsource \(file) "))
+        #expect(key.hasSuffix("source /no/such/lib missing\n"))
+        #expect(LibraryCacheReuse.name(of: key).count == 16 && LibraryCacheReuse.name(of: key) == LibraryCacheReuse.name(of: key))
+        var times = [timespec(tv_sec: 1_000_000, tv_nsec: 0), timespec(tv_sec: 1_000_000, tv_nsec: 0)]
+        _ = utimensat(AT_FDCWD, file, &times, 0)
+        #expect(reuse.key(ldconfig: "/sbin/ldconfig", directories: ["/usr/lib/drv"]) != key, "a touched library is a new key")
+    }
+
     @Test func nodesTheHostsDevHasNeedNoOwnDev() throws {
         var spec = ContainerSpec(rootfs: "/img", command: ["nvidia-smi"], writable: true)
         spec.devices.nodes = [.init(source: "/dev/nvidia0", path: "/dev/nvidia0")]
@@ -101,5 +135,16 @@ extension DevicePlanTests {
         let plan = try ContainerPlan(spec, host: host)
         #expect(plan.steps.contains(.populatedDev(hiding: ["/dev/nvidia1"])), "\(plan)")
         #expect(plan.steps.contains(.createMountPoint(.init("/dev/nvidia0", directory: false))), "\(plan)")
+    }
+}
+
+/// The soname the host-library check compares comes from the ELF file, not its name.
+@Suite struct ELFSonameTests {
+    @Test func readsTheDynamicSectionsSoname() throws {
+        let libc = try FileSystem.realPath("/lib/x86_64-linux-gnu/libc.so.6")
+        #expect(ELFSoname.read(libc) == "libc.so.6")
+        #expect(ELFSoname.read("/etc/passwd") == nil, "not ELF")
+        #expect(ELFSoname.read("/bin/true") == nil, "an executable has no soname")
+        #expect(ELFSoname.read("/nonexistent") == nil)
     }
 }

@@ -60,6 +60,47 @@ struct BindParsingTests {
         #expect(try ContainerSpec.Bind(parsing: text) == bind)
     }
 
+    static func bind(_ source: String, _ destination: String, kind: ContainerSpec.Bind.Kind = .bind, readOnly: Bool = false,
+                     recursive: Bool = true, _ restrictions: MountRestrictions = .init(),
+                     _ propagation: ContainerSpec.Bind.Propagation? = nil) -> ContainerSpec.Bind {
+        var b = ContainerSpec.Bind(source: source, destination: destination, readOnly: readOnly)
+        b.kind = kind
+        b.recursive = recursive
+        b.restrictions = restrictions
+        b.propagation = propagation
+        return b
+    }
+
+    /// pyxis's flags joined with '+', tmpfs and umount sources, the one-path short form.
+    @Test(arguments: [
+        ("/var/lib", bind("/var/lib", "/var/lib")),
+        ("/d:/m:ro+rprivate", bind("/d", "/m", readOnly: true, .init(), .rprivate)),
+        ("/d:/m:nosuid+nodev+noexec", bind("/d", "/m", .init(noSUID: true, noDevices: true, noExec: true))),
+        ("/d:/m:bind+slave", bind("/d", "/m", recursive: false, .init(), .slave)),
+        ("/d:/m:rbind+runbindable+rw", bind("/d", "/m", .init(), .runbindable)),
+        ("/d:nodev", bind("/d", "/d", .init(noDevices: true))),
+        ("tmpfs:/scratch", bind("", "/scratch", kind: .tmpfs)),
+        ("tmpfs:/scratch:ro+noexec", bind("", "/scratch", kind: .tmpfs, readOnly: true, .init(noExec: true))),
+        ("umount:/opt/site", bind("", "/opt/site", kind: .unmount)),
+    ])
+    func parsesPyxisFlags(text: String, bind: ContainerSpec.Bind) throws {
+        #expect(try ContainerSpec.Bind(parsing: text) == bind)
+    }
+
+    @Test(arguments: [
+        ("/d:/m:ro+rw", "ro+rw"), ("/d:/m:bind+rbind", "bind+rbind"), ("/d:/m:ro+ro", "ro"),
+        ("/d:/m:private+slave", "slave"), ("/d:/m:shared", "shared"), ("/d:/m:ro+", ""),
+        ("umount:/x:ro", "ro"),
+    ])
+    func rejectsBadFlags(text: String, flag: String) {
+        #expect(throws: SpecError.badBindFlag(text, flag: flag)) { try ContainerSpec.Bind(parsing: text) }
+    }
+
+    @Test func rejectsSourcesWithoutDestination() {
+        #expect(throws: SpecError.badBind("tmpfs")) { try ContainerSpec.Bind(parsing: "tmpfs") }
+        #expect(throws: SpecError.badBind("/a:/b:ro:x")) { try ContainerSpec.Bind(parsing: "/a:/b:ro:x") }
+    }
+
     @Test func rejectsEmptyAndRelativeDestinations() {
         #expect(throws: SpecError.badBind(":/mnt")) { try ContainerSpec.Bind(parsing: ":/mnt") }
         #expect(throws: SpecError.relativeBindDestination("/a:mnt")) { try ContainerSpec.Bind(parsing: "/a:mnt") }
