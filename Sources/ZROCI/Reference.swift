@@ -213,7 +213,7 @@ public struct Reference: Sendable, Hashable, CustomStringConvertible, Codable {
     }
 
     /// normalize.go: a first component is a registry if it has a "." or ":" or is localhost.
-    private static func looksLikeDomain(_ first: Substring) -> Bool {
+    static func looksLikeDomain(_ first: Substring) -> Bool {
         first == "localhost" || first.contains(".") || first.contains(":")
     }
 

@@ -2,6 +2,9 @@
 // C types in, an int out: 0 on success, -1 with a one-line reason written into `message`.
 // They run in srun (check) or in a task forked by slurmstepd, single-threaded, before exec.
 import CZRSpankABI
+import ZROCI
+import ZRStore
+import ZRSystem
 import Glibc
 
 /// Copies `text` and a NUL into `buffer`, truncated to fit (never splitting the terminator).
@@ -69,10 +72,12 @@ public func zrSpankCreate(_ request: UnsafePointer<zr_spank_request>?,
 /// Joins the container whose namespaces process `holder` keeps, and changes to `workdir`.
 @_cdecl("zr_spank_join")
 public func zrSpankJoin(_ holder: Int32, _ workdir: UnsafePointer<CChar>?, _ rootEmulation: Int32,
+                        _ unshare: UnsafePointer<CChar>?,
                         _ message: UnsafeMutablePointer<CChar>?, _ size: Int) -> Int32 {
     do {
         try NodeContainer.join(holder: holder, workingDirectory: workdir.map { String(cString: $0) } ?? "/",
-                               rootEmulation: rootEmulation != 0)
+                               rootEmulation: rootEmulation != 0,
+                               unshare: try SpankRequest.parseUnshare(unshare.map { String(cString: $0) } ?? ""))
         return 0
     } catch {
         copy(error.description, into: message, size: size)
@@ -90,6 +95,46 @@ public func zrSpankJobEnd(_ storage: UnsafePointer<CChar>?, _ job: UInt32,
         return 0
     } catch {
         copy(error.description, into: message, size: size)
+        return -1
+    }
+}
+
+/// A `--container-image` value in pyxis's syntax, as zeroroot names it, and where it may come
+/// from (`zr_image_kind`).
+@_cdecl("zr_spank_image")
+public func zrSpankImage(_ text: UnsafePointer<CChar>?, _ out: UnsafeMutablePointer<CChar>?, _ outSize: Int,
+                         _ message: UnsafeMutablePointer<CChar>?, _ size: Int) -> Int32 {
+    guard let text else { copy("internal error: no image", into: message, size: size); return -1 }
+    do {
+        let image = try ContainerImage(parsing: String(cString: text))
+        guard image.canonical.utf8.count < outSize else {
+            copy("--container-image: value too long", into: message, size: size)
+            return -1
+        }
+        copy(image.canonical, into: out, size: outSize)
+        switch image {
+        case .path: return Int32(ZR_IMAGE_PATH.rawValue)
+        case .image(_, _, .storeThenRegistry): return Int32(ZR_IMAGE_STORE_THEN_REGISTRY.rawValue)
+        case .image(_, _, .registry): return Int32(ZR_IMAGE_REGISTRY.rawValue)
+        case .image(_, _, .store): return Int32(ZR_IMAGE_STORE.rawValue)
+        }
+    } catch {
+        copy("--container-image: \(error)", into: message, size: size)
+        return -1
+    }
+}
+
+/// Whether the store holds an image: the plugin looks there before it asks a registry.
+@_cdecl("zr_spank_has_image")
+public func zrSpankHasImage(_ storage: UnsafePointer<CChar>?, _ name: UnsafePointer<CChar>?,
+                            _ message: UnsafeMutablePointer<CChar>?, _ size: Int) -> Int32 {
+    guard let storage, let name else { copy("internal error: no storage or image", into: message, size: size); return -1 }
+    do throws(StoreError) {
+        _ = try Store(root: String(cString: storage)).image(named: String(cString: name))
+        return 1
+    } catch {
+        if case .noSuchImage = error { return 0 }
+        copy("storage \(String(cString: storage)): \(error)", into: message, size: size)
         return -1
     }
 }

@@ -28,7 +28,16 @@ public enum NodeContainer {
         var environment: [String] = []
         var imageWorkingDirectory: String?
         var persistentUpper: String?
-        if let name = request.name, let kept = store.namedContainer(job: request.jobID, name: name) {
+        let kept = request.name.flatMap { store.namedContainer(job: request.jobID, name: $0) }
+        if let name = request.name {
+            if request.nameMode == .create, kept != nil {
+                throw .option("--container-name \(name):create: job \(request.jobID) already has a container \"\(name)\" on this node (use :auto or :exec to reuse it)")
+            }
+            if request.nameMode == .exec, kept == nil {
+                throw .option("--container-name \(name):exec: no container \"\(name)\" in job \(request.jobID) on this node yet (a step with :create or :auto makes it)")
+            }
+        }
+        if let name = request.name, let kept {
             // An earlier step of this job made it: same layers, its changes on top.
             persistentUpper = store.containerDirectory(job: request.jobID, name: name)
             var spec = try inPlaceSpec(request, store: store, layers: kept.layers.map(store.layerRootfs), pins: kept.layers,
@@ -53,7 +62,7 @@ public enum NodeContainer {
             let record: ImageRecord
             do { record = try store.image(named: name) } catch {
                 if case .noSuchImage = error {
-                    throw .image("image \"\(name)\" not found in \(request.storage) (zr images lists it; zr import or zr build adds it; a directory must start with / or .)")
+                    throw .image("image \"\(name)\" not found in \(request.storage) (zr images lists it; zr import, zr build or zr pull adds it, and with a zr on the job's PATH a name without a registry is pulled from the default registry; a directory must start with / or .)")
                 }
                 throw .image("image \"\(name)\": \(error)")
             }
@@ -123,17 +132,21 @@ public enum NodeContainer {
                                  mapToRoot: request.remapRoot, tmp: .host, home: request.home, binds: binds,
                                  workingDirectory: request.workingDirectory, imageWorkingDirectory: imageWorkingDirectory)
         spec.terms = .init(layer: "image", bind: "mount")
+        spec.layersImmutable = true
         return spec
     }
 
     /// The step's devices: those asked for, and the GPUs Slurm gave it (unless the image or
-    /// the job sets NVIDIA_VISIBLE_DEVICES to void or none, as enroot's hook reads it). Their
+    /// the job sets NVIDIA_VISIBLE_DEVICES to void or none, as enroot's hook reads it), with
+    /// the driver files NVIDIA_DRIVER_CAPABILITIES names (the job's, else the image's). Their
     /// environment is returned for every task. Fails closed: a device that cannot be given
     /// stops the step.
     static func addDevices(_ request: SpankRequest, imageEnvironment: [String],
                            to spec: inout ContainerSpec) throws(SpankError) -> [String] {
-        let visible = request.nvidiaVisibleDevices
-            ?? imageEnvironment.last { $0.hasPrefix("NVIDIA_VISIBLE_DEVICES=") }.map { String($0.dropFirst(23)) }
+        func imageValue(_ name: String) -> String? {
+            imageEnvironment.last { $0.hasPrefix(name + "=") }.map { String($0.dropFirst(name.count + 1)) }
+        }
+        let visible = request.nvidiaVisibleDevices ?? imageValue("NVIDIA_VISIBLE_DEVICES")
         let gpus = ["void", "none"].contains(visible ?? "") ? [] : request.gpus
         guard !request.devices.isEmpty || !gpus.isEmpty else { return [] }
         let registry = CDIRegistry(directories: request.cdiDirectories ?? CDIRegistry.defaultDirectories, yaml: CDIYAML.reader)
@@ -149,7 +162,9 @@ public enum NodeContainer {
                 }
             }
             guard !names.isEmpty else { return [] }
-            let edits = try registry.resolve(names).containerEdits()
+            var edits = try registry.resolve(names).containerEdits()
+            // The job's value wins over the image's (CUDA images say compute,utility).
+            try edits.keepDriverCapabilities(request.nvidiaDriverCapabilities ?? imageValue("NVIDIA_DRIVER_CAPABILITIES"))
             for warning in edits.warnings { warn(warning) }
             spec.add(edits.devices, environment: [])
             return edits.environment
@@ -166,6 +181,8 @@ public enum NodeContainer {
     static func enter(_ spec: ContainerSpec, request: SpankRequest, environment: [String]) throws(SpankError) -> Created {
         let workingDirectory: String
         do { workingDirectory = try Container.enterInPlace(spec) } catch { throw .setup(error.description) }
+        // Before the holder is forked (it keeps them for the tasks that join).
+        do { try Namespace.unshare(request.unshare) } catch { throw .setup("--container-unshare: \(error)") }
         if request.rootEmulation { try installRootEmulation() }
         return Created(workingDirectory: workingDirectory, environment: environment)
     }
@@ -176,8 +193,9 @@ public enum NodeContainer {
     }
 
     /// Moves the calling task into the container whose namespaces `holder` keeps.
-    public static func join(holder: pid_t, workingDirectory: String, rootEmulation: Bool) throws(SpankError) {
-        do { try Container.join(holderOf: holder, workingDirectory: workingDirectory) } catch {
+    public static func join(holder: pid_t, workingDirectory: String, rootEmulation: Bool,
+                            unshare: Namespace.Extra = []) throws(SpankError) {
+        do { try Container.join(holderOf: holder, workingDirectory: workingDirectory, extra: unshare) } catch {
             throw .setup("join the node's container: \(error)")
         }
         if rootEmulation { try installRootEmulation() }

@@ -2,6 +2,7 @@ import CZRSpankABI
 import ZRCDI
 import ZROCI
 import ZRRuntime
+import ZRSystem
 
 /// Why the plugin refused or failed a container request. `description` is the one line the
 /// shim shows on the user's srun/sbatch stderr (after "zeroroot: ").
@@ -25,20 +26,33 @@ public enum ImageSource: Equatable, Sendable {
     /// A directory holding a root filesystem.
     case directory(String)
 
-    /// A value starting with `/` or `.` is a path (as pyxis: `./img`, `/scratch/img`);
-    /// anything else is a store name, normalised as `zr` does (`app` is `app:latest`).
+    /// The value read as pyxis and enroot read it (`ContainerImage`): a value starting with `/`
+    /// or `.` is a path, anything else an image by reference, kept in the store under its
+    /// familiar name as `zr` keeps it (`app` is `app:latest`, `nvcr.io#nvidia/cuda` is
+    /// `nvcr.io/nvidia/cuda:latest`).
     public init(_ text: String) throws(SpankError) {
-        guard !text.isEmpty else { throw .option("--container-image: empty value") }
-        if text.hasPrefix("/") || text.hasPrefix(".") {
-            self = .directory(text)
-            return
-        }
-        do {
-            self = .stored(try Reference(parsing: text).withDefaultTag().familiar)
-        } catch {
-            throw .option("--container-image: bad image name \"\(text)\": \(error)")
+        let image: ContainerImage
+        do { image = try ContainerImage(parsing: text) } catch { throw .option("--container-image: \(error)") }
+        switch image {
+        case .path(let path): self = .directory(path)
+        case .image: self = .stored(image.canonical)
         }
     }
+}
+
+/// What `--container-name=NAME:MODE` asks (pyxis's words). pyxis's `exec` runs the command in
+/// the container a running step made and `no_exec` starts a new one from its root; here every
+/// step starts its own container over the kept changes, so `exec` and `no_exec` differ only in
+/// that `exec` needs the container to exist.
+public enum NameMode: String, Sendable, Equatable {
+    /// The kept container if the job has one, else a new one (the default).
+    case auto
+    /// A new one; an existing one of that name is an error.
+    case create
+    /// The kept one; none is an error.
+    case exec
+    /// The kept one if any, else a new one.
+    case no_exec
 }
 
 /// A validated container request: the C struct read once, at the edge.
@@ -47,6 +61,8 @@ public struct SpankRequest: Equatable, Sendable {
     public var image: ImageSource?
     /// `--container-name` and the job it belongs to.
     public var name: String?
+    /// `--container-name=NAME:MODE`, pyxis's modes.
+    public var nameMode = NameMode.auto
     public var jobID: UInt32 = 0
     public var storage: String
     public var mounts: [ContainerSpec.Bind]
@@ -65,6 +81,10 @@ public struct SpankRequest: Equatable, Sendable {
     public var gpus: [String] = []
     /// The job's NVIDIA_VISIBLE_DEVICES: `void` or `none` turns the automatic GPUs off.
     public var nvidiaVisibleDevices: String?
+    /// The job's NVIDIA_DRIVER_CAPABILITIES: which of the driver's files the container gets.
+    public var nvidiaDriverCapabilities: String?
+    /// `--container-unshare`: namespaces of the container's own besides user and mount.
+    public var unshare: Namespace.Extra = []
 
     public init(image: ImageSource?, name: String? = nil, jobID: UInt32 = 0, storage: String, mounts: [ContainerSpec.Bind] = [],
                 workingDirectory: String? = nil, home: String? = nil, pmixDirectory: String? = nil,
@@ -88,6 +108,15 @@ public struct SpankRequest: Equatable, Sendable {
                 rootEmulation: Bool = false) throws(SpankError) {
         guard image != nil || name != nil else { throw .option("no --container-image given") }
         let image = try image.map { (text) throws(SpankError) in try ImageSource(text) }
+        var name = name, nameMode = NameMode.auto
+        if let text = name, let colon = text.lastIndex(of: ":") {
+            let mode = String(text[text.index(after: colon)...])
+            guard let m = NameMode(rawValue: mode) else {
+                throw .option("--container-name \"\(text)\": unknown mode \"\(mode)\" (known: auto, create, exec, no_exec)")
+            }
+            nameMode = m
+            name = String(text[..<colon])
+        }
         if let name {
             // It becomes a directory name in the store.
             let allowed = name.unicodeScalars.allSatisfy {
@@ -108,6 +137,7 @@ public struct SpankRequest: Equatable, Sendable {
         self.init(image: image, name: name, jobID: jobID, storage: storage, mounts: mounts, workingDirectory: workingDirectory,
                   home: home.flatMap { $0.isEmpty || $0 == "/" ? nil : $0 }, pmixDirectory: pmixDirectory,
                   writable: writable, remapRoot: remapRoot, rootEmulation: rootEmulation)
+        self.nameMode = nameMode
     }
 
     public init(_ c: zr_spank_request) throws(SpankError) {
@@ -121,6 +151,22 @@ public struct SpankRequest: Equatable, Sendable {
         cdiDirectories = string(c.cdi_dirs).map { $0.split(separator: ":").map(String.init) }
         gpus = Self.parseGPUs(string(c.gpus) ?? "")
         nvidiaVisibleDevices = string(c.nvidia_visible)
+        nvidiaDriverCapabilities = string(c.nvidia_capabilities)
+        unshare = try Self.parseUnshare(string(c.unshare) ?? "")
+    }
+
+    /// `--container-unshare=net,ipc,uts` (any of them).
+    public static func parseUnshare(_ text: String) throws(SpankError) -> Namespace.Extra {
+        var extra: Namespace.Extra = []
+        for name in text.split(separator: ",") {
+            switch name {
+            case "net": extra.insert(.net)
+            case "ipc": extra.insert(.ipc)
+            case "uts": extra.insert(.uts)
+            default: throw .option("--container-unshare: \"\(name)\" is not a namespace this plugin unshares (known: net, ipc, uts)")
+            }
+        }
+        return extra
     }
 
     /// `--container-devices`: names separated by commas, each a CDI name.

@@ -34,6 +34,33 @@ public enum Namespace {
         try FileSystem.write("/proc/self/gid_map", gid.mapLine)
     }
 
+    /// Namespaces a container may have besides its user and mount namespaces (Slurm
+    /// `--container-unshare`): without them the container shares the host's network, System V
+    /// IPC and host name.
+    public struct Extra: OptionSet, Sendable, Equatable {
+        public let rawValue: Int32
+        public init(rawValue: Int32) { self.rawValue = rawValue }
+        public static let net = Extra(rawValue: 1)
+        public static let ipc = Extra(rawValue: 2)
+        public static let uts = Extra(rawValue: 4)
+
+        /// (name in /proc/PID/ns, clone flag) of each member.
+        var kinds: [(name: String, flag: Int32)] {
+            [(Extra.net, "net", ZR_CLONE_NEWNET), (.ipc, "ipc", ZR_CLONE_NEWIPC), (.uts, "uts", ZR_CLONE_NEWUTS)]
+                .filter { contains($0.0) }.map { ($0.1, $0.2) }
+        }
+    }
+
+    /// New network, IPC and UTS namespaces, owned by the user namespace the caller is root in.
+    /// A new network namespace has only a loopback interface, down: it is brought up, so that
+    /// programs talking to themselves over 127.0.0.1 work.
+    public static func unshare(_ extra: Extra) throws(SystemError) {
+        guard !extra.isEmpty else { return }
+        let flags = extra.kinds.reduce(Int32(0)) { $0 | $1.flag }
+        try syscallChecked("unshare " + extra.kinds.map(\.name).joined(separator: "+") + " namespace") { zr_unshare(flags) }
+        if extra.contains(.net) { try syscallChecked("set loopback up") { zr_loopback_up() } }
+    }
+
     /// Makes the next child the first process (pid 1) of a new PID namespace; the caller stays
     /// where it is (pid_namespaces(7)). The creds tier's supervisor is that child: when it dies,
     /// the kernel kills every process of the namespace, so no command outlives its supervisor.

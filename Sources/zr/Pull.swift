@@ -27,15 +27,16 @@ struct Pull: ParsableCommand {
     @Argument(help: "The image reference.") var reference: String
     @Option(help: ArgumentHelp("The platform to pick from an index (default: this machine's).", valueName: "OS/ARCH[/VARIANT]"))
     var platform: String?
-    @Option(help: "Layers downloaded at the same time.") var jobs: Int = 4
+    @Option(help: "Layers downloaded at the same time (default: $ZR_JOBS, else zeroroot.conf's jobs, else 4).") var jobs: Int?
 
     func validate() throws {
-        guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
+        if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
     }
 
     func run() throws {
         let reference: Reference
-        do { reference = try Reference(parsing: self.reference).withDefaultTag() } catch {
+        let config = try siteConfig()
+        do { reference = try Reference(parsing: withDefaultRegistry(self.reference, config)).withDefaultTag() } catch {
             throw ValidationError("bad image reference \"\(self.reference)\": \(error)")
         }
         let wanted: Platform
@@ -43,9 +44,10 @@ struct Pull: ParsableCommand {
             throw ValidationError("\(error)")
         }
         let shared = SharedStore(store: try store.open())
-        var settings = registry.settings()
-        settings.maxConcurrentDownloads = jobs
-        let credentials = try registry.dockerConfig().credentials(for: reference.domain)
+        var settings = try registry.settings()
+        if let jobs { settings.maxConcurrentDownloads = jobs }
+        let endpoint = settings.pullEndpoint(for: reference.domain)
+        let credentials = try registry.dockerConfig().credentials(for: endpoint)
         let reporter = progress.reporter()
         let fixedSettings = settings
         let record = try runBlocking {
@@ -63,7 +65,9 @@ struct Pull: ParsableCommand {
 /// manifest bytes.
 func pullImage(_ reference: Reference, platform: Platform, into shared: SharedStore, settings: RegistrySettings,
                credentials: Credentials?, progress: Progress) async throws -> ImageRecord {
-    let client = try await RegistryClient.connect(registry: reference.domain, settings: settings, credentials: credentials)
+    let endpoint = settings.pullEndpoint(for: reference.domain)
+    if endpoint != reference.domain { progress.message("\(reference.domain) through its mirror \(endpoint)") }
+    let client = try await RegistryClient.connect(registry: endpoint, settings: settings, credentials: credentials)
     do {
         let record = try await pull(reference, platform: platform, client: client, shared: shared, settings: settings,
                                     progress: progress)

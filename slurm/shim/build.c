@@ -3,6 +3,7 @@
 // output goes to the task's stderr, so the user sees the build in srun's output.
 #if __has_include(<slurm/spank.h>)  /* see zeroroot.c */
 #include "shim.h"
+#include "zr_spank_bridge.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -212,7 +213,7 @@ int zr_local_prepare(char *message, size_t msize) {
     if (!zr_conf.bcast || job == NULL || nodes == NULL || atoi(nodes) < 2) return 0;
     if (getenv("ZR_BCAST_ACTIVE") != NULL) return 0; /* zr bcast's own steps */
     const char *image = zr_opt.image;
-    if (zr_opt.build == NULL && (image == NULL || image[0] == '/' || image[0] == '.'))
+    if (zr_opt.build == NULL && (image == NULL || zr_opt.image_kind == ZR_IMAGE_PATH))
         return 0; /* a directory or SquashFS file: each node reads it (once per node per file) */
     if (zr_opt.build != NULL && !zr_conf.builds) return 0; /* zr_check_local has said so */
     char zr[PATH_MAX], storage[PATH_MAX];
@@ -230,7 +231,7 @@ int zr_local_prepare(char *message, size_t msize) {
         fflush(stderr);
         if (zr_build_run(NULL, zr_opt.build, &b, storage, message, msize) != 0) goto out;
         image = b.image;
-    } else if (zr_image_is_reference(image)) {
+    } else if (zr_opt.image_kind == ZR_IMAGE_REGISTRY) {
         int have = zr_has_image(NULL, storage, image, message, msize);
         if (have == -1) goto out;
         if (!have) {
@@ -250,15 +251,6 @@ out:
     return rc;
 }
 
-int zr_image_is_reference(const char *image) {
-    if (image == NULL || image[0] == '/' || image[0] == '.') return 0;
-    const char *slash = strchr(image, '/');
-    if (slash == NULL) return 0;
-    size_t n = (size_t)(slash - image);
-    /* docker's rule: the first component is a registry if it has a '.' or ':' or is localhost */
-    return memchr(image, '.', n) != NULL || memchr(image, ':', n) != NULL || (n == 9 && strncmp(image, "localhost", 9) == 0);
-}
-
 int zr_pull_image(spank_t sp, const char *image, const char *storage, char *message, size_t msize) {
     int have = zr_has_image(sp, storage, image, message, msize);
     if (have == -1) {
@@ -269,6 +261,18 @@ int zr_pull_image(spank_t sp, const char *image, const char *storage, char *mess
     }
     if (have) return 0; /* already here (or broadcast by srun) */
     fprintf(stderr, "zeroroot: pulling %s on this node (zr pull)\n", image);
+    fflush(stderr);
+    return zr_pull(sp, storage, image, message, msize);
+}
+/// A name without a registry (ubuntu:22.04): the store first, then the default registry, as
+/// pyxis reads such a name as a Docker Hub image. Without a zr to pull with, the store's own
+/// "not found" (which says what to do) is the answer.
+int zr_store_or_pull(spank_t sp, const char *image, const char *storage, char *message, size_t msize) {
+    char zr[PATH_MAX];
+    int have = zr_spank_has_image(storage, image, message, msize);
+    if (have != 0) return have == 1 ? 0 : -1;
+    if (zr_find_zr(sp, zr, sizeof zr) != 0) return 0;
+    fprintf(stderr, "zeroroot: %s is not in this node's store: pulling it from the default registry (zr pull)\n", image);
     fflush(stderr);
     return zr_pull(sp, storage, image, message, msize);
 }

@@ -19,6 +19,8 @@ enum { ZR_UNSET = -1, ZR_OFF = 0, ZR_ON = 1 };
 /// The user's options (callbacks fill it, in srun and again in slurmstepd).
 struct zr_options {
     char *image;
+    /// What --container-image names once read (enum zr_image_kind), set by init_post_opt.
+    int image_kind;
     char *mounts;
     char *workdir;
     /// --container-env: names whose host value wins over the image's Env, comma-separated.
@@ -29,6 +31,10 @@ struct zr_options {
     char *build;
     /// --container-devices: CDI device names, comma-separated.
     char *devices;
+    /// --container-unshare: net, ipc, uts, comma-separated.
+    char *unshare;
+    /// --container-save: the SquashFS file the container's root is written to at step end.
+    char *save;
     int writable;
     int remap_root;
     int mount_home;
@@ -61,6 +67,11 @@ extern struct zr_options zr_opt;
 extern struct zr_config zr_conf;
 
 int zr_options_register(spank_t sp);
+/// Options the command line did not give, from ZR_CONTAINER_* or PYXIS_CONTAINER_* (srun's
+/// environment, or the job's in slurmstepd when `remote`); -1 after logging a bad value.
+int zr_options_from_env(spank_t sp, int remote);
+/// The first container option given, for "needs --container-image"; NULL if none.
+const char *zr_options_without_image(void);
 void zr_options_free(void);
 /// 0, or -1 after logging which argument is wrong.
 int zr_config_parse(int ac, char **av, struct zr_config *conf);
@@ -79,12 +90,19 @@ int zr_build_image(spank_t sp, const char *spec, const char *storage, uint32_t j
 int zr_local_prepare(char *message, size_t msize);
 int zr_find_zr(spank_t sp, char *out, size_t size);
 
-/// Whether --container-image names a registry reference (registry.example.org/app:1,
-/// host:5000/app, localhost/app) rather than a store name or a path.
-int zr_image_is_reference(const char *image);
 /// A registry reference not yet in the store is pulled once (zr pull, as the task's user,
 /// output on the task's stderr); -1 with a reason in `message`.
 int zr_pull_image(spank_t sp, const char *image, const char *storage, char *message, size_t msize);
+/// A store name not in the store is pulled from the default registry when a zr is there to
+/// pull it; 0 (found, pulled, or left to the store's "not found"), or -1 with a reason.
+int zr_store_or_pull(spank_t sp, const char *image, const char *storage, char *message, size_t msize);
+
+/// --container-save PATH, checked in srun/sbatch: absolute, not a directory, its directory
+/// writable, mksquashfs installed; -1 with a reason in `message`.
+int zr_save_check(const char *path, char *message, size_t msize);
+/// slurmstepd at step end: writes the container that `holder` keeps to `path` as the job's
+/// user (atomically); 0, or -1 after logging why.
+int zr_save_container(pid_t holder, uid_t uid, gid_t gid, const char *path);
 
 /// The node's shared state for one job step, in an anonymous MAP_SHARED mapping that
 /// slurmstepd creates before it forks the tasks, so every local task sees the same one.

@@ -33,6 +33,16 @@
 
 SPANK_PLUGIN(zeroroot, 1)
 
+#if __has_include(<zr_commit.h>)
+#include <zr_commit.h> /* #define ZR_COMMIT "…", written by scripts/package */
+#endif
+#ifndef ZR_COMMIT
+#define ZR_COMMIT "unknown"
+#endif
+// The same version and commit as zr --version (both from Package.swift and scripts/package),
+// exported so an admin can tell which build a node loads (slurm/README.md, scripts/test-package).
+const char zeroroot_version[] = ZR_VERSION " (commit " ZR_COMMIT ")";
+
 static struct zr_node *zr_node = NULL;
 /// The GPUs of the whole step on this node, read before the tasks fork: each task's own
 /// SLURM_STEP_GPUS may list only its GPU (--gpus-per-task), and the node's one container needs
@@ -40,11 +50,16 @@ static struct zr_node *zr_node = NULL;
 static char zr_step_gpus[1024];
 static int zr_watch[2] = {-1, -1};
 static uid_t zr_job_uid = (uid_t)-1;
+static gid_t zr_job_gid = (gid_t)-1;
+/// --container-save is written by the step's first node only (every node would write the same file).
+static uint32_t zr_node_id = 0;
+static uint32_t zr_local_tasks = 0, zr_tasks_exited = 0;
 static uint32_t zr_job_id = 0;
 
 static int zr_check_env_names(const char *list, char *message, size_t size);
 
 int slurm_spank_init(spank_t sp, int ac, char **av) {
+    slurm_debug("zeroroot %s", zeroroot_version);
     if (zr_config_parse(ac, av, &zr_conf) != 0) return -1;
     // sbatch=no: sbatch and salloc do not know the options (pyxis's sbatch_support=0).
     if (!zr_conf.sbatch && spank_context() == S_CTX_ALLOCATOR) return 0;
@@ -77,7 +92,7 @@ static int zr_check_local(void) {
         .workdir = zr_opt.workdir,
         .home = NULL, .pmix_dir = NULL, .writable = zr_opt.writable == ZR_ON,
         .remap_root = zr_opt.remap_root == ZR_ON, .root_emulation = zr_opt.root_emulation == ZR_ON,
-        .devices = zr_opt.devices, .cdi_dirs = NULL, .gpus = NULL, .nvidia_visible = NULL,
+        .devices = zr_opt.devices, .cdi_dirs = NULL, .gpus = NULL, .nvidia_visible = NULL, .unshare = zr_opt.unshare,
     };
     if (zr_opt.build != NULL && zr_opt.image != NULL) {
         slurm_error("zeroroot: --container-build and --container-image conflict (the build makes the image)");
@@ -85,6 +100,10 @@ static int zr_check_local(void) {
     }
     if (zr_opt.build != NULL && !zr_conf.builds) {
         slurm_error("zeroroot: --container-build: builds are disabled on this cluster (plugstack builds=no)");
+        goto fail;
+    }
+    if (zr_opt.save != NULL && zr_save_check(zr_opt.save, message, sizeof message) != 0) {
+        slurm_error("zeroroot: %s", message);
         goto fail;
     }
     if (zr_opt.env != NULL && zr_check_env_names(zr_opt.env, message, sizeof message) != 0) {
@@ -101,21 +120,52 @@ fail:
     return rc;
 }
 
+/// --container-image read in pyxis's syntax, replaced by the name the store and zr use.
+static int zr_resolve_image(void) {
+    if (zr_opt.image == NULL) return 0;
+    char canonical[PATH_MAX], message[ZR_MESSAGE_SIZE] = "";
+    int kind = zr_spank_image(zr_opt.image, canonical, sizeof canonical, message, sizeof message);
+    if (kind < 0) {
+        slurm_error("zeroroot: %s", message);
+        return -1;
+    }
+    char *copy = strdup(canonical);
+    if (copy == NULL) return -1;
+    free(zr_opt.image);
+    zr_opt.image = copy;
+    zr_opt.image_kind = kind;
+    return 0;
+}
+
 int slurm_spank_init_post_opt(spank_t sp, int ac, char **av) {
     (void)ac;
     (void)av;
+    int remote = spank_remote(sp);
+    // zr bcast's own helper sruns inherit the job's environment but are not container steps.
+    char bcast[8];
+    int helper = remote ? spank_getenv(sp, "ZR_BCAST_ACTIVE", bcast, sizeof bcast) == ESPANK_SUCCESS
+                        : getenv("ZR_BCAST_ACTIVE") != NULL;
+    if (!helper && zr_options_from_env(sp, remote) != 0) return -1;
+    int checks = spank_context() == S_CTX_LOCAL || spank_context() == S_CTX_ALLOCATOR;
     if (zr_opt.image == NULL && zr_opt.name == NULL && zr_opt.build == NULL) {
-        if (zr_opt.mounts || zr_opt.workdir || zr_opt.env || zr_opt.writable != ZR_UNSET ||
-            zr_opt.remap_root != ZR_UNSET || zr_opt.mount_home != ZR_UNSET || zr_opt.root_emulation != ZR_UNSET) {
-            if (spank_context() == S_CTX_LOCAL) {
-                slurm_error("zeroroot: --container-* options need --container-image");
-                return -1;
-            }
+        const char *given = zr_options_without_image();
+        if (given != NULL && checks) {
+            slurm_error("zeroroot: %s needs --container-image (or --container-name of an earlier step, or --container-build)", given);
+            return -1;
         }
         return 0;
     }
-    if (spank_context() == S_CTX_LOCAL) {
+    if (zr_resolve_image() != 0) return -1;
+    // pyxis users get root emulation with --container-remap-root (pyxis's seccomp filter fakes
+    // chown and set*id) and a writable root (enroot's): ours is the zero-consistency filter,
+    // and a root whose changes go with the step's container, unless --container-readonly.
+    if (zr_opt.remap_root == ZR_ON) {
+        zr_opt.root_emulation = ZR_ON;
+        if (zr_opt.writable == ZR_UNSET) zr_opt.writable = ZR_ON;
+    }
+    if (checks) {
         if (zr_check_local() != 0) return -1;
+        if (spank_context() == S_CTX_ALLOCATOR) return 0; /* sbatch/salloc: the steps do the work */
         char message[ZR_MESSAGE_SIZE] = "";
         if (zr_local_prepare(message, sizeof message) != 0) {
             slurm_error("zeroroot: %s; the step does not start", message);
@@ -137,7 +187,9 @@ int slurm_spank_init_post_opt(spank_t sp, int ac, char **av) {
         slurm_error("zeroroot: %s", zr_opt.conflict);
         return -1;
     }
-    if (spank_get_item(sp, S_JOB_UID, &zr_job_uid) != ESPANK_SUCCESS ||
+    if (spank_get_item(sp, S_JOB_UID, &zr_job_uid) != ESPANK_SUCCESS || spank_get_item(sp, S_JOB_GID, &zr_job_gid) != ESPANK_SUCCESS ||
+        spank_get_item(sp, S_JOB_NODEID, &zr_node_id) != ESPANK_SUCCESS ||
+        spank_get_item(sp, S_JOB_LOCAL_TASK_COUNT, &zr_local_tasks) != ESPANK_SUCCESS ||
         spank_get_item(sp, S_JOB_ID, &zr_job_id) != ESPANK_SUCCESS) {
         slurm_error("zeroroot: cannot get the job's uid and id");
         return -1;
@@ -234,13 +286,15 @@ static int zr_create(spank_t sp, char *message, size_t size) {
     // the ranks must see it at the same path.
     const char *pmix_dir = zr_getenv(sp, "PMIX_SERVER_TMPDIR", pmix, sizeof pmix);
     // The GPUs of the step on this node (the gres/gpu plugin's variables), for gpus=auto.
-    char step_gpus[1024], nvidia_visible[1024];
+    char step_gpus[1024], nvidia_visible[1024], nvidia_capabilities[256];
     const char *gpus = NULL;
     if (zr_conf.gpus) {
         gpus = zr_step_gpus[0] != '\0' ? zr_step_gpus : zr_getenv(sp, "SLURM_STEP_GPUS", step_gpus, sizeof step_gpus);
         if (gpus == NULL) gpus = zr_getenv(sp, "SLURM_JOB_GPUS", step_gpus, sizeof step_gpus);
     }
     const char *visible = zr_getenv(sp, "NVIDIA_VISIBLE_DEVICES", nvidia_visible, sizeof nvidia_visible);
+    const char *capabilities =
+        zr_getenv(sp, "NVIDIA_DRIVER_CAPABILITIES", nvidia_capabilities, sizeof nvidia_capabilities);
     mounts = zr_joined_mounts();
     if (mounts == NULL) {
         snprintf(message, size, "out of memory");
@@ -252,8 +306,10 @@ static int zr_create(spank_t sp, char *message, size_t size) {
         if (zr_build_image(sp, zr_opt.build, storage, zr_job_id, built, sizeof built, message, size) != 0)
             goto fail;
         image = built;
-    } else if (zr_image_is_reference(image) && zr_pull_image(sp, image, storage, message, size) != 0) {
-        goto fail;
+    } else if (zr_opt.image_kind == ZR_IMAGE_REGISTRY) {
+        if (zr_pull_image(sp, image, storage, message, size) != 0) goto fail;
+    } else if (zr_opt.image_kind == ZR_IMAGE_STORE_THEN_REGISTRY) {
+        if (zr_store_or_pull(sp, image, storage, message, size) != 0) goto fail;
     }
     struct zr_spank_request request = {
         .image = image, .name = zr_opt.name, .job_id = zr_job_id, .storage = storage, .mounts = mounts,
@@ -261,7 +317,8 @@ static int zr_create(spank_t sp, char *message, size_t size) {
         .home = home_dir, .pmix_dir = pmix_dir, .writable = zr_opt.writable == ZR_ON,
         .remap_root = zr_opt.remap_root == ZR_ON, .root_emulation = zr_opt.root_emulation == ZR_ON,
         .devices = zr_opt.devices, .cdi_dirs = zr_conf.cdi_dirs[0] != '\0' ? zr_conf.cdi_dirs : NULL,
-        .gpus = gpus, .nvidia_visible = visible,
+        .gpus = gpus, .nvidia_visible = visible, .unshare = zr_opt.unshare,
+        .nvidia_capabilities = capabilities,
     };
     struct zr_spank_buffer workdir = {zr_node->workdir, sizeof zr_node->workdir};
     struct zr_spank_buffer env = {zr_node->env, sizeof zr_node->env};
@@ -303,7 +360,7 @@ int slurm_spank_task_init(spank_t sp, int ac, char **av) {
         pid_t holder = zr_node->holder;
         zr_node_unlock(zr_node);
         locked = 0;
-        if (zr_spank_join(holder, zr_node->workdir, zr_opt.root_emulation == ZR_ON, message, sizeof message) != 0)
+        if (zr_spank_join(holder, zr_node->workdir, zr_opt.root_emulation == ZR_ON, zr_opt.unshare, message, sizeof message) != 0)
             goto fail;
         break;
     }
@@ -353,6 +410,18 @@ int slurm_spank_job_epilog(spank_t sp, int ac, char **av) {
     while (waitpid(child, &status, 0) < 0 && errno == EINTR) {}
     if (!WIFEXITED(status) || (WEXITSTATUS(status) != 0 && WEXITSTATUS(status) != 6))
         slurm_error("zeroroot: job epilog: removing job %u's named containers failed (status %d)", job, status);
+    return 0;
+}
+
+/// slurmstepd, as each task of the node exits: after the last one, --container-save writes the
+/// container while the holder still keeps it (once the step's tasks are gone, Slurm's process
+/// tracking kills what is left of the step, the holder too, before slurm_spank_exit).
+int slurm_spank_task_exit(spank_t sp, int ac, char **av) {
+    (void)ac;
+    (void)av;
+    if (!spank_remote(sp) || zr_node == NULL || zr_opt.save == NULL) return 0;
+    if (++zr_tasks_exited != zr_local_tasks || zr_node_id != 0 || zr_node->phase != ZR_PHASE_READY) return 0;
+    zr_save_container(zr_node->holder, zr_job_uid, zr_job_gid, zr_opt.save);
     return 0;
 }
 

@@ -7,7 +7,7 @@
 
 #include <stddef.h>
 
-#define ZR_SPANK_ABI_VERSION 3
+#define ZR_SPANK_ABI_VERSION 4
 
 /// One container request, as the user asked for it (options) and the site configured it
 /// (plugstack arguments). Strings are NUL-terminated; NULL means "not given".
@@ -42,6 +42,22 @@ struct zr_spank_request {
     const char *gpus;
     /// NVIDIA_VISIBLE_DEVICES of the job's environment; NULL: unset.
     const char *nvidia_visible;
+    /// --container-unshare: namespaces of its own among net, ipc, uts, separated by ','; NULL: none.
+    const char *unshare;
+    /// NVIDIA_DRIVER_CAPABILITIES of the job's environment; NULL: unset.
+    const char *nvidia_capabilities;
+};
+
+/// What zr_spank_image found a --container-image value to name (its return value).
+enum zr_image_kind {
+    /// A directory or a SquashFS file (starts with '/' or '.').
+    ZR_IMAGE_PATH = 0,
+    /// No registry named (ubuntu:22.04): the store first, then the default registry.
+    ZR_IMAGE_STORE_THEN_REGISTRY = 1,
+    /// A registry named (nvcr.io#nvidia/cuda, ghcr.io/org/app): pulled unless in the store.
+    ZR_IMAGE_REGISTRY = 2,
+    /// dockerd://NAME: the store only.
+    ZR_IMAGE_STORE = 3,
 };
 
 /// A caller-owned output buffer.
