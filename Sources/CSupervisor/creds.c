@@ -981,14 +981,9 @@ static int supervise(int sigfd, pid_t main_pid) {
     }
 }
 
-static void supervisor(int up, const struct zr_spawn_args *spawn, const struct zr_creds_config *config) {
-    // zr-run dying must take the whole step with it: pid 1's death kills the namespace. Our
-    // parent is outside the namespace, so getppid() is 0 and cannot show an early death; the
-    // socket to it can (POLLHUP once its end is closed).
-    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-    struct pollfd p = {.fd = up, .events = 0};
-    if (poll(&p, 1, 0) == 1 && (p.revents & POLLHUP)) _exit(137);
-
+/// The supervisor's own set-up: a fresh /proc, the notification buffers, the slot tables and
+/// the descriptor limit. On failure, reports to zr-run and exits.
+static void prepare_supervisor(int up, const struct zr_creds_config *config) {
     // A fresh /proc, so that pids in /proc, in notifications and in SO_PEERCRED answers are
     // this namespace's, and the tracees see only their own processes.
     if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0) {
@@ -1030,19 +1025,12 @@ static void supervisor(int up, const struct zr_spawn_args *spawn, const struct z
         nofile.rlim_cur = nofile.rlim_max;
         (void)setrlimit(RLIMIT_NOFILE, &nofile);
     }
+}
 
-    // Every signal is taken through a signalfd: pid 1 of a namespace receives only signals it
-    // handles (or blocks), and forwarding them needs no handler. The command unblocks all
-    // before exec (zr_spawn).
-    sigset_t all;
-    sigfillset(&all);
-    sigprocmask(SIG_BLOCK, &all, NULL);
-    int sigfd = signalfd(-1, &all, SFD_CLOEXEC | SFD_NONBLOCK);
-    if (sigfd < 0) {
-        report(up, ZR_CREDS_SOCKET, errno, 0, -1);
-        _exit(125);
-    }
-
+/// Starts the command and answers its notifications (its execve among them) until the exec
+/// report arrives; returns the command's pid, with its listener in S.listener. On failure,
+/// reports to zr-run and exits.
+static pid_t start_command(int up, const struct zr_spawn_args *spawn) {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
         report(up, ZR_CREDS_SOCKET, errno, 0, -1);
@@ -1093,8 +1081,32 @@ static void supervisor(int up, const struct zr_spawn_args *spawn, const struct z
         report(up, stage, err, 0, -1);
         _exit(125);
     }
+    return child;
+}
 
-    report(up, ZR_SPAWN_OK, 0, child, listener);
+static void supervisor(int up, const struct zr_spawn_args *spawn, const struct zr_creds_config *config) {
+    // zr-run dying must take the whole step with it: pid 1's death kills the namespace. Our
+    // parent is outside the namespace, so getppid() is 0 and cannot show an early death; the
+    // socket to it can (POLLHUP once its end is closed).
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    struct pollfd p = {.fd = up, .events = 0};
+    if (poll(&p, 1, 0) == 1 && (p.revents & POLLHUP)) _exit(137);
+    prepare_supervisor(up, config);
+
+    // Every signal is taken through a signalfd: pid 1 of a namespace receives only signals it
+    // handles (or blocks), and forwarding them needs no handler. The command unblocks all
+    // before exec (zr_spawn).
+    sigset_t all;
+    sigfillset(&all);
+    sigprocmask(SIG_BLOCK, &all, NULL);
+    int sigfd = signalfd(-1, &all, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (sigfd < 0) {
+        report(up, ZR_CREDS_SOCKET, errno, 0, -1);
+        _exit(125);
+    }
+
+    pid_t child = start_command(up, spawn);
+    report(up, ZR_SPAWN_OK, 0, child, S.listener);
     close(up);
     _exit(supervise(sigfd, child));
 }

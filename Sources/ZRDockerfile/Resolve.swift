@@ -121,157 +121,200 @@ extension Dockerfile {
     ///   config; stages built on another stage inherit that stage's ENV instead.
     public func resolve(_ context: BuildContext = BuildContext(),
                         baseEnvironment: (String) -> [(String, String)] = { _ in [] }) throws(DockerfileError) -> ResolvedDockerfile {
-        let expander = Expander(escape: directives.escape)
-        // Global scope: platform ARGs are always there; declared global ARGs take a build arg,
-        // else their (expanded) default.
-        var global = context.platformArgs
-        var globalDeclared: [String: String?] = [:]
-        var stages: [ResolvedStage] = []
-        var scope = Scope()
-        var current: (index: Int, name: String?, base: String, platform: String?, from: Instruction)?
-        var instructions: [ResolvedInstruction] = []
-
-        func finishStage() {
-            if let c = current {
-                stages.append(ResolvedStage(index: c.index, name: c.name, baseName: c.base, platform: c.platform,
-                                            from: c.from, instructions: instructions, finalScope: scope))
-            }
-            instructions = []
-        }
-
-        for ins in self.instructions {
+        var resolver = Resolver(expander: Expander(escape: directives.escape), context: context)
+        for ins in instructions {
             if case .from(let f) = ins.command {
-                finishStage()
-                let lookup: (String) -> String? = { global[$0] }
-                let base = try expander.expand(f.image, lookup: lookup)
-                // BuildKit: "base name should not be blank" — typically an ARG used in FROM but
-                // declared after it, or inside a stage instead of before the first FROM.
-                guard !base.isEmpty else {
-                    throw .invalidArguments(instruction: "FROM",
-                        reason: "base image \"\(f.image.text)\" expands to an empty name (declare the ARG before the first FROM, with a default or a build arg)",
-                        at: f.image.position)
-                }
-                let platform = try f.platform.map { (w) throws(DockerfileError) in try expander.expand(w, lookup: lookup) }
-                let name = f.stageName?.text.lowercased()
-                scope = Scope()
-                if let s = stages.first(where: { $0.name != nil && $0.name == base.lowercased() }) {
-                    for k in s.finalScope.envOrder { if let v = s.finalScope.env[k] { scope.setEnv(k, v) } }
-                } else {
-                    for (k, v) in baseEnvironment(base) { scope.setEnv(k, v) }
-                }
-                current = (stages.count, name, base, platform, ins)
-                continue
-            }
-            guard current != nil else {
+                try resolver.startStage(f, ins, baseEnvironment: baseEnvironment)
+            } else if resolver.current == nil {
                 // Before the first FROM only ARG is possible (the parser enforces it).
-                if case .arg(let a) = ins.command {
-                    for d in a.declarations {
-                        let n = d.name.text
-                        var value: String? = context.buildArgs[n]
-                        if value == nil, let dv = d.defaultValue {
-                            value = try expander.expand(dv, lookup: { global[$0] })
-                        }
-                        globalDeclared[n] = value
-                        if let value { global[n] = value } else { global[n] = nil }
-                    }
-                }
-                continue
+                if case .arg(let a) = ins.command { try resolver.globalArg(a) }
+            } else {
+                try resolver.add(ins)
             }
-            let before = scope
-            let lookup: (String) -> String? = { before.lookup($0) }
-            func x(_ w: Word) throws(DockerfileError) -> Word { Word(try expander.expand(w, lookup: lookup), at: w.position) }
-            func xs(_ ws: [Word]) throws(DockerfileError) -> [Word] {
-                var out: [Word] = []
-                for w in ws { out.append(try x(w)) }
-                return out
-            }
-            func xo(_ w: Word?) throws(DockerfileError) -> Word? {
-                guard let w else { return nil }
-                return try x(w)
-            }
-            func sources(_ s: [FileSource]) throws(DockerfileError) -> [FileSource] {
-                var out: [FileSource] = []
-                for src in s {
-                    switch src {
-                    case .path(let w): out.append(.path(try x(w)))
-                    case .heredoc(var h):
-                        if h.expands { h.body = try expander.expandHeredoc(h.body, at: h.position, lookup: lookup) }
-                        out.append(.heredoc(h))
-                    }
-                }
-                return out
-            }
-            var expanded = ins
-            switch ins.command {
-            case .arg(let a):
-                var decls: [ArgInstruction.Declaration] = []
-                for d in a.declarations {
-                    let n = d.name.text
-                    // Reference "ARG" / "Scope": a build arg wins; then the stage default; then the
-                    // global default of the same name; platform ARGs must be declared to be seen.
-                    var value = context.buildArgs[n]
-                    if value == nil, let dv = d.defaultValue { value = try expander.expand(dv, lookup: { scope.lookup($0) }) }
-                    if value == nil, let g = globalDeclared[n] { value = g }
-                    if value == nil { value = context.platformArgs[n] }
-                    if !scope.declaredArgs.contains(n) { scope.declaredArgs.append(n) }
-                    scope.args[n] = value
-                    decls.append(.init(name: d.name, defaultValue: value.map { Word($0, at: d.defaultValue?.position ?? d.name.position) }))
-                }
-                expanded.command = .arg(ArgInstruction(declarations: decls))
-            case .env(let kvs):
-                // All pairs of one ENV line see the values from before the line (reference "ENV").
-                var out: [KeyValue] = []
-                for kv in kvs { out.append(KeyValue(key: try x(kv.key), value: try x(kv.value))) }
-                for kv in out { scope.setEnv(kv.key.text, kv.value.text) }
-                expanded.command = .env(out)
-            case .label(let kvs):
-                var out: [KeyValue] = []
-                for kv in kvs { out.append(KeyValue(key: try x(kv.key), value: try x(kv.value))) }
-                expanded.command = .label(out)
-            case .expose(let ws):
-                var out: [Word] = []
-                for w in ws {
-                    for e in try expander.expandWords(w, lookup: lookup) { out.append(Word(e, at: w.position)) }
-                }
-                expanded.command = .expose(out)
-            case .volume(let l): expanded.command = .volume(ListForm(items: try xs(l.items), isJSON: l.isJSON))
-            case .user(let w): expanded.command = .user(try x(w))
-            case .workdir(let w): expanded.command = .workdir(try x(w))
-            case .stopSignal(let w): expanded.command = .stopSignal(try x(w))
-            case .copy(var c):
-                c.from = try xo(c.from); c.chown = try xo(c.chown); c.chmod = try xo(c.chmod)
-                c.excludes = try xs(c.excludes)
-                c.sources = try sources(c.sources)
-                c.destination = try x(c.destination)
-                expanded.command = .copy(c)
-            case .add(var a):
-                a.chown = try xo(a.chown); a.chmod = try xo(a.chmod); a.checksum = try xo(a.checksum)
-                a.excludes = try xs(a.excludes)
-                a.sources = try sources(a.sources)
-                a.destination = try x(a.destination)
-                expanded.command = .add(a)
-            case .run(var r):
-                // The command is left to the shell; mount options are expanded.
-                for k in r.mounts.indices {
-                    func m(_ s: String?) throws(DockerfileError) -> String? {
-                        guard let s else { return nil }
-                        return try expander.expand(Word(s, at: r.mounts[k].position), lookup: lookup)
-                    }
-                    r.mounts[k].target = try m(r.mounts[k].target)
-                    r.mounts[k].source = try m(r.mounts[k].source)
-                    r.mounts[k].from = try m(r.mounts[k].from)
-                    r.mounts[k].id = try m(r.mounts[k].id)
-                    r.mounts[k].env = try m(r.mounts[k].env)
-                }
-                expanded.command = .run(r)
-            case .from, .cmd, .entrypoint, .shell, .onbuild, .healthcheck, .maintainer:
-                break
-            }
-            instructions.append(ResolvedInstruction(original: ins, expanded: expanded, scope: before))
         }
-        finishStage()
+        resolver.finishStage()
         var declared: [String] = []
         for a in globalArgs { for d in a.declarations where !declared.contains(d.name.text) { declared.append(d.name.text) } }
-        return ResolvedDockerfile(globalArgs: global, declaredGlobalArgs: declared, stages: stages)
+        return ResolvedDockerfile(globalArgs: resolver.global, declaredGlobalArgs: declared, stages: resolver.stages)
+    }
+}
+
+/// The state of one resolution, instruction by instruction: the global ARGs, the stages done,
+/// and the current stage's scope and instructions.
+struct Resolver {
+    let expander: Expander
+    let context: BuildContext
+    /// Platform ARGs are always there; declared global ARGs take a build arg, else their
+    /// (expanded) default.
+    var global: [String: String]
+    var globalDeclared: [String: String?] = [:]
+    var stages: [ResolvedStage] = []
+    var scope = Scope()
+    var current: (index: Int, name: String?, base: String, platform: String?, from: Instruction)?
+    var instructions: [ResolvedInstruction] = []
+
+    init(expander: Expander, context: BuildContext) {
+        self.expander = expander
+        self.context = context
+        global = context.platformArgs
+    }
+
+    mutating func finishStage() {
+        if let c = current {
+            stages.append(ResolvedStage(index: c.index, name: c.name, baseName: c.base, platform: c.platform,
+                                        from: c.from, instructions: instructions, finalScope: scope))
+        }
+        instructions = []
+    }
+
+    mutating func startStage(_ f: FromInstruction, _ ins: Instruction,
+                             baseEnvironment: (String) -> [(String, String)]) throws(DockerfileError) {
+        finishStage()
+        let global = self.global
+        let lookup: (String) -> String? = { global[$0] }
+        let base = try expander.expand(f.image, lookup: lookup)
+        // BuildKit: "base name should not be blank" — typically an ARG used in FROM but
+        // declared after it, or inside a stage instead of before the first FROM.
+        guard !base.isEmpty else {
+            throw .invalidArguments(instruction: "FROM",
+                reason: "base image \"\(f.image.text)\" expands to an empty name (declare the ARG before the first FROM, with a default or a build arg)",
+                at: f.image.position)
+        }
+        let platform = try f.platform.map { (w) throws(DockerfileError) in try expander.expand(w, lookup: lookup) }
+        scope = Scope()
+        if let s = stages.first(where: { $0.name != nil && $0.name == base.lowercased() }) {
+            for k in s.finalScope.envOrder { if let v = s.finalScope.env[k] { scope.setEnv(k, v) } }
+        } else {
+            for (k, v) in baseEnvironment(base) { scope.setEnv(k, v) }
+        }
+        current = (stages.count, f.stageName?.text.lowercased(), base, platform, ins)
+    }
+
+    mutating func globalArg(_ a: ArgInstruction) throws(DockerfileError) {
+        for d in a.declarations {
+            let n = d.name.text
+            var value: String? = context.buildArgs[n]
+            if value == nil, let dv = d.defaultValue {
+                let global = self.global
+                value = try expander.expand(dv, lookup: { global[$0] })
+            }
+            globalDeclared[n] = value
+            global[n] = value
+        }
+    }
+
+    /// One instruction of the current stage, expanded with the scope from before it.
+    mutating func add(_ ins: Instruction) throws(DockerfileError) {
+        let before = scope
+        let x = WordExpansion(expander: expander, scope: before)
+        var expanded = ins
+        switch ins.command {
+        case .arg(let a): expanded.command = .arg(try stageArg(a))
+        case .env(let kvs):
+            // All pairs of one ENV line see the values from before the line (reference "ENV").
+            let out = try x.pairs(kvs)
+            for kv in out { scope.setEnv(kv.key.text, kv.value.text) }
+            expanded.command = .env(out)
+        case .label(let kvs): expanded.command = .label(try x.pairs(kvs))
+        case .expose(let ws):
+            var out: [Word] = []
+            for w in ws {
+                for e in try expander.expandWords(w, lookup: before.lookup) { out.append(Word(e, at: w.position)) }
+            }
+            expanded.command = .expose(out)
+        case .volume(let l): expanded.command = .volume(ListForm(items: try x.words(l.items), isJSON: l.isJSON))
+        case .user(let w): expanded.command = .user(try x.word(w))
+        case .workdir(let w): expanded.command = .workdir(try x.word(w))
+        case .stopSignal(let w): expanded.command = .stopSignal(try x.word(w))
+        case .copy(var c):
+            c.from = try x.word(c.from); c.chown = try x.word(c.chown); c.chmod = try x.word(c.chmod)
+            c.excludes = try x.words(c.excludes)
+            c.sources = try x.sources(c.sources)
+            c.destination = try x.word(c.destination)
+            expanded.command = .copy(c)
+        case .add(var a):
+            a.chown = try x.word(a.chown); a.chmod = try x.word(a.chmod); a.checksum = try x.word(a.checksum)
+            a.excludes = try x.words(a.excludes)
+            a.sources = try x.sources(a.sources)
+            a.destination = try x.word(a.destination)
+            expanded.command = .add(a)
+        case .run(var r):
+            // The command is left to the shell; mount options are expanded.
+            for k in r.mounts.indices { try x.mount(&r.mounts[k]) }
+            expanded.command = .run(r)
+        case .from, .cmd, .entrypoint, .shell, .onbuild, .healthcheck, .maintainer:
+            break
+        }
+        instructions.append(ResolvedInstruction(original: ins, expanded: expanded, scope: before))
+    }
+
+    /// Reference "ARG" / "Scope": a build arg wins; then the stage default; then the global
+    /// default of the same name; platform ARGs must be declared to be seen.
+    mutating func stageArg(_ a: ArgInstruction) throws(DockerfileError) -> ArgInstruction {
+        var decls: [ArgInstruction.Declaration] = []
+        for d in a.declarations {
+            let n = d.name.text
+            var value = context.buildArgs[n]
+            if value == nil, let dv = d.defaultValue {
+                let scope = self.scope
+                value = try expander.expand(dv, lookup: { scope.lookup($0) })
+            }
+            if value == nil, let g = globalDeclared[n] { value = g }
+            if value == nil { value = context.platformArgs[n] }
+            if !scope.declaredArgs.contains(n) { scope.declaredArgs.append(n) }
+            scope.args[n] = value
+            decls.append(.init(name: d.name, defaultValue: value.map { Word($0, at: d.defaultValue?.position ?? d.name.position) }))
+        }
+        return ArgInstruction(declarations: decls)
+    }
+}
+
+/// Expansion of an instruction's words in one scope.
+struct WordExpansion {
+    let expander: Expander
+    let scope: Scope
+
+    func word(_ w: Word) throws(DockerfileError) -> Word { Word(try expander.expand(w, lookup: scope.lookup), at: w.position) }
+
+    func word(_ w: Word?) throws(DockerfileError) -> Word? {
+        guard let w else { return nil }
+        return try word(w)
+    }
+
+    func words(_ ws: [Word]) throws(DockerfileError) -> [Word] {
+        var out: [Word] = []
+        for w in ws { out.append(try word(w)) }
+        return out
+    }
+
+    func pairs(_ kvs: [KeyValue]) throws(DockerfileError) -> [KeyValue] {
+        var out: [KeyValue] = []
+        for kv in kvs { out.append(KeyValue(key: try word(kv.key), value: try word(kv.value))) }
+        return out
+    }
+
+    func sources(_ s: [FileSource]) throws(DockerfileError) -> [FileSource] {
+        var out: [FileSource] = []
+        for src in s {
+            switch src {
+            case .path(let w): out.append(.path(try word(w)))
+            case .heredoc(var h):
+                if h.expands { h.body = try expander.expandHeredoc(h.body, at: h.position, lookup: scope.lookup) }
+                out.append(.heredoc(h))
+            }
+        }
+        return out
+    }
+
+    func mount(_ m: inout RunMount) throws(DockerfileError) {
+        func expand(_ s: String?) throws(DockerfileError) -> String? {
+            guard let s else { return nil }
+            return try expander.expand(Word(s, at: m.position), lookup: scope.lookup)
+        }
+        m.target = try expand(m.target)
+        m.source = try expand(m.source)
+        m.from = try expand(m.from)
+        m.id = try expand(m.id)
+        m.env = try expand(m.env)
     }
 }

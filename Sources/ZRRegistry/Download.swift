@@ -22,7 +22,7 @@ public enum URLDownload {
         var current = url
         var redirects = 0
         while true {
-            let host = Self.host(of: current)
+            let host = URLText.host(of: current)
             let https = current.lowercased().hasPrefix("https://")
             guard https || current.lowercased().hasPrefix("http://") else {
                 throw .protocolViolation(registry: host, detail: "\(current): only http:// and https:// URLs can be fetched")
@@ -39,7 +39,7 @@ public enum URLDownload {
                     guard redirects <= settings.maxRedirects else {
                         throw RegistryError.tooManyRedirects(registry: host, url: url, limit: settings.maxRedirects)
                     }
-                    current = Self.resolve(location, against: current)
+                    current = URLText.resolve(location, against: current)
                 }
             } catch let error as RegistryError {
                 try? await client.shutdown()
@@ -84,22 +84,5 @@ public enum URLDownload {
         }
         return .done(Result(digest: digester.finalize(), size: written,
                             lastModified: response.headers.first(name: "Last-Modified")))
-    }
-
-    /// `host[:port]` of an http(s) URL.
-    static func host(of url: String) -> String {
-        var rest = Substring(url)
-        if let scheme = rest.range(of: "://") { rest = rest[scheme.upperBound...] }
-        return String(rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" })
-    }
-
-    /// A Location header, absolute or relative to the request URL.
-    static func resolve(_ location: String, against url: String) -> String {
-        if location.contains("://") { return location }
-        let schemeEnd = url.range(of: "://").map(\.upperBound) ?? url.startIndex
-        let origin = url[..<(url[schemeEnd...].firstIndex(of: "/") ?? url.endIndex)]
-        if location.hasPrefix("/") { return origin + location }
-        let base = url[..<(url.lastIndex(of: "/").map { $0 > schemeEnd ? $0 : url.endIndex } ?? url.endIndex)]
-        return base + "/" + location
     }
 }

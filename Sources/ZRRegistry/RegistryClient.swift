@@ -129,7 +129,7 @@ public final class RegistryClient: Sendable {
             request.headers.replaceOrAdd(name: "User-Agent", value: "zeroroot/0.1")
             request.body = body?()
             // Credentials go to the registry only, never to a storage host it redirects to.
-            if Self.host(of: current) == Self.host(of: baseURL), let value = await auth.authorization(for: scopes) {
+            if URLText.host(of: current) == URLText.host(of: baseURL), let value = await auth.authorization(for: scopes) {
                 request.headers.replaceOrAdd(name: "Authorization", value: value)
             }
             let response: HTTPClientResponse
@@ -150,7 +150,7 @@ public final class RegistryClient: Sendable {
                 guard redirects <= settings.maxRedirects else {
                     throw RegistryError.tooManyRedirects(registry: registry, url: target, limit: settings.maxRedirects)
                 }
-                current = Self.resolve(location, against: current)
+                current = URLText.resolve(location, against: current)
                 continue
             }
             if status == 401 && !authenticated {
@@ -536,7 +536,7 @@ public final class RegistryClient: Sendable {
                     return .mounted
                 }
                 if response.status.code == 202, let l = response.headers.first(name: "Location") {
-                    location = Self.resolve(l, against: baseURL)
+                    location = URLText.resolve(l, against: baseURL)
                     break
                 }
             }
@@ -549,7 +549,7 @@ public final class RegistryClient: Sendable {
                     throw self.statusError(Int(response.status.code), bytes, operation: "POST blob upload",
                                            repository: repository, what: "upload")
                 }
-                location = Self.resolve(l, against: baseURL)
+                location = URLText.resolve(l, against: baseURL)
             }
             var current = location!
             if let chunkSize, chunkSize > 0 {
@@ -569,7 +569,7 @@ public final class RegistryClient: Sendable {
                         throw self.statusError(Int(response.status.code), bytes, operation: "PATCH blob chunk",
                                                repository: repository, what: "upload")
                     }
-                    current = Self.resolve(l, against: current)
+                    current = URLText.resolve(l, against: current)
                     offset += length
                 }
                 let response = try await send(.PUT, Self.appendQuery(current, "digest=\(digest)"),
@@ -697,24 +697,6 @@ public final class RegistryClient: Sendable {
 
     static func drain(_ response: HTTPClientResponse) async {
         _ = try? await collect(response, limit: 1 << 20)
-    }
-
-    static func host(of url: String) -> String {
-        guard let range = url.range(of: "://") else { return "" }
-        let rest = url[range.upperBound...]
-        return String(rest.prefix { $0 != "/" && $0 != "?" }).lowercased()
-    }
-
-    /// A Location header resolved against the URL it came from (absolute, or absolute-path).
-    static func resolve(_ location: String, against base: String) -> String {
-        if location.hasPrefix("http://") || location.hasPrefix("https://") { return location }
-        guard let range = base.range(of: "://") else { return location }
-        let hostEnd = base[range.upperBound...].firstIndex(where: { $0 == "/" || $0 == "?" }) ?? base.endIndex
-        let origin = String(base[..<hostEnd])
-        if location.hasPrefix("/") { return origin + location }
-        let path = base[..<(base.firstIndex(of: "?") ?? base.endIndex)]
-        let dir = path[..<(path.lastIndex(of: "/") ?? path.endIndex)]
-        return dir.count > origin.count ? dir + "/" + location : origin + "/" + location
     }
 
     static func appendQuery(_ url: String, _ query: String) -> String {

@@ -46,7 +46,7 @@ struct Login: ParsableCommand {
             secret = String(cString: typed)
         }
         let credentials = Credentials(username: username, password: secret ?? "")
-        let settings = registry.settings()
+        let settings = try registry.settings()
         try runBlocking {
             let client = try await RegistryClient.connect(registry: name, settings: settings, credentials: credentials)
             await client.shutdown()

@@ -53,7 +53,7 @@ struct Push: ParsableCommand {
         }
         let credentials = try registry.dockerConfig().credentials(for: destination.domain)
         let reporter = progress.reporter()
-        let settings = registry.settings()
+        let settings = try registry.settings()
         let compression = LayerCompression(rawValue: compression) ?? .gzip
         let chunk = chunkSize > 0 ? chunkSize : nil
         let jobs = self.jobs

@@ -12,7 +12,7 @@ import ZRStore
 /// Options every registry command takes.
 struct RegistryOptions: ParsableArguments {
     @Option(name: .customLong("tls-verify"),
-            help: "Verify TLS certificates and require HTTPS (--tls-verify=false also allows plain HTTP). Per registry: $ZR_INSECURE_REGISTRIES.")
+            help: "Verify TLS certificates and require HTTPS (--tls-verify=false also allows plain HTTP). Per registry: $ZR_INSECURE_REGISTRIES or zeroroot.conf's insecure-registries.")
     var tlsVerify: Bool = true
 
     @Option(name: .customLong("authfile"), help: ArgumentHelp("Credentials file (default: $DOCKER_CONFIG/config.json, else ~/.docker/config.json).", valueName: "FILE"))
@@ -20,8 +20,15 @@ struct RegistryOptions: ParsableArguments {
 
     var environment: [String: String] { ProcessInfo.processInfo.environment }
 
-    func settings() -> RegistrySettings {
-        RegistrySettings.fromEnvironment(environment, tlsVerify: tlsVerify)
+    /// TLS policy, CA bundle and mirrors from the site configuration (which has read the
+    /// variables), proxies from the environment, --tls-verify from the command line.
+    func settings() throws -> RegistrySettings {
+        let config = try siteConfig()
+        var settings = RegistrySettings(tlsVerify: tlsVerify, insecureRegistries: Set(config.insecureRegistries.value),
+                                        extraCAFile: config.caBundle.value, proxies: ProxySettings(environment: environment),
+                                        maxConcurrentDownloads: config.jobs.value)
+        settings.registryMirrors = config.registryMirrors.mapValues(\.value)
+        return settings
     }
 
     func dockerConfig() -> DockerConfig {

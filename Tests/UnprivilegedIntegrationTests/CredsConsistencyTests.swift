@@ -4,7 +4,7 @@ import Testing
 /// `zr-run --root-emulation --consistency=creds`: the set*id/get*id family answered by the
 /// supervisor from fake per-thread credentials (the creds level), always as the
 /// unprivileged test user (see Harness).
-@Suite(.timeLimit(.minutes(10)))
+@Suite(.timeLimit(.minutes(10)), .enabled(if: Harness.notifyLevels, Harness.noNotifyLevels))
 struct CredsConsistencyTests {
     static let creds = ["--root-emulation", "--consistency=creds"]
 

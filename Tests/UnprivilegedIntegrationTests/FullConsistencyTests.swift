@@ -5,7 +5,7 @@ import ZRSystem
 
 /// `--consistency=full`: file owners as a root build would give them, kept in the
 /// owner ledger (`user.zr.owner`), always as the unprivileged test user (see Harness).
-@Suite(.timeLimit(.minutes(20)))
+@Suite(.timeLimit(.minutes(20)), .enabled(if: Harness.notifyLevels, Harness.noNotifyLevels))
 struct FullConsistencyTests {
     static let full = ["--root-emulation", "--consistency=full"]
 

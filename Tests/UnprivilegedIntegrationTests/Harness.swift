@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import ZRSystem
 
 /// Runs the built `zr-run` the way a user would: as an unprivileged user. CI runs as root, so
 /// when the tests are root every command drops to the test user (`ZR_TEST_USER`, default
@@ -10,6 +11,17 @@ import Testing
 /// minbase tarball from mmdebstrap at `ZR_TEST_BASE` (default `.build/zr-test/bookworm-minbase.tar`).
 /// A missing prerequisite fails the tests; nothing is skipped.
 enum Harness {
+    /// Whether this kernel (or the simulated one the tests run under) mounts overlayfs in a user
+    /// namespace: `zr-run --layer` needs it, and its tests are not applicable without it.
+    static let kernel = KernelFeatures.current(fresh: true).features
+    static let overlayInUserNamespace = kernel.has(.overlayInUserNamespace)
+    /// Whether creds, owners and full can run here (else zr-run runs them under zero, and
+    /// their suites are not applicable).
+    static let notifyLevels = kernel.supportsNotifyLevels
+    static var noNotifyLevels: Comment {
+        Comment(rawValue: "the kernel lacks \(kernel.missingNotifyFeature(ownerLedger: true)?.probe ?? "?"): creds, owners and full run as zero")
+    }
+    static let noOverlay = "the kernel refuses overlayfs in a user namespace: zr-run --layer cannot run (zr run and zr build copy instead)"
     struct Failure: Error, CustomStringConvertible, Sendable {
         let description: String
     }
@@ -67,6 +79,11 @@ enum Harness {
     static func userEnvironment(_ user: User, extra: [String: String] = [:]) -> [String: String] {
         var env = ["HOME": user.home, "USER": user.name, "LOGNAME": user.name, "LANG": "C.UTF-8",
                    "PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"]
+        // Under zr-oldkernel (the simulated old kernels) and the forced fallback resolver the
+        // test user's commands must see what the test process sees.
+        for key in ["ZR_SIMULATED_KERNEL", "ZR_FORCE_RESOLVER"] {
+            if let value = ProcessInfo.processInfo.environment[key] { env[key] = value }
+        }
         for (k, v) in extra { env[k] = v }
         return env
     }

@@ -6,7 +6,7 @@ import ZRSystem
 /// `--consistency=owners`, zr build's default: the owner ledger kept as full keeps it (chown,
 /// creation by a fake non-root user, device mknod) while stat shows the real owner; always as
 /// the unprivileged test user (see Harness).
-@Suite(.timeLimit(.minutes(20)))
+@Suite(.timeLimit(.minutes(20)), .enabled(if: Harness.notifyLevels, Harness.noNotifyLevels))
 struct OwnersConsistencyTests {
     static let owners = ["--root-emulation", "--consistency=owners"]
 

@@ -188,7 +188,7 @@ struct ProtocolTests {
         ("next", "http://h/v2/a/blobs/x?hop=1", "http://h/v2/a/blobs/next"),
     ])
     func locations(location: String, base: String, expected: String) {
-        #expect(RegistryClient.resolve(location, against: base) == expected)
+        #expect(URLText.resolve(location, against: base) == expected)
     }
 
     @Test func contentRangeAndScopes() {
