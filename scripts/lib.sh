@@ -119,3 +119,38 @@ report() {
     echo "$passed passed, $failed failed"
     [ "$failed" = 0 ]
 }
+
+# --- quiet phases ----------------------------------------------------------------------------
+
+# phase LOG MESSAGE COMMAND...: one line for a long phase instead of its output. COMMAND's
+# output goes to LOG; on a terminal the line shows the elapsed time and the compiler's [n/N]
+# counter as they change, elsewhere a line a minute says it is still going. Ends the line with
+# the time taken; on failure prints LOG's last 40 lines and returns COMMAND's status.
+phase() {
+    local log=$1 message=$2 begin=$SECONDS status=0 pid tty=0 step next=60
+    shift 2
+    mkdir -p "$(dirname "$log")"
+    [ -t 2 ] && tty=1
+    if [ $tty = 1 ]; then printf '%s …' "$message" >&2; else echo "$message …" >&2; fi
+    "$@" >"$log" 2>&1 &
+    pid=$!
+    while kill -0 "$pid" 2>/dev/null; do
+        sleep 1
+        step=$(grep -ao '^\[[0-9]*/[0-9]*\]' "$log" 2>/dev/null | tail -n 1 || true)
+        if [ $tty = 1 ]; then
+            printf '\r\033[K%s … %d s %s' "$message" $((SECONDS - begin)) "$step" >&2
+        elif [ $((SECONDS - begin)) -ge $next ]; then
+            echo "  … still going after $((SECONDS - begin)) s $step" >&2
+            next=$((next + 60))
+        fi
+    done
+    wait "$pid" || status=$?
+    [ $tty = 1 ] && printf '\r\033[K%s' "$message" >&2
+    if [ $status -ne 0 ]; then
+        [ $tty = 1 ] || printf ' ' >&2
+        echo " FAILED after $((SECONDS - begin)) s (status $status); the end of $log:" >&2
+        tail -n 40 "$log" >&2
+        return $status
+    fi
+    if [ $tty = 1 ]; then echo " done, $((SECONDS - begin)) s" >&2; else echo "  done, $((SECONDS - begin)) s" >&2; fi
+}
