@@ -219,13 +219,23 @@ struct Resolver {
         case .expose(let ws):
             var out: [Word] = []
             for w in ws {
-                for e in try expander.expandWords(w, lookup: before.lookup) { out.append(Word(e, at: w.position)) }
+                for e in try expander.expandWords(w, lookup: before.lookup) {
+                    if let problem = ConfigValues.portProblem(e) {
+                        throw .invalidArguments(instruction: "EXPOSE", reason: problem, at: w.position)
+                    }
+                    out.append(Word(e, at: w.position))
+                }
             }
             expanded.command = .expose(out)
         case .volume(let l): expanded.command = .volume(ListForm(items: try x.words(l.items), isJSON: l.isJSON))
         case .user(let w): expanded.command = .user(try x.word(w))
         case .workdir(let w): expanded.command = .workdir(try x.word(w))
-        case .stopSignal(let w): expanded.command = .stopSignal(try x.word(w))
+        case .stopSignal(let w):
+            let signal = try x.word(w)
+            if let problem = ConfigValues.signalProblem(signal.text) {
+                throw .invalidArguments(instruction: "STOPSIGNAL", reason: problem, at: w.position)
+            }
+            expanded.command = .stopSignal(signal)
         case .copy(var c):
             c.from = try x.word(c.from); c.chown = try x.word(c.chown); c.chmod = try x.word(c.chmod)
             c.excludes = try x.words(c.excludes)

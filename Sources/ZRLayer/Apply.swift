@@ -165,6 +165,12 @@ public struct LayerApplier {
                 dir.close()
                 dir = child
             } catch where error.errno == ENOENT {
+                // ENOENT with the name present: a symlink whose target is missing (mkdir would
+                // say EEXIST, which hides why).
+                if let target = try? dir.readLink(parts[i], display: display(next)) {
+                    dir.close()
+                    throw .unsafeEntry(entry, reason: "its parent \"\(next.joined(separator: "/"))\" is a symbolic link to \"\(target)\", which does not exist in the image")
+                }
                 do {
                     try makeWritable(dir, Array(parts[..<i]))
                     try dir.makeDirectory(parts[i], mode: 0o755, display: display(next))
@@ -342,6 +348,7 @@ public struct LayerApplier {
         var name: UnsafePointer<CChar>?
         var value: UnsafeRawPointer?
         var size = 0
+        var attributesSet = 0
         while archive_entry_xattr_next(entry, &name, &value, &size) == ARCHIVE_OK {
             guard let name else { continue }
             // overlayfs reads its own bookkeeping from these names (opaque, redirect, origin…):
@@ -354,9 +361,15 @@ public struct LayerApplier {
                 continue
             }
             do {
-                try fd.setExtendedAttribute(String(cString: name), value: UnsafeRawBufferPointer(start: value, count: size), display: display)
+                try fd.setExtendedAttribute(attribute, value: UnsafeRawBufferPointer(start: value, count: size), display: display)
+                attributesSet += 1
             } catch where [EPERM, ENOTSUP, EACCES, EINVAL].contains(error.errno) {
                 report.skippedAttributes += 1
+            } catch where [ENOSPC, E2BIG].contains(error.errno) {
+                // Said plainly: a bare ENOSPC reads as a full disk, while the usual cause is
+                // more attributes than the filesystem keeps per file (ext4: one block).
+                throw SystemError("set extended attribute \(attribute) (\(size) bytes, after \(attributesSet) others: more than the filesystem keeps for one file, or the disk is full) on",
+                                  path: display, errno: error.errno)
             }
         }
     }

@@ -30,7 +30,7 @@ public final class ArchiveWriter {
         archive_entry_set_perm(entry, directory ? 0o755 : 0o644)
         archive_entry_set_size(entry, directory ? 0 : size)
         guard archive_write_header(archive, entry) == ARCHIVE_OK else {
-            throw .archive(LayerApplier.message(archive), entry: name)
+            throw .archive(writeFailure, entry: name)
         }
     }
 
@@ -41,7 +41,7 @@ public final class ArchiveWriter {
     public func add(_ name: String, bytes: [UInt8]) throws(LayerError) {
         try withUTF8Locale { () throws(LayerError) in try header(name, size: Int64(bytes.count)) }
         let n = bytes.withUnsafeBytes { archive_write_data(archive, $0.baseAddress, $0.count) }
-        guard n == bytes.count else { throw .archive(LayerApplier.message(archive), entry: name) }
+        guard n == bytes.count else { throw .archive(writeFailure, entry: name) }
     }
 
     /// Adds a file's content under `name`, streaming it.
@@ -57,19 +57,29 @@ public final class ArchiveWriter {
         defer { fd.close() }
         try withUTF8Locale { () throws(LayerError) in try header(name, size: Int64(st.st_size)) }
         try copyData(of: fd, size: Int64(st.st_size), into: archive, entry: name, display: file) {
-            .archive(LayerApplier.message(archive), entry: name)
+            .archive(writeFailure, entry: name)
         }
     }
 
     public func close() throws(LayerError) {
-        guard archive_write_close(archive) == ARCHIVE_OK else { throw .archive(LayerApplier.message(archive), entry: nil) }
+        guard archive_write_close(archive) == ARCHIVE_OK else { throw .archive(writeFailure, entry: nil) }
+    }
+
+    /// libarchive's message with the errno behind it: "Write error" alone does not say that
+    /// the disk is full (ENOSPC) or the file too large (EFBIG).
+    private var writeFailure: String {
+        let err = archive_errno(archive)
+        return LayerApplier.message(archive) + (err > 0 ? " writing \(path): \(SystemError.name(of: err)) (\(String(cString: strerror(err))))" : "")
     }
 }
 
 public enum ArchiveProbe {
-    /// The names of the first `limit` entries of a (possibly compressed) tar, skipping data.
-    /// Tells an image archive (manifest.json, oci-layout) from a root filesystem tarball.
-    public static func entryNames(_ path: String, limit: Int = 64) throws(LayerError) -> [String] {
+    /// Whether the (possibly compressed) tar at `path` is an image archive (an OCI layout or a
+    /// `docker save` archive) rather than a root filesystem tarball, from its first `limit`
+    /// entries. A root filesystem may hold a `/manifest.json` of its own (many applications ship
+    /// one), so that name alone does not decide: its content must look like docker's manifest,
+    /// a JSON array of objects with `Config` and `Layers`.
+    public static func isImageArchive(_ path: String, limit: Int = 64) throws(LayerError) -> Bool {
         guard let a = archive_read_new() else { throw .archive("out of memory", entry: nil) }
         defer { archive_read_free(a) }
         archive_read_support_filter_all(a)
@@ -78,21 +88,52 @@ public enum ArchiveProbe {
         guard archive_read_open_filename(a, path, 1 << 16) == ARCHIVE_OK else {
             throw .archive("\(path): \(LayerApplier.message(a))", entry: nil)
         }
-        return try withUTF8Locale { () throws(LayerError) -> [String] in
-            var names: [String] = []
+        return try withUTF8Locale { () throws(LayerError) -> Bool in
             var entry: OpaquePointer?
-            while names.count < limit {
+            for _ in 0..<limit {
                 let rc = archive_read_next_header(a, &entry)
                 if rc == ARCHIVE_EOF { break }
                 guard rc == ARCHIVE_OK || rc == ARCHIVE_WARN, let entry else {
                     throw .archive("\(path): \(LayerApplier.message(a))", entry: nil)
                 }
-                let name = (archive_entry_pathname_utf8(entry) ?? archive_entry_pathname(entry)).map { String(cString: $0) } ?? ""
-                names.append(name.hasPrefix("./") ? String(name.dropFirst(2)) : name)
+                var name = (archive_entry_pathname_utf8(entry) ?? archive_entry_pathname(entry)).map { String(cString: $0) } ?? ""
+                if name.hasPrefix("./") { name.removeFirst(2) }
+                if name == "oci-layout" { return true }
+                if name == "manifest.json" {
+                    // Anything but a small regular file is left to the importer, which refuses
+                    // it with its reason (a FIFO, a link out, a manifest over its size limit).
+                    let small = archive_entry_filetype(entry) == UInt32(Glibc.S_IFREG) && archive_entry_size(entry) <= manifestLimit
+                    if !small || looksLikeDockerManifest(readData(a, limit: manifestLimit)) { return true }
+                }
                 archive_read_data_skip(a)
             }
-            return names
+            return false
         }
+    }
+
+    /// The most of a manifest.json read to tell what it is (the importer's own limit is 4 MiB).
+    private static let manifestLimit = 4 << 20
+
+    /// Up to `limit` bytes of the current entry (a larger one gives an empty answer).
+    private static func readData(_ a: OpaquePointer, limit: Int) -> [UInt8] {
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        while bytes.count <= limit {
+            let n = buffer.withUnsafeMutableBytes { archive_read_data(a, $0.baseAddress, $0.count) }
+            guard n > 0 else { return n == 0 ? bytes : [] }
+            bytes += buffer[0..<n]
+        }
+        return []
+    }
+
+    /// docker's manifest.json: `[{"Config": ..., "RepoTags": ..., "Layers": [...]}, ...]`.
+    /// A shape check, not a parse: the importer reads and checks the file itself.
+    static func looksLikeDockerManifest(_ bytes: [UInt8]) -> Bool {
+        guard let first = bytes.first(where: { ![0x20, 0x09, 0x0a, 0x0d].contains($0) }), first == UInt8(ascii: "[") else {
+            return false
+        }
+        let text = String(decoding: bytes, as: UTF8.self)
+        return text.contains("\"Layers\"") && text.contains("\"Config\"")
     }
 }
 

@@ -152,8 +152,7 @@ struct Import: ParsableCommand {
             let layer = try store.importSquashfs(file, unsquashfs: unsquashfs)
             records = [try store.commit(name: name, layers: [layer], config: defaultConfig(source: file), created: now())]
         } else {
-            let entries = try ArchiveProbe.entryNames(file)
-            if entries.contains("oci-layout") || entries.contains("manifest.json") {
+            if try ArchiveProbe.isImageArchive(file) {
                 // An image archive: unpack it safely into scratch space, then read it as a directory.
                 let scratch = try store.scratchDirectory("archive")
                 defer { store.removeScratch(scratch) }
@@ -162,7 +161,12 @@ struct Import: ParsableCommand {
                 let root = try FileDescriptor.open(scratch, O_RDONLY | O_DIRECTORY)
                 defer { root.close() }
                 // Errors name where the bytes were going (a full disk is the store's, not FILE's).
-                _ = try LayerApplier.apply(archive: input, to: root, rootPath: scratch)
+                let unpacked = try LayerApplier.apply(archive: input, to: root, rootPath: scratch)
+                // Devices are recorded, not made: one standing where a manifest or layer
+                // should be would vanish and leave a misleading "not an archive" later.
+                if let device = unpacked.devices.first {
+                    throw StoreError.badInput("\(file): \(device.path.dropFirst()) is a device node; an image archive holds regular files only")
+                }
                 records = try importDirectory(store, scratch, name: name)
             } else {
                 let input = try FileDescriptor.open(file, O_RDONLY)
@@ -232,6 +236,20 @@ struct Export: ParsableCommand {
         let store = try store.open()
         let record = try store.image(named: try imageName(image))
         if FileSystem.exists(output) { throw ValidationError("\(output) exists; remove it or choose another -o") }
+        // Written under a temporary name beside OUTPUT and renamed once complete, so a failed
+        // export (a full disk, mksquashfs killed) leaves no partial file that looks finished.
+        let partial = (output.contains("/") ? output : "./" + output) + ".zr-partial-\(getpid())"
+        do {
+            try write(record, store, to: partial)
+            try FileSystem.rename(partial, to: output)
+        } catch {
+            FileSystem.removeTree(partial)
+            throw error
+        }
+        note("exported \(record.name) to \(output) (\(format.rawValue))")
+    }
+
+    private func write(_ record: ImageRecord, _ store: Store, to output: String) throws {
         switch format {
         case .oci:
             try store.exportOCILayout(record, to: output, tag: record.name)
@@ -259,7 +277,6 @@ struct Export: ParsableCommand {
                 try squash(tree!, to: output, devices: store.devices(of: record))
             }
         }
-        note("exported \(record.name) to \(output) (\(format.rawValue))")
     }
 
     /// mksquashfs with every file owned by root and the recorded device nodes added as pseudo

@@ -157,10 +157,12 @@ enum Harness {
     static var zrCLI: String { URL(fileURLWithPath: zrRun).deletingLastPathComponent().appendingPathComponent("zr").path }
 
     /// Runs `zr ARGS` as the test user with the store at `storage`.
-    static func zrStore(_ storage: String, _ args: [String], timeout: Double = 300) throws -> Output {
+    /// `wrapper` comes before zr on the command line (a program that runs its arguments).
+    static func zrStore(_ storage: String, _ args: [String], env extra: [String: String] = [:], wrapper: [String] = [],
+                        timeout: Double = 300) throws -> Output {
         let user = try user.get()
-        let env = userEnvironment(user, extra: ["ZR_STORAGE": storage])
-        return try Running(asUser(user, env: env) + [zrCLI] + args, cwd: "/").finish(timeout: timeout)
+        let env = userEnvironment(user, extra: extra.merging(["ZR_STORAGE": storage]) { $1 })
+        return try Running(asUser(user, env: env) + wrapper + [zrCLI] + args, cwd: "/").finish(timeout: timeout)
     }
 
     /// Runs `zr-run ARGS` as the test user and waits for it.

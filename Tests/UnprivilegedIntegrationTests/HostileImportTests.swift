@@ -14,6 +14,7 @@ struct HostileImportTests {
         let expect: String
         let message: String?
         let args: [String]
+        let env: [String: String]
     }
 
     static let script = Harness.packageRoot + "/Tests/UnprivilegedIntegrationTests/Fixtures/hostile-archives.py"
@@ -24,16 +25,20 @@ struct HostileImportTests {
         let made = try Harness.asTestUser(["/usr/bin/python3", Self.script, dir + "/cases"])
         try #require(made.status == 0, "\(made.summary)")
         let cases = try JSONDecoder().decode([Case].self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/cases/cases.json")))
-        #expect(cases.count >= 80)
+        #expect(cases.count >= 100)
         let canary = dir + "/cases/outside/canary"
         let outsideBefore = try FileManager.default.subpathsOfDirectory(atPath: dir + "/cases/outside").sorted()
         let storage = dir + "/store"
-        var refused = 0, imported = 0
+        var refused = 0, imported = 0, peakKiB = 0, peakCase = ""
         for c in cases {
             let started = Date()
-            let out = try Harness.zrStore(storage, ["import", c.path] + c.args, timeout: 60)
+            let out = try Harness.zrStore(storage, ["import", c.path] + c.args, env: c.env,
+                                          wrapper: ["/usr/bin/python3", Self.script, "--peak-rss"], timeout: 60)
             let seconds = Date().timeIntervalSince(started)
             #expect(seconds < 30, "\(c.name): took \(seconds) s")
+            let kib = Self.peakRSS(out.stderr)
+            #expect(kib != nil && kib! < 512 << 10, "\(c.name): peak resident set \(kib.map { "\($0) KiB" } ?? "not printed")")
+            if let kib, kib > peakKiB { (peakKiB, peakCase) = (kib, c.name) }
             if c.expect == "refuse" {
                 #expect(out.status == 1, "\(c.name): \(out.summary)")
                 if let message = c.message { #expect(out.stderr.contains(message), "\(c.name): \(out.summary)") }
@@ -54,6 +59,11 @@ struct HostileImportTests {
         #expect(check.status == 0, "\(check.summary)")
         let scratch = try FileManager.default.contentsOfDirectory(atPath: storage + "/tmp")
         #expect(scratch.isEmpty, "failed imports left \(scratch)")
-        print("hostile inputs: \(cases.count) (\(refused) refused, \(imported) imported)")
+        print("hostile inputs: \(cases.count) (\(refused) refused, \(imported) imported), peak resident set \(peakKiB / 1024) MiB (\(peakCase))")
+    }
+
+    /// The `peak-rss-kib N` line the fixture's --peak-rss wrapper prints last.
+    static func peakRSS(_ stderr: String) -> Int? {
+        stderr.lines.last(where: { $0.hasPrefix("peak-rss-kib ") }).flatMap { Int($0.dropFirst("peak-rss-kib ".count)) }
     }
 }

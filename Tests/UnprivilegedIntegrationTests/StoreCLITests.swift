@@ -268,6 +268,23 @@ struct StoreTransferTests {
         return out
     }
 
+    /// An export that cannot finish leaves nothing at -o. The full disk is simulated with a
+    /// file size limit (`ulimit -f`, SIGXFSZ ignored): writes past it fail with EFBIG where a
+    /// full disk gives ENOSPC, through the same error path.
+    @Test(arguments: ["tar", "squashfs", "docker-archive"])
+    func failedExportLeavesNoPartialOutput(format: String) throws {
+        let dir = try Harness.userDirectory("export-full")
+        defer { Harness.remove(dir) }
+        let storage = dir + "/store"
+        #expect(try Harness.zrStore(storage, ["import", Harness.baseTarball, "x"]).status == 0)
+        let out = try Harness.zrStore(storage, ["export", "x", "--format", format, "-o", dir + "/out/image"],
+                                      wrapper: ["/bin/sh", "-c", "trap '' XFSZ; ulimit -f 2048; mkdir -p \(dir)/out; exec \"$@\"", "sh"])
+        #expect(out.status != 0, "\(out.summary)")
+        #expect(out.stderr.contains("EFBIG") || out.stderr.contains("File too large") || out.stderr.contains("mksquashfs failed"), "\(out.summary)")
+        let left = try FileManager.default.contentsOfDirectory(atPath: dir + "/out")
+        #expect(left.isEmpty, "a failed export left \(left)")
+    }
+
     @Test func tamperedLayoutIsRefused() throws {
         let dir = try Harness.userDirectory("tampered")
         defer { Harness.remove(dir) }

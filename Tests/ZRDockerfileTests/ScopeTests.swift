@@ -101,4 +101,28 @@ import ZRVocabulary
         guard case .onbuild(let ob) = ins[10], case .workdir(let w) = ob.command else { Issue.record("ONBUILD"); return }
         #expect(w.text == "$D")
     }
+
+    /// EXPOSE and STOPSIGNAL values are checked once expanded (Docker's builder refuses the
+    /// same ones), so a typo is an error at its line instead of a config no runtime can use.
+    @Test(arguments: [
+        ("EXPOSE 70000", "D:2:8: EXPOSE: \"70000\" is not a port (expected a number from 0 to 65535, a range such as 8000-8010, and an optional /tcp, /udp or /sctp)"),
+        ("EXPOSE 80 notaport/xyz", "D:2:11: EXPOSE: unknown protocol \"xyz\" in \"notaport/xyz\" (expected tcp, udp or sctp)"),
+        ("EXPOSE 9-8", "D:2:8: EXPOSE: the range in \"9-8\" ends before it starts"),
+        ("ARG P=80x\nEXPOSE $P", "D:3:8: EXPOSE: \"80x\" is not a port (expected a number from 0 to 65535, a range such as 8000-8010, and an optional /tcp, /udp or /sctp)"),
+        ("STOPSIGNAL SIGNOPE", "D:2:12: STOPSIGNAL: unknown signal \"SIGNOPE\" (expected a name such as SIGTERM or a number)"),
+        ("STOPSIGNAL 65", "D:2:12: STOPSIGNAL: signal number 65 is not between 1 and 64"),
+    ])
+    func badConfigValueIsAnError(_ line: String, _ message: String) {
+        do {
+            _ = try resolve("FROM a\n\(line)\n")
+            Issue.record("resolved without error")
+        } catch {
+            #expect((error as? DockerfileError)?.description == message)
+        }
+    }
+
+    @Test func goodConfigValuesPass() throws {
+        let r = try resolve("FROM a\nARG P=8080\nEXPOSE 80 53/UDP 8000-8010/tcp $P/sctp 0\nSTOPSIGNAL sigrtmin+3\nSTOPSIGNAL 9\nSTOPSIGNAL TERM\n")
+        #expect(r.stages[0].instructions.count == 5)
+    }
 }

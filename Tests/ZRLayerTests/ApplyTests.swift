@@ -133,6 +133,10 @@ struct HostileLayerTests {
         // Resolved in the root, ../../outside is /outside there, which does not exist: the
         // entry fails as `mkdir -p` would on a dangling symlink, and nothing leaves the root.
         expectRefused(s, [.file("etc/secret", "in")], naming: "etc/secret")
+        // ...and the error says why (mkdir alone would report EEXIST for the link).
+        #expect(throws: LayerError.unsafeEntry("etc/secret", reason: "its parent \"etc\" is a symbolic link to \"../../outside\", which does not exist in the image")) {
+            try s.apply([.file("etc/secret", "in")])
+        }
         // Once the directory exists inside the root, the link leads there.
         try s.apply([.dir("outside"), .file("etc/secret", "in")])
         #expect(s.read("outside/secret") == "in")
@@ -474,6 +478,20 @@ struct LayerSemanticsTests {
         defer { fd.close() }
         let value = try? fd.extendedAttribute("user.zr.test", display: "f")
         #expect(value.map { String(decoding: $0, as: UTF8.self) } == "value" || report.skippedAttributes == 1)
+    }
+
+    /// More attributes than a file can hold (ext4 keeps one block of them) are an error that
+    /// says so, naming the entry, not a bare ENOSPC that reads as a full disk.
+    @Test func tooManyExtendedAttributesAreAnErrorSayingSo() throws {
+        let s = try Scene()
+        let many = (0..<200).map { ("user.zr.many\($0)", String(repeating: "v", count: 100)) }
+        do {
+            let report = try s.apply([.init("f", .file("x"), mode: 0o644, xattrs: many)])
+            // A filesystem without the limit keeps them all (or refuses user attributes).
+            #expect(report.skippedAttributes == 0 || report.skippedAttributes == 200)
+        } catch let e as LayerError {
+            #expect(e.description.contains("layer entry \"f\"") && e.description.contains("more than the filesystem keeps for one file"), "\(e)")
+        }
     }
 }
 

@@ -3,9 +3,14 @@
 and OCI layouts (as directories and as tars), each with what `zr import` must do with it.
 
 usage: hostile-archives.py OUTDIR
+       hostile-archives.py --peak-rss COMMAND [ARG...]
 
-OUTDIR/cases.json lists the cases: {"name", "path", "args" (extra zr import arguments),
-"expect": "refuse" or "import", "message" (a substring of the error, for refusals)}.
+The second form runs COMMAND and, after its own output, prints `peak-rss-kib N` (the largest
+resident set any process it waited for reached) on standard error, with COMMAND's exit status.
+
+OUTDIR/cases.json lists the cases: {"name", "path", "args" (extra zr import arguments), "env"
+(extra environment), "expect": "refuse" or "import", "message" (a substring of the error, for
+refusals)}.
 OUTDIR/outside/ holds canaries no import may touch, and a host file an archive points a layer at.
 """
 import gzip
@@ -74,8 +79,9 @@ def config_for(diff_ids):
                        "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
 
 
-def add(name, path, expect, message=None, args=None):
-    CASES.append({"name": name, "path": path, "expect": expect, "message": message, "args": args or []})
+def add(name, path, expect, message=None, args=None, env=None):
+    CASES.append({"name": name, "path": path, "expect": expect, "message": message, "args": args or [],
+                  "env": env or {}})
 
 
 def pack(directory):
@@ -269,6 +275,113 @@ def bad_names():
     add("docker-name-given", d, "import", None, ["good:1"])
 
 
+UP = "../" * 40
+CANARY = os.path.join(OUTSIDE, "canary")
+
+
+def hostile_layers():
+    """Raw layers whose entries aim outside the image root (traversal, symlink and hard-link
+    escapes), special files, forged reserved attributes, names the kernel refuses and bombs.
+    The canaries in OUTSIDE are where an escape would land: the test checks them afterwards."""
+    refused = {
+        "dotdot-to-canary": ([member(UP + CANARY.lstrip("/"), data=b"owned\n")], "canary"),
+        "dotdot-inside-name": ([member("a/../../x", data=b"x")], "a/../../x"),
+        "hardlink-dotdot": ([member("hlink-escape", "hardlink", link=UP + CANARY.lstrip("/"))], "hlink-escape"),
+        "hardlink-host-path": ([member("hlink-abs", "hardlink", link=CANARY)], "hlink-abs"),
+        "hardlink-through-symlink": ([member("s", "symlink", link=OUTSIDE), member("hlink-s", "hardlink", link="s/canary")], "hlink-s"),
+        "hardlink-missing": ([member("hlink-none", "hardlink", link="nowhere")], "hlink-none"),
+        "hardlink-directory": ([member("d/", "dir", mode=0o755), member("hlink-dir", "hardlink", link="d")], "hlink-dir"),
+        "symlink-host-dir-write": ([member("escape", "symlink", link=OUTSIDE), member("escape/canary", data=b"owned\n")], "escape/canary"),
+        "symlink-dotdot-write": ([member("e2", "symlink", link=UP + OUTSIDE.lstrip("/")), member("e2/canary", data=b"owned\n")], "e2/canary"),
+        "symlink-loop": ([member("a", "symlink", link="b"), member("b", "symlink", link="a"), member("a/f", data=b"x")], "a/f"),
+        "symlink-empty-target": ([member("empty", "symlink", link="")], "empty"),
+        "whiteout-dotdot": ([member(".wh..", data=b"")], ".wh.."),
+        "giant-name": ([member("dir/" + "n" * 300, data=b"x")], "dir/nnnn"),
+        # A whiteout below a symlink to the host: resolved in the image, the parent is missing.
+        "whiteout-through-host-symlink": ([member("s", "symlink", link=OUTSIDE), member("s/.wh.canary", data=b"")], "does not exist in the image"),
+        "opaque-through-host-symlink": ([member("s", "symlink", link=OUTSIDE), member("s/.wh..wh..opq", data=b"")], "does not exist in the image"),
+    }
+    for label, (members, message) in refused.items():
+        add(f"layer-{label}", write_raw(f"layer-{label}", tar(members)), "refuse", message, ["layer:1"])
+    imported = {
+        "absolute-names": [member("/abs/file", data=b"in"), member("//double/slash", data=b"in")],
+        "symlink-to-root-parent": [member("up", "symlink", link="/"), member("up/evil", data=b"in")],
+        "symlink-clamped": [member("d/", "dir", mode=0o755), member("d/up", "symlink", link="../../../../"), member("d/up/evil", data=b"in")],
+        "file-replaces-host-symlink": [member("f", "symlink", link=CANARY), member("f", data=b"new")],
+        "hardlink-to-host-symlink": [member("s", "symlink", link=CANARY), member("h", "hardlink", link="s")],
+        "devices": [member("dev/", "dir", mode=0o755), member("dev/null", "char", mode=0o666, dev=(1, 3)),
+                    member("dev/zero-as-file", "char", mode=0o666, dev=(1, 5)), member("dev/sda", "block", mode=0o660, dev=(8, 0))],
+        "fifo": [member("run/initctl", "fifo", mode=0o600)],
+        "setuid-and-odd-modes": [member("bin/su", data=b"#!", mode=0o4755), member("bin/none", data=b"", mode=0o000),
+                                 member("locked/", "dir", mode=0o000), member("locked/f", data=b"x")],
+        "forged-owner-record": [member("etc/shadow", data=b"root:*:1::::::\n", pax={"SCHILY.xattr.user.zr.owner": "0:0"})],
+        "forged-device-record": [member("dev-placeholder", data=b"", pax={"SCHILY.xattr.user.zr.device": "c 1 5"})],
+        "foreign-xattrs": [member("f", data=b"x", pax={"SCHILY.xattr.trusted.overlay.opaque": "y",
+                                                       "SCHILY.xattr.security.selinux": "system_u:object_r:shadow_t:s0"})],
+        "huge-owner-ids": [member("f", data=b"x", uid=4294967294, gid=4294967294)],
+        "duplicate-entries": [member("same", data=str(i).encode()) for i in range(1000)],
+        "many-files": [member(f"m/{i // 100}/{i}", data=b"") for i in range(20000)],
+        "deep-directories": [member("/".join(["d"] * 1000) + "/f", data=b"x")],
+        "directory-over-file": [member("x", data=b"file"), member("x/", "dir", mode=0o755), member("x/y", data=b"in")],
+    }
+    for label, members in imported.items():
+        add(f"layer-{label}", write_raw(f"layer-{label}", tar(members)), "import", None, [f"layer-{label}:1"])
+    # Bombs: a few hundred KB that inflate to 256 MiB, against a 64 MiB layer limit.
+    zeros = tar([member("zeros", data=bytes(256 << 20))])
+    for label, blob in {"gzip": gz(zeros), "zstd": zstd(zeros)}.items():
+        add(f"layer-bomb-{label}", write_raw(f"layer-bomb-{label}", blob), "refuse", "ZR_MAX_LAYER_SIZE", ["bomb:1"],
+            {"ZR_MAX_LAYER_SIZE": "64M"})
+    add("layer-not-a-tar", write_raw("layer-not-a-tar", bytes((i * 7919) & 0xFF for i in range(4096))), "refuse",
+        "layer-not-a-tar", ["garbage:1"])
+    # A root filesystem that ships a manifest.json of its own is not a docker archive.
+    rootfs = tar([member("etc/", "dir", mode=0o755), member("etc/hello", data=b"hi\n"),
+                  member("manifest.json", data=b'{"name": "app", "version": "1.0"}\n')])
+    add("rootfs-with-manifest-json", write_raw("rootfs-with-manifest-json", rootfs), "import", None, ["rootfs:1"])
+
+
+def special_archive_members():
+    """Docker archives, as tars, whose manifest or layer entry is not a regular file: a device
+    (unprivileged unpacking cannot make it; it must never stand in for the file), a hard link
+    out of the archive, a hard link to another member."""
+    d = docker_archive("docker-special-base", [(GOOD_LAYER, GOOD_LAYER)])
+    names = sorted(os.path.relpath(os.path.join(r, f), d) for r, _, fs in os.walk(d) for f in fs)
+    def pack_with(label, target, info, message):
+        members = []
+        for n in names:
+            if n == target:
+                i = info(n)
+                members.append((i, b""))
+            else:
+                with open(os.path.join(d, n), "rb") as f:
+                    members.append(member(n, data=f.read()))
+        path = os.path.join(OUT, f"docker-special-{label}.tar")
+        write(path, tar(members))
+        add(f"docker-special-{label}", path, "refuse", message)
+    for target, short in (("l0/layer.tar", "layer"), ("manifest.json", "manifest")):
+        pack_with(f"{short}-chardev", target, lambda n: member(n, "char", dev=(1, 5))[0], target)
+        pack_with(f"{short}-blockdev", target, lambda n: member(n, "block", dev=(8, 0))[0], target)
+        pack_with(f"{short}-hardlink-out", target, lambda n: member(n, "hardlink", link=UP + CANARY.lstrip("/"))[0], target)
+        pack_with(f"{short}-symlink-abs", target, lambda n: member(n, "symlink", link=CANARY)[0], target)
+
+
+def more_bad_names():
+    layers = [(GOOD_LAYER, GOOD_LAYER)]
+    for label, tag in {"too-long": "a" * 300 + ":1", "control-chars": "evil\n:1",
+                       "tag-too-long": "ok:" + "t" * 200, "dot-dot-component": "a/../b:1"}.items():
+        d = docker_archive(f"docker-name-{label}", layers, tags=(tag,))
+        add(f"docker-name-{label}", d, "refuse", "is not an image name")
+
+
+def peak_rss(argv):
+    import resource
+    status = subprocess.run(argv).returncode
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    print(f"peak-rss-kib {peak}", file=sys.stderr)
+    sys.exit(status if status >= 0 else 128 - status)
+
+
+if OUT == "--peak-rss":
+    peak_rss(sys.argv[2:])
 os.makedirs(OUT, exist_ok=True)
 canaries()
 bad_compression()
@@ -276,6 +389,9 @@ escaping_archive_paths()
 corrupt_checksums()
 huge_sizes()
 bad_names()
+hostile_layers()
+special_archive_members()
+more_bad_names()
 with open(os.path.join(OUT, "cases.json"), "w") as f:
     json.dump(CASES, f, indent=1)
 print(len(CASES))
