@@ -8,7 +8,8 @@ public enum RuntimeError: Error, CustomStringConvertible, Sendable {
     case setup(SystemError)
     case filter(FilterError)
     case spec(SpecError)
-    case notADirectory(String)
+    /// A root or layer (`what` names it as the user gave it) that is not a directory.
+    case notADirectory(String, what: String = "rootfs")
     case noHomeMountPoint(String)
     case commandNotFound(String, searchPath: String)
     case cannotExecute(SystemError)
@@ -34,7 +35,7 @@ public enum RuntimeError: Error, CustomStringConvertible, Sendable {
         case .setup(let e): e.description
         case .filter(let e): "root emulation: \(e)"
         case .spec(let e): e.description
-        case .notADirectory(let p): "rootfs \(p): ENOTDIR (not a directory)"
+        case .notADirectory(let p, let what): "\(what) \(p): ENOTDIR (not a directory)"
         case .noHomeMountPoint(let p):
             "home \(p): neither it nor its parent exists in the image (use --no-home, or -b to bind it elsewhere)"
         case .commandNotFound(let c, let path): "\(c): command not found in the container (PATH=\(path))"

@@ -149,7 +149,7 @@ extension ContainerPlan {
         var lower: [String] = []
         for layer in layers {
             let path = try realPath(layer, step: spec.terms.layer, host: host)
-            guard host.isDirectory(path) == true else { throw .notADirectory(layer) }
+            guard host.isDirectory(path) == true else { throw .notADirectory(layer, what: spec.terms.layer) }
             lower.append(path)
         }
         for (_, point) in mounts.inside { try checkInsidePath(point.path, what: "mount point") }

@@ -46,16 +46,6 @@ func makeSpec(_ arguments: Arguments) throws -> ContainerSpec {
     for glob in arguments.unsetEnv { environment.unset(matching: glob) }
     environment.set("ZR_RUNNING", "1")
 
-    // A layer is a directory; said here, since overlayfs would otherwise blame the root.
-    for layer in arguments.layers {
-        let mode: mode_t
-        do { mode = try FileSystem.status(layer).st_mode } catch {
-            throw SetupError(message: "--layer \(layer): \(error.errnoName) (\(String(cString: strerror(error.errno))))")
-        }
-        guard mode & S_IFMT == S_IFDIR else {
-            throw SetupError(message: "--layer \(layer): not a directory (layers are given unpacked; zr import unpacks a layer tar)")
-        }
-    }
     var home: String?
     if !arguments.noHome, let h = host["HOME"], h.hasPrefix("/"), h != "/" { home = h }
     var spec = ContainerSpec(

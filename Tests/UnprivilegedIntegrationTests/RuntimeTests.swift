@@ -189,8 +189,8 @@ struct RuntimeTests {
         (["--env", "1BAD=x", "ROOT", "--", "true"], 125, "zr-run: --env: expected NAME=VALUE"),
         (["ROOT", "--", "no-such-command"], 127, "zr-run: no-such-command: command not found"),
         (["ROOT", "--", "/etc"], 126, "zr-run: exec /etc: EACCES"),
-        (["--layer", "/etc/hostname", "ROOT", "--", "true"], 125, "zr-run: --layer /etc/hostname: not a directory"),
-        (["--layer", "/nonexistent-zr-layer", "ROOT", "--", "true"], 125, "zr-run: --layer /nonexistent-zr-layer: ENOENT"),
+        (["--layer", "/etc/hostname", "ROOT", "--", "true"], 125, "zr-run: layer /etc/hostname: ENOTDIR"),
+        (["--layer", "/nonexistent-zr-layer", "ROOT", "--", "true"], 125, "zr-run: layer /nonexistent-zr-layer: ENOENT"),
     ] as [([String], Int32, String)])
     func badInputGetsOneClearLine(args: [String], status: Int32, message: String) throws {
         let root = try Harness.shared()
