@@ -120,18 +120,40 @@ public enum Container {
         }
     }
 
-    /// Carries out a plan's namespaces and mounts, up to and including pivot_root.
-    static func setUp(_ plan: ContainerPlan) throws {
+    /// Carries out a plan's namespaces and mounts, up to and including pivot_root. Returns the
+    /// FUSE servers started (our children), which the caller stops once the command is done.
+    @discardableResult
+    static func setUp(_ plan: ContainerPlan) throws -> [pid_t] {
         try Namespace.enterUserAndMount(uid: plan.uid, gid: plan.gid)
         try Mount.makePrivate("/")
         var image: ImageRoot?
         defer { image?.fd.close() }
-        for step in plan.steps {
-            if image == nil, step.needsRoot {
-                let fd = try FileDescriptor.open(plan.root, FileDescriptor.pathOnly | O_DIRECTORY)
-                image = ImageRoot(fd: fd, path: plan.root)
+        var servers: [pid_t] = []
+        do {
+            for step in plan.steps {
+                if image == nil, step.needsRoot {
+                    let fd = try FileDescriptor.open(plan.root, FileDescriptor.pathOnly | O_DIRECTORY)
+                    image = ImageRoot(fd: fd, path: plan.root)
+                }
+                if case .squashfs(let file, let server, let at) = step {
+                    servers.append(try serveSquashfs(file, server: server, at: at))
+                } else {
+                    try perform(step, in: image)
+                }
             }
-            try perform(step, in: image)
+        } catch {
+            stop(servers)
+            throw error
+        }
+        return servers
+    }
+
+    /// Ends FUSE servers and reaps them: killed with us they would be orphans, which an init
+    /// that does not reap (some VMs' and containers') keeps as zombies.
+    static func stop(_ servers: [pid_t]) {
+        for pid in servers {
+            sendSignal(SIGKILL, to: pid)
+            _ = try? Process.wait(pid)
         }
     }
 
@@ -153,6 +175,9 @@ public enum Container {
             try FileSystem.makeDirectory(path)
             for entry in entries { try ImageRoot.makeSkeletonEntry(path, entry) }
             for link in links { try ImageRoot.makeSkeletonLink(path, link) }
+        case .squashfs(let file, let server, let at):
+            // setUp starts it, keeping the server's pid.
+            _ = try serveSquashfs(file, server: server, at: at)
         case .directories(let paths):
             // Existing directories are reused: a kept upper carries earlier changes forward.
             for path in paths { try makeDirectoryIfMissing(path, mode: 0o755) }
@@ -203,6 +228,42 @@ public enum Container {
         }
     }
 
+    /// Mounts `file` at `at` through FUSE and starts `server` on the mount's device. The
+    /// server is our child, killed (PR_SET_PDEATHSIG) when this process, which becomes the
+    /// command, ends: the mount lives exactly as long as the container. We mount and the server
+    /// only serves, since it loses our capabilities when it is exec'd (see `Mount.fuse`).
+    static func serveSquashfs(_ file: String, server: String, at: String) throws(SystemError) -> pid_t {
+        try makeDirectoryIfMissing(at, mode: 0o755)
+        let device = try FileDescriptor.open("/dev/fuse", O_RDWR)
+        var pid: pid_t = 0
+        do {
+            defer { device.close() }
+            try Mount.fuse(device: device, at: at, source: file, subtype: "squashfuse_ll", uid: getuid(), gid: getgid(),
+                           display: "\(file) -> \(at)")
+            try device.setInheritedByExec(true, display: "/dev/fuse")
+            do {
+                pid = try Process.spawn(SpawnRequest(
+                    path: server, arguments: [server, "-f", file, "/dev/fd/\(device.rawValue)"],
+                    environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], workingDirectory: nil, filter: nil,
+                    selfCheck: false, deathSignal: SIGKILL))
+            } catch {
+                throw SystemError("start \(server)", path: file, errno: error.error.errno)
+            }
+        }
+        // The first request waits for the server to answer FUSE's INIT. A server that could not
+        // read the file has exited and, our copy of the device closed, the request fails
+        // (ENOTCONN): then nothing may run on the empty mount point.
+        do {
+            _ = try FileSystem.status(at)
+        } catch {
+            let end = try? Process.wait(pid, seconds: 5)
+            let server = (server.split(separator: "/").last).map(String.init) ?? server
+            throw SystemError("squashfs", path: "\(file) (\(server) \(end.map { "\($0)" } ?? "did not answer"): not a readable SquashFS file? its message is above)",
+                              errno: error.errno)
+        }
+        return pid
+    }
+
     static func makeDirectoryIfMissing(_ path: String, mode: mode_t) throws(SystemError) {
         do { try FileSystem.makeDirectory(path, mode: mode) } catch where error.errno == EEXIST {}
     }
@@ -235,7 +296,8 @@ public enum Container {
                                              root: plan.root)
         defer { post?.stopped() }
         try Hooks.run(plan.hooks.filter { $0.stage == .createRuntime }, status: "creating", root: plan.root)
-        try setUp(plan)
+        let servers = try setUp(plan)
+        defer { stop(servers) }
         try Hooks.run(plan.hooks.filter { $0.stage == .startContainer }, status: "created", root: "/")
 
         var environment = Environment(plan.environment)

@@ -178,6 +178,20 @@ public struct ContainerSpec: Codable, Sendable, Equatable {
     /// The layers never change (store layers, named by digest): what is derived from them and
     /// the devices alone, a read-only container's ld.so cache, is kept and reused by later starts.
     public var layersImmutable = false
+    /// A SquashFS image file served by a FUSE server as the bottom layer, below `layers`
+    /// (layered images only): the image starts without being unpacked.
+    public var squashfs: Squashfs?
+
+    /// A SquashFS file and the FUSE server that serves it (`squashfuse_ll`).
+    public struct Squashfs: Codable, Sendable, Equatable {
+        public var file: String
+        public var server: String
+        public init(file: String, server: String) {
+            self.file = file
+            self.server = server
+        }
+    }
+
     public struct Terms: Codable, Sendable, Equatable {
         public var layer: String
         public var bind: String
@@ -210,12 +224,13 @@ public struct ContainerSpec: Codable, Sendable, Equatable {
     public init(rootfs: String, command: [String], mapToRoot: Bool = false, rootEmulation: Bool = false,
                 writable: Bool = false, tmp: Tmp = .host, home: String? = nil, binds: [Bind] = [],
                 workingDirectory: String? = nil, environment: [String] = [], layers: [String] = [],
-                consistency: Consistency = .zero, user: User? = nil) {
-        let image: Image = layers.isEmpty ? .directory(rootfs, writable: writable)
+                squashfs: Squashfs? = nil, consistency: Consistency = .zero, user: User? = nil) {
+        let image: Image = layers.isEmpty && squashfs == nil ? .directory(rootfs, writable: writable)
             : .layers(layers, scratch: rootfs + "/merged", changes: writable ? .kept(rootfs) : .none)
         self.init(image: image, command: command, mapToRoot: mapToRoot, rootEmulation: rootEmulation, tmp: tmp,
                   home: home, binds: binds, workingDirectory: workingDirectory, environment: environment,
                   consistency: consistency, user: user)
+        self.squashfs = squashfs
     }
 
     /// Whether the container's root can be written.

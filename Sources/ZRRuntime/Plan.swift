@@ -35,6 +35,9 @@ public enum MountStep: Sendable, Equatable {
     /// Creates the skeleton layer: every mount point (a directory, or an empty file) with its
     /// parents, and the symlinks devices ask for, under the host directory given.
     case skeleton(String, entries: [MountPoint], links: [DeviceEdits.Link])
+    /// A SquashFS file mounted read-only at `at` (a directory created on the scratch tmpfs),
+    /// served by `server` (squashfuse_ll) for as long as the container lives.
+    case squashfs(file: String, server: String, at: String)
     /// Host directories created when missing (a kept upper layer and its work directory).
     case directories([String])
     /// overlayfs; `lower` bottom first.
@@ -106,7 +109,7 @@ extension MountStep {
         switch self {
         case .createMountPoint, .bind, .hostFile, .tmpfs, .home, .restrict, .propagation, .unmount, .populatedDev, .link, .changeMode,
              .libraryCache, .checkLibrary: true
-        case .scratch, .skeleton, .directories, .overlay, .bindRoot, .readOnlyRoot, .hook, .pivot: false
+        case .scratch, .skeleton, .squashfs, .directories, .overlay, .bindRoot, .readOnlyRoot, .hook, .pivot: false
         }
     }
 }
@@ -236,6 +239,7 @@ extension MountStep: CustomStringConvertible {
         case .skeleton(let path, let entries, let links):
             return "skeleton \(path): " + (entries.map { $0.path + ($0.directory ? "/" : "") }
                 + links.map { "\($0.link)@->\($0.target)" }).joined(separator: " ")
+        case .squashfs(let file, let server, let at): return "squashfs \(file) -> \(at) served by \(server)"
         case .directories(let paths): return "mkdir " + paths.joined(separator: " ")
         case .overlay(let lower, let upper, let work, let at):
             return "overlay \(at) lower=\(lower.joined(separator: ":"))"

@@ -1,3 +1,4 @@
+import Glibc
 import ZRSystem
 import ZRVocabulary
 
@@ -145,7 +146,7 @@ extension ContainerPlan {
     static func layerSteps(_ layers: [String], scratch scratchPath: String, changes: ContainerSpec.Changes,
                            mounts: InsideMounts, spec: ContainerSpec,
                            host: some HostFacts) throws(RuntimeError) -> (root: String, steps: [MountStep], scratch: String?) {
-        guard !layers.isEmpty else { throw .notADirectory("(no layers)") }
+        guard !layers.isEmpty || spec.squashfs != nil else { throw .notADirectory("(no layers)") }
         var lower: [String] = []
         for layer in layers {
             let path = try realPath(layer, step: spec.terms.layer, host: host)
@@ -157,6 +158,12 @@ extension ContainerPlan {
         let scratch = try realPath(scratchPath, orCreated: true, step: "scratch", host: host)
         let skeleton = scratch + "/skeleton"
         var steps: [MountStep] = [.scratch(scratch)]
+        if let squashfs = spec.squashfs {
+            let file = try realPath(squashfs.file, step: "squashfs", host: host)
+            guard host.isDirectory(file) == false else { throw .setup(SystemError("squashfs", path: squashfs.file, errno: EISDIR)) }
+            steps.append(.squashfs(file: file, server: squashfs.server, at: scratch + "/squashfs"))
+            lower.insert(scratch + "/squashfs", at: 0)
+        }
         // A read-only root's rebuilt ld.so cache is bound over the image's.
         let cachePoint = (spec.devices.libraryDirectories.isEmpty && spec.devices.cudaCompatibility == nil) || spec.writable ? []
             : [MountPoint("/etc/ld.so.cache", directory: false)]

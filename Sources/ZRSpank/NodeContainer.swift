@@ -86,33 +86,15 @@ public enum NodeContainer {
         return try enter(spec, request: request, environment: environment + deviceEnvironment)
     }
 
-    /// A SquashFS file as a store image: unpacked once per node (FUSE is not required, and not
-    /// available to users here), found again while the file is unchanged. A file on a shared
-    /// filesystem is asked for by every node and by concurrent steps on a node at once: a lock
-    /// per file identity in the node's store makes one of them unpack it and the others wait
-    /// for that, then find it.
+    /// A SquashFS file as a store image: unpacked once per node (Store.unpackedSquashfsImage;
+    /// FUSE is not required), found again while the file is unchanged.
     static func squashfsImage(_ path: String, store: Store) throws(SpankError) -> String {
         do {
-            let name = try Store.squashfsImageName(path)
-            if (try? store.image(named: name)) != nil { return name }
-            let lock = try store.exclusiveLock(name)
-            defer { lock.close() }
-            if (try? store.image(named: name)) != nil { return name }
-            // On the task's stderr, i.e. in srun's output: why this step takes longer.
-            let line = "zeroroot: \(Store.hostName()): unpacking \(path) into this node's store (once per file)\n"
-            try? FileDescriptor(rawValue: 2).write(Array(line.utf8), path: "stderr")
-            guard let unsquashfs = ["/usr/bin/unsquashfs", "/usr/sbin/unsquashfs", "/usr/local/bin/unsquashfs"]
-                .first(where: FileSystem.isExecutableFile) else {
-                throw SpankError.image("image \(path) is a SquashFS file and unsquashfs is not installed on this node (squashfs-tools)")
+            return try store.unpackedSquashfsImage(path, unsquashfs: Store.unsquashfs) {
+                // On the task's stderr, i.e. in srun's output: why this step takes longer.
+                let line = "zeroroot: \(Store.hostName()): unpacking \(path) into this node's store (once per file)\n"
+                try? FileDescriptor(rawValue: 2).write(Array(line.utf8), path: "stderr")
             }
-            let layer = try store.importSquashfs(path, unsquashfs: unsquashfs)
-            let created = Store.timestamp()
-            let config = ImageConfig(os: "linux", config: .init(env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]),
-                                     created: created, history: [.init(created: created, createdBy: "unsquashfs \(path)")])
-            try store.commit(name: name, layers: [layer], config: config, created: created)
-            return name
-        } catch let e as SpankError {
-            throw e
         } catch {
             throw .image("image \(path): \(error)")
         }

@@ -29,6 +29,35 @@ extension Store {
         return "squashfs:" + String(Digester.compute(of: Array(key.utf8)).encoded.prefix(16))
     }
 
+    /// The store image of a SquashFS file, unpacked the first time it is asked for and found
+    /// again while the file is unchanged (`squashfsImageName`). A file on a shared filesystem
+    /// may be asked for by every node and by concurrent steps on a node at once: a lock per
+    /// file identity makes one of them unpack it and the others wait for that, then find it.
+    /// `announce` is called before a file is unpacked (it takes a while); `unsquashfs` is
+    /// only needed then.
+    public func unpackedSquashfsImage(_ path: String, unsquashfs: String?, announce: () -> Void) throws(StoreError) -> String {
+        let name = try Self.squashfsImageName(path)
+        if (try? image(named: name)) != nil { return name }
+        let lock = try exclusiveLock(name)
+        defer { lock.close() }
+        if (try? image(named: name)) != nil { return name }
+        guard let unsquashfs else {
+            throw .badInput("\(path) is a SquashFS file and unsquashfs is not installed here (Debian: squashfs-tools)")
+        }
+        announce()
+        let layer = try importSquashfs(path, unsquashfs: unsquashfs)
+        let created = Self.timestamp()
+        let config = ImageConfig(os: "linux", config: .init(env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]),
+                                 created: created, history: [.init(created: created, createdBy: "unsquashfs \(path)")])
+        try commit(name: name, layers: [layer], config: config, created: created)
+        return name
+    }
+
+    /// unsquashfs where Debian and RHEL put it, or nil.
+    public static var unsquashfs: String? {
+        ["/usr/bin/unsquashfs", "/usr/sbin/unsquashfs", "/usr/local/bin/unsquashfs"].first(where: FileSystem.isExecutableFile)
+    }
+
     /// Unpacks `path` with `unsquashfs` (as the calling user: owners are not restored, device
     /// nodes cannot be made and are skipped) and imports the tree as one layer.
     public func importSquashfs(_ path: String, unsquashfs: String) throws(StoreError) -> ImageRecord.Layer {

@@ -123,6 +123,12 @@ extension FileDescriptor {
         return buffer[0..<n].split(separator: 0).map { String(decoding: $0.map { UInt8(bitPattern: $0) }, as: UTF8.self) }
     }
 
+    /// Whether the descriptor survives exec (FD_CLOEXEC clear): every descriptor here is opened
+    /// close-on-exec, and the few a child must inherit are opened up just for its spawn.
+    public func setInheritedByExec(_ inherited: Bool, display: String) throws(SystemError) {
+        try syscallChecked("fcntl F_SETFD", path: display) { fcntl(rawValue, F_SETFD, inherited ? 0 : FD_CLOEXEC) }
+    }
+
     /// Names in this directory, without "." and "..". Reads through a duplicate descriptor,
     /// so this one stays open and usable.
     public func entryNames(display: String) throws(SystemError) -> [String] {

@@ -37,6 +37,19 @@ public enum Mount {
         try syscallChecked("mount overlay", path: display) { mount("overlay", target, "overlay", 0, options) }
     }
 
+    /// A read-only FUSE filesystem served through `device` (an open /dev/fuse), mounted by us
+    /// rather than by the server: in a user namespace we hold CAP_SYS_ADMIN until we exec, the
+    /// server (exec'd) does not, and libfuse 3 serves a mount made for it when given
+    /// `/dev/fd/N` as its mount point. `uid`/`gid`: the ids, in this namespace, the kernel lets
+    /// use it (with allow_other, every process of the container, whatever ids it fakes).
+    public static func fuse(device: FileDescriptor, at target: String, source: String, subtype: String,
+                            uid: UInt32, gid: UInt32, display: String) throws(SystemError) {
+        let options = "fd=\(device.rawValue),rootmode=40000,user_id=\(uid),group_id=\(gid),allow_other"
+        try syscallChecked("mount fuse", path: display) {
+            mount(source, target, "fuse." + subtype, UInt(MS_RDONLY | MS_NOSUID | MS_NODEV), options)
+        }
+    }
+
     /// Stops mount events propagating between our namespace and the host's, recursively.
     public static func makePrivate(_ path: String) throws(SystemError) {
         try syscallChecked("make mounts private", path: path) {

@@ -24,6 +24,7 @@ struct Arguments {
     var unsetEnv: [String] = []
     var configFile: String?
     var layers: [String] = []
+    var squashfs: String?
     var layersImmutable = false
     var devices: [String] = []
     var cdiDirectories: String?
@@ -81,6 +82,9 @@ struct Arguments {
         Option(long: "layer",
                help: "Stack unpacked image layers (bottom first, repeatable) with overlayfs; ROOTFS is then an empty directory used as mount point, and --write keeps changes in ROOTFS/upper.",
                action: .value(name: "DIR") { $0.layers.append($1) }),
+        Option(long: "squashfs",
+               help: "Mount a SquashFS image file as the bottom layer (below any --layer) with squashfuse_ll, without unpacking it; needs FUSE (/dev/fuse usable by you). ROOTFS is then an empty directory used as mount point.",
+               action: .value(name: "FILE") { $0.squashfs = $1 }),
         Option(long: "immutable-layers",
                help: "The --layer directories never change (zr run and the Slurm plugin say so for store layers): a read-only container's device ld.so cache is kept and reused.",
                action: .flag { $0.layersImmutable = true }),

@@ -26,6 +26,7 @@ enum Help {
         "zr-run -b /scratch/data:/data:ro --cd /data ~/img -- ./analyse",
         "zr-run --config img.json ~/img    # the image's Entrypoint + Cmd",
         "zr-run --device nvidia.com/gpu=0 ~/img -- nvidia-smi",
+        "zr-run --squashfs /scratch/app.sqfs ~/mnt -- python3 -V",
     ]
 
     static let usage = "zr-run [<options>] <rootfs> -- [<command> ...]"

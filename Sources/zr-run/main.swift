@@ -54,7 +54,7 @@ func makeSpec(_ arguments: Arguments) throws -> ContainerSpec {
         tmp: arguments.privateTmp ? .privateTmpfs : arguments.imageTmp ? .image : .host, home: home,
         binds: try arguments.binds.map { try ContainerSpec.Bind(parsing: $0) },
         workingDirectory: arguments.workingDirectory ?? config?.workingDir.flatMap { $0.isEmpty ? nil : $0 },
-        environment: environment.list, layers: arguments.layers,
+        environment: environment.list, layers: arguments.layers, squashfs: try arguments.squashfs.map(squashfsServer),
         consistency: Consistency(rawValue: arguments.consistency) ?? .zero,
         user: arguments.user.flatMap { ContainerSpec.User(parsing: $0) })
     spec.layersImmutable = arguments.layersImmutable
@@ -72,6 +72,16 @@ func makeSpec(_ arguments: Arguments) throws -> ContainerSpec {
         spec.add(edits.devices, environment: edits.environment)
     }
     return withLevelTheKernelGives(spec)
+}
+
+/// `--squashfs FILE` with its FUSE server, or one line saying what is missing and what works
+/// without it.
+func squashfsServer(_ file: String) throws -> ContainerSpec.Squashfs {
+    do {
+        return .init(file: file, server: try SquashfsServer.find(searchPath: Environment.host()["PATH"] ?? ""))
+    } catch {
+        throw SetupError(message: "--squashfs \(file): \(error.reason); zr import \(file) NAME unpacks it instead")
+    }
 }
 
 /// creds, owners and full need seccomp user notification, a pidfd per process and

@@ -446,9 +446,9 @@ struct Check: ParsableCommand {
 
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run a command in an image from the store (through zr-run).",
+        abstract: "Run a command in an image from the store, or a SquashFS file (through zr-run).",
         discussion: """
-            The image's layers are stacked read-only with overlayfs; with --write, changes go to a scratch directory in the store and are discarded when the command ends. The image's Env, WorkingDir and Entrypoint/Cmd apply as with zr-run --config. Options after the image name and before -- are passed to zr-run (see zr-run --help).
+            The image's layers are stacked read-only with overlayfs; with --write, changes go to a scratch directory in the store and are discarded when the command ends. The image's Env, WorkingDir and Entrypoint/Cmd apply as with zr-run --config. Options after the image name and before -- are passed to zr-run (see zr-run --help). A SquashFS file (a path containing /) is mounted with squashfuse_ll where FUSE is usable, else unpacked into the store once; a line on stderr says which.
 
             Examples:
               zr run debian:12 -- cat /etc/os-release
@@ -459,18 +459,24 @@ struct Run: ParsableCommand {
               zr run cuda-app --device nvidia.com/gpu=0 -- nvidia-smi
               # without overlayfs:
               zr run --flatten debian:12 -- cat /etc/os-release
+              # a SquashFS file, mounted in place where FUSE is usable:
+              zr run /scratch/app.sqfs -- python3 -V
             """)
     @OptionGroup var store: StoreOptions
     @Flag(name: .customLong("flatten"),
           help: "Copy the layers into one directory instead of stacking them with overlayfs (also ZR_SNAPSHOT=1; chosen by itself where the kernel refuses overlayfs in a user namespace).")
     var flatten = false
-    @Argument(help: "The image.") var image: String
+    @Argument(help: "The image: a name from the store, or a SquashFS file (a path with a /).") var image: String
     @Argument(parsing: .captureForPassthrough, help: "zr-run options, then -- and the command.")
     var rest: [String] = []
 
     func run() throws {
         let store = try store.open()
-        let record = try store.image(named: try imageName(image))
+        var name = image
+        if image.contains("/"), Store.isSquashfs(image) {
+            name = try squashfsImage(store)
+        }
+        let record = try store.image(named: try imageName(name))
         var layers: [String] = []
         for layer in record.layers {
             guard store.hasLayer(layer.diffID) else {
@@ -510,13 +516,41 @@ struct Run: ParsableCommand {
             argv += layers.flatMap { ["--layer", $0] } + ["--immutable-layers"]
             argv += options + [mountPoint] + command
         }
-        // exec keeps the pid, so the scratch directory (named after it) is removed by the next
-        // zr command once zr-run has exited.
+        try exec(argv)
+    }
+
+    /// exec keeps the pid, so the scratch directory (named after it) is removed by the next zr
+    /// command once zr-run has exited.
+    private func exec(_ argv: [String]) throws -> Never {
         let cArgs = argv.map { strdup($0) } + [nil]
         execv(argv[0], cArgs)
         throw SystemError("exec", path: argv[0], errno: errno)
     }
 
+    /// A SquashFS file runs mounted in place with squashfuse_ll where FUSE is usable (zr-run
+    /// --squashfs: this never returns); else, or with --flatten, it is unpacked into the store
+    /// once and run as the store image returned. Either way one line says which, and why.
+    private func squashfsImage(_ store: Store) throws -> String {
+        let environment = ProcessInfo.processInfo.environment
+        let copy = flatten || environment["ZR_SNAPSHOT"] == "1" || !KernelFeatures.current().features.has(.overlayInUserNamespace)
+        do {
+            guard !copy else { throw SquashfsServer.Unavailable(reason: "the layers are copied (--flatten)") }
+            let server = try SquashfsServer.find(searchPath: environment["PATH"] ?? "")
+            note("zr: \(image): mounting it with \(server) (FUSE), not unpacking it")
+            let mountPoint = try store.scratchDirectory("run", pinning: [])
+            var argv = [zrRunPath()]
+            if !rest.contains(where: { $0.hasPrefix("--cdi-dirs") }), let dirs = try configuredCDIDirectories() {
+                argv += ["--cdi-dirs", dirs]
+            }
+            argv += ["--squashfs", image] + rest.prefix { $0 != "--" } + [mountPoint] + rest.drop { $0 != "--" }
+            try exec(argv)
+        } catch let unavailable as SquashfsServer.Unavailable {
+            note("zr: \(image): \(unavailable.reason): using the store's unpacked copy instead (made once per file)")
+            return try store.unpackedSquashfsImage(image, unsquashfs: Store.unsquashfs) {
+                note("zr: unpacking \(image) into \(store.root)")
+            }
+        }
+    }
 }
 
 /// zr-run next to zr (both are installed together), else the one on PATH.

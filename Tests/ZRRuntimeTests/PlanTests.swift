@@ -103,6 +103,28 @@ struct DescribedHost: HostFacts {
         #expect(layered.steps.contains(.overlay(lower: ["/s/merged/skeleton", "/l/1"], upper: nil, work: nil, at: "/s/merged/root")))
     }
 
+    /// A SquashFS file is served on the scratch tmpfs before the overlay, as the layer just
+    /// above the skeleton (below every --layer); it must be a file.
+    @Test func squashfsIsTheBottomImageLayer() throws {
+        var host = DescribedHost()
+        host.paths["/img.sqfs"] = false
+        let spec = ContainerSpec(rootfs: "/s", command: ["true"], layers: ["/l/1"],
+                                 squashfs: .init(file: "/img.sqfs", server: "/usr/bin/squashfuse_ll"))
+        let plan = try ContainerPlan(spec, host: host)
+        #expect(Array(plan.description.split(separator: "\n").prefix(5)) == [
+            "user 1000=1000 group 100=100",
+            "tmpfs /s/merged",
+            "squashfs /img.sqfs -> /s/merged/squashfs served by /usr/bin/squashfuse_ll",
+            "skeleton /s/merged/skeleton: /dev/ /proc/ /sys/ /etc/resolv.conf /etc/hosts /tmp/",
+            "overlay /s/merged/root lower=/s/merged/skeleton:/s/merged/squashfs:/l/1 read-only",
+        ])
+        let alone = ContainerSpec(rootfs: "/s", command: ["true"], squashfs: .init(file: "/img.sqfs", server: "/x"))
+        #expect(try ContainerPlan(alone, host: host).steps.contains(
+            .overlay(lower: ["/s/merged/skeleton", "/s/merged/squashfs"], upper: nil, work: nil, at: "/s/merged/root")))
+        let directory = ContainerSpec(rootfs: "/s", command: ["true"], squashfs: .init(file: "/img", server: "/x"))
+        #expect(throws: RuntimeError.self) { try ContainerPlan(directory, host: host) }
+    }
+
     @Test func hostChecksNameTheHostPathInTheHostsTerms() {
         var spec = ContainerSpec(image: .layers(["/l/missing"], scratch: "/s", changes: .none), command: [])
         spec.terms = .init(layer: "image", bind: "mount")
