@@ -80,9 +80,10 @@ public enum Container {
     /// Moves the calling process into a new container, for hosts that exec the command
     /// themselves: slurmstepd execs the user's command after the SPANK plugin's task_init
     /// returns, so the task's own process must already be in the container. Other processes
-    /// join it with `join(holderOf:)`. Returns the working directory chosen. Must be called
-    /// from a single-threaded process.
-    public static func enterInPlace(_ spec: ContainerSpec) throws(RuntimeError) -> String {
+    /// join it with `join(holderOf:)`. Returns the working directory chosen and the FUSE
+    /// servers started, which the caller stops when the container is done. Must be called from
+    /// a single-threaded process.
+    public static func enterInPlace(_ spec: ContainerSpec) throws(RuntimeError) -> (workingDirectory: String, servers: [pid_t]) {
         do {
             let plan = try ContainerPlan(spec, host: LiveHost())
             if let hook = plan.hooks.first(where: { $0.stage == .poststart || $0.stage == .poststop }) {
@@ -90,11 +91,16 @@ public enum Container {
                                         "runs with zr-run only: here the task itself becomes the command, nothing is left to run it")
             }
             try Hooks.run(plan.hooks.filter { $0.stage == .createRuntime }, status: "creating", root: plan.root)
-            try setUp(plan)
-            try Hooks.run(plan.hooks.filter { $0.stage == .startContainer }, status: "created", root: "/")
-            let wd = plan.workingDirectory ?? startDirectory(plan)
-            try FileSystem.changeDirectory(wd)
-            return wd
+            let servers = try setUp(plan)
+            do {
+                try Hooks.run(plan.hooks.filter { $0.stage == .startContainer }, status: "created", root: "/")
+                let wd = plan.workingDirectory ?? startDirectory(plan)
+                try FileSystem.changeDirectory(wd)
+                return (wd, servers)
+            } catch {
+                stop(servers)
+                throw error
+            }
         } catch {
             throw wrap(error)
         }
@@ -135,8 +141,8 @@ public enum Container {
                     let fd = try FileDescriptor.open(plan.root, FileDescriptor.pathOnly | O_DIRECTORY)
                     image = ImageRoot(fd: fd, path: plan.root)
                 }
-                if case .squashfs(let file, let server, let at) = step {
-                    servers.append(try serveSquashfs(file, server: server, at: at))
+                if case .squashfs(let squashfs, let at) = step {
+                    servers.append(try serve(squashfs, at: at))
                 } else {
                     try perform(step, in: image)
                 }
@@ -150,7 +156,7 @@ public enum Container {
 
     /// Ends FUSE servers and reaps them: killed with us they would be orphans, which an init
     /// that does not reap (some VMs' and containers') keeps as zombies.
-    static func stop(_ servers: [pid_t]) {
+    public static func stop(_ servers: [pid_t]) {
         for pid in servers {
             sendSignal(SIGKILL, to: pid)
             _ = try? Process.wait(pid)
@@ -175,9 +181,9 @@ public enum Container {
             try FileSystem.makeDirectory(path)
             for entry in entries { try ImageRoot.makeSkeletonEntry(path, entry) }
             for link in links { try ImageRoot.makeSkeletonLink(path, link) }
-        case .squashfs(let file, let server, let at):
+        case .squashfs(let squashfs, let at):
             // setUp starts it, keeping the server's pid.
-            _ = try serveSquashfs(file, server: server, at: at)
+            _ = try serve(squashfs, at: at)
         case .directories(let paths):
             // Existing directories are reused: a kept upper carries earlier changes forward.
             for path in paths { try makeDirectoryIfMissing(path, mode: 0o755) }
@@ -228,11 +234,13 @@ public enum Container {
         }
     }
 
-    /// Mounts `file` at `at` through FUSE and starts `server` on the mount's device. The
-    /// server is our child, killed (PR_SET_PDEATHSIG) when this process, which becomes the
-    /// command, ends: the mount lives exactly as long as the container. We mount and the server
-    /// only serves, since it loses our capabilities when it is exec'd (see `Mount.fuse`).
-    static func serveSquashfs(_ file: String, server: String, at: String) throws(SystemError) -> pid_t {
+    /// Mounts the SquashFS file at `at` through FUSE and starts its server on the mount's
+    /// device. The server is our child, killed (PR_SET_PDEATHSIG) when this process ends unless
+    /// it outlives its starter (then the caller stops it): the mount lives as long as the
+    /// container. We mount and the server only serves, since it loses our capabilities when it
+    /// is exec'd (see `Mount.fuse`).
+    static func serve(_ squashfs: ContainerSpec.Squashfs, at: String) throws(SystemError) -> pid_t {
+        let (file, server) = (squashfs.file, squashfs.server)
         try makeDirectoryIfMissing(at, mode: 0o755)
         let device = try FileDescriptor.open("/dev/fuse", O_RDWR)
         var pid: pid_t = 0
@@ -245,7 +253,7 @@ public enum Container {
                 pid = try Process.spawn(SpawnRequest(
                     path: server, arguments: [server, "-f", file, "/dev/fd/\(device.rawValue)"],
                     environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], workingDirectory: nil, filter: nil,
-                    selfCheck: false, deathSignal: SIGKILL))
+                    selfCheck: false, deathSignal: squashfs.outlivesStarter ? 0 : SIGKILL))
             } catch {
                 throw SystemError("start \(server)", path: file, errno: error.error.errno)
             }

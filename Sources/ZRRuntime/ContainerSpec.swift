@@ -186,9 +186,14 @@ public struct ContainerSpec: Codable, Sendable, Equatable {
     public struct Squashfs: Codable, Sendable, Equatable {
         public var file: String
         public var server: String
-        public init(file: String, server: String) {
+        /// The server is not tied to the process that starts it: the Slurm task that makes a
+        /// node's container becomes its first rank, and the others still need the mount when
+        /// it ends. The caller stops the server (the plugin, when the step ends).
+        public var outlivesStarter: Bool
+        public init(file: String, server: String, outlivesStarter: Bool = false) {
             self.file = file
             self.server = server
+            self.outlivesStarter = outlivesStarter
         }
     }
 

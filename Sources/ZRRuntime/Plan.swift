@@ -37,7 +37,7 @@ public enum MountStep: Sendable, Equatable {
     case skeleton(String, entries: [MountPoint], links: [DeviceEdits.Link])
     /// A SquashFS file mounted read-only at `at` (a directory created on the scratch tmpfs),
     /// served by `server` (squashfuse_ll) for as long as the container lives.
-    case squashfs(file: String, server: String, at: String)
+    case squashfs(ContainerSpec.Squashfs, at: String)
     /// Host directories created when missing (a kept upper layer and its work directory).
     case directories([String])
     /// overlayfs; `lower` bottom first.
@@ -239,7 +239,8 @@ extension MountStep: CustomStringConvertible {
         case .skeleton(let path, let entries, let links):
             return "skeleton \(path): " + (entries.map { $0.path + ($0.directory ? "/" : "") }
                 + links.map { "\($0.link)@->\($0.target)" }).joined(separator: " ")
-        case .squashfs(let file, let server, let at): return "squashfs \(file) -> \(at) served by \(server)"
+        case .squashfs(let squashfs, let at):
+            return "squashfs \(squashfs.file) -> \(at) served by \(squashfs.server)" + (squashfs.outlivesStarter ? " (stopped by the caller)" : "")
         case .directories(let paths): return "mkdir " + paths.joined(separator: " ")
         case .overlay(let lower, let upper, let work, let at):
             return "overlay \(at) lower=\(lower.joined(separator: ":"))"

@@ -161,7 +161,9 @@ extension ContainerPlan {
         if let squashfs = spec.squashfs {
             let file = try realPath(squashfs.file, step: "squashfs", host: host)
             guard host.isDirectory(file) == false else { throw .setup(SystemError("squashfs", path: squashfs.file, errno: EISDIR)) }
-            steps.append(.squashfs(file: file, server: squashfs.server, at: scratch + "/squashfs"))
+            var served = squashfs
+            served.file = file
+            steps.append(.squashfs(served, at: scratch + "/squashfs"))
             lower.insert(scratch + "/squashfs", at: 0)
         }
         // A read-only root's rebuilt ld.so cache is bound over the image's.

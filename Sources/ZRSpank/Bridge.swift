@@ -47,14 +47,18 @@ public func zrSpankCheck(_ request: UnsafePointer<zr_spank_request>?, _ message:
 }
 
 /// Creates the node's container around the calling task. On success `workdir` holds the
-/// working directory every task of the node starts in and `env` the image's environment.
+/// working directory every task of the node starts in, `env` the image's environment and
+/// `server` the FUSE server's pid (or -1), which slurmstepd stops at the step's end.
 @_cdecl("zr_spank_create")
 public func zrSpankCreate(_ request: UnsafePointer<zr_spank_request>?,
-                          _ workdir: zr_spank_buffer, _ env: zr_spank_buffer,
+                          _ workdir: zr_spank_buffer, _ env: zr_spank_buffer, _ server: UnsafeMutablePointer<Int32>?,
                           _ message: UnsafeMutablePointer<CChar>?, _ size: Int) -> Int32 {
     guard let request else { copy("internal error: no request", into: message, size: size); return -1 }
+    server?.pointee = -1
     do throws(SpankError) {
         let created = try NodeContainer.create(try SpankRequest(request.pointee))
+        // One SquashFS image at most: one server.
+        if let pid = created.servers.first { server?.pointee = pid }
         guard created.workingDirectory.utf8.count < workdir.size else {
             throw SpankError.output("working directory \(created.workingDirectory): path too long")
         }

@@ -16,6 +16,9 @@ public enum NodeContainer {
         public var workingDirectory: String
         /// The image's Env, `NAME=VALUE`, applied on top of each task's environment.
         public var environment: [String]
+        /// FUSE servers of the container (a SquashFS image mounted in place), stopped when the
+        /// step ends: they outlive the task that started them.
+        public var servers: [pid_t] = []
     }
 
     /// Moves the calling (single-threaded, forked) task into a new container.
@@ -50,6 +53,19 @@ public enum NodeContainer {
         }
         var diffIDs: [Digest] = []
         if case .directory(let path) = image, Store.isSquashfs(path) {
+            // Mounted in place where FUSE is usable (a named container keeps store layers, so
+            // it takes the unpacked copy), else unpacked once per node; one line says which.
+            switch squashfsServer(request) {
+            case .success(let server):
+                note("mounting \(path) with squashfuse_ll (FUSE), not unpacking it")
+                var spec = try inPlaceSpec(request, store: store, layers: [], pins: [], imageWorkingDirectory: nil,
+                                           persistentUpper: nil)
+                spec.squashfs = .init(file: path, server: server, outlivesStarter: true)
+                let deviceEnvironment = try addDevices(request, imageEnvironment: [], to: &spec)
+                return try enter(spec, request: request, environment: deviceEnvironment)
+            case .failure(let unavailable):
+                note("\(path): \(unavailable.reason): using this node's unpacked copy instead")
+            }
             image = .stored(try squashfsImage(path, store: store))
         }
         switch image {
@@ -98,6 +114,12 @@ public enum NodeContainer {
         } catch {
             throw .image("image \(path): \(error)")
         }
+    }
+
+    /// squashfuse_ll, where this step may mount a SquashFS image in place.
+    static func squashfsServer(_ request: SpankRequest) -> Result<String, SquashfsServer.Unavailable> {
+        guard request.name == nil else { return .failure(.init(reason: "a --container-name container keeps store layers")) }
+        do { return .success(try SquashfsServer.find(searchPath: "/usr/local/bin:/usr/bin:/bin")) } catch { return .failure(error) }
     }
 
     static func inPlaceSpec(_ request: SpankRequest, store: Store, layers: [String], pins: [Digest],
@@ -157,16 +179,26 @@ public enum NodeContainer {
 
     /// One line on the task's stderr (srun's output).
     static func warn(_ message: String) {
-        try? FileDescriptor(rawValue: 2).write(Array("zeroroot: \(Store.hostName()): warning: \(message)\n".utf8), path: "stderr")
+        note("warning: " + message)
+    }
+
+    /// One line on the task's stderr, naming the node: `zeroroot: node1: MESSAGE`.
+    static func note(_ message: String) {
+        try? FileDescriptor(rawValue: 2).write(Array("zeroroot: \(Store.hostName()): \(message)\n".utf8), path: "stderr")
     }
 
     static func enter(_ spec: ContainerSpec, request: SpankRequest, environment: [String]) throws(SpankError) -> Created {
-        let workingDirectory: String
-        do { workingDirectory = try Container.enterInPlace(spec) } catch { throw .setup(error.description) }
-        // Before the holder is forked (it keeps them for the tasks that join).
-        do { try Namespace.unshare(request.unshare) } catch { throw .setup("--container-unshare: \(error)") }
-        if request.rootEmulation { try installRootEmulation() }
-        return Created(workingDirectory: workingDirectory, environment: environment)
+        let entered: (workingDirectory: String, servers: [pid_t])
+        do { entered = try Container.enterInPlace(spec) } catch { throw .setup(error.description) }
+        do throws(SpankError) {
+            // Before the holder is forked (it keeps them for the tasks that join).
+            do { try Namespace.unshare(request.unshare) } catch { throw .setup("--container-unshare: \(error)") }
+            if request.rootEmulation { try installRootEmulation() }
+        } catch {
+            Container.stop(entered.servers)
+            throw error
+        }
+        return Created(workingDirectory: entered.workingDirectory, environment: environment, servers: entered.servers)
     }
 
     /// Job end: the job's named containers go.

@@ -40,6 +40,7 @@ int zr_node_open(struct zr_node **out, int watch[2]) {
     }
     node->phase = ZR_PHASE_EMPTY;
     node->holder = -1;
+    node->server = -1;
     *out = node;
     return 0;
 fail_attr:
@@ -50,8 +51,8 @@ fail:
     return -1;
 }
 
-/// Stops the holder. slurmstepd runs this as root, and the mapping is writable by the user's
-/// tasks: the pid in it is untrusted. A pidfd pins the process, and it is signalled only if
+/// Stops the holder (or the FUSE server). slurmstepd runs this as root, and the mapping is
+/// writable by the user's tasks: the pid in it is untrusted. A pidfd pins the process, and it is signalled only if
 /// the job's user owns it, so a forged pid can never make root kill someone else's process.
 static void zr_holder_stop(pid_t pid, uid_t uid) {
     if (pid <= 1) return;
@@ -73,6 +74,7 @@ void zr_node_close(struct zr_node *node, int watch[2], uid_t uid) {
     watch[0] = watch[1] = -1;
     if (node == NULL) return;
     zr_holder_stop(node->holder, uid);
+    zr_holder_stop(node->server, uid);
     munmap(node, sizeof *node);
 }
 

@@ -111,6 +111,7 @@ struct zr_node {
     pthread_mutex_t lock; /* process-shared, robust: a task that dies holding it is seen */
     int phase;
     pid_t holder;         /* keeps the container's namespaces alive until the step ends */
+    pid_t server;         /* a SquashFS image's FUSE server, or -1: stopped with the holder */
     char workdir[PATH_MAX];
     char message[ZR_MESSAGE_SIZE];
     char env[ZR_ENV_SIZE]; /* image Env: NAME=VALUE\0...\0\0 */

@@ -322,7 +322,9 @@ static int zr_create(spank_t sp, char *message, size_t size) {
     };
     struct zr_spank_buffer workdir = {zr_node->workdir, sizeof zr_node->workdir};
     struct zr_spank_buffer env = {zr_node->env, sizeof zr_node->env};
-    if (zr_spank_create(&request, workdir, env, message, size) != 0) goto fail;
+    int server = -1;
+    if (zr_spank_create(&request, workdir, env, &server, message, size) != 0) goto fail;
+    zr_node->server = server;
     pid_t holder = zr_holder_start(zr_watch[0]);
     if (holder < 0) {
         snprintf(message, size, "cannot start the namespace holder: %s", strerror(errno));

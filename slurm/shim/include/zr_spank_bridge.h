@@ -8,8 +8,10 @@
 #include "zr_spank_abi.h"
 
 int zr_spank_check(const struct zr_spank_request *request, char *message, size_t size);
+/// `server`: the pid of the container's FUSE server (a SquashFS image mounted in place), or -1;
+/// it outlives the calling task, and slurmstepd stops it when the step ends.
 int zr_spank_create(const struct zr_spank_request *request, struct zr_spank_buffer workdir,
-                    struct zr_spank_buffer env, char *message, size_t size);
+                    struct zr_spank_buffer env, int *server, char *message, size_t size);
 /// `unshare`: the --container-unshare list the creator used (its namespaces are joined too).
 int zr_spank_join(int holder, const char *workdir, int root_emulation, const char *unshare, char *message, size_t size);
 /// Reads a --container-image value in pyxis's syntax ([USER@][REGISTRY#]IMAGE[:TAG], docker://,
