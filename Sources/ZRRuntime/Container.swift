@@ -243,6 +243,10 @@ public enum Container {
         let (file, server) = (squashfs.file, squashfs.server)
         try makeDirectoryIfMissing(at, mode: 0o755)
         let device = try FileDescriptor.open("/dev/fuse", O_RDWR)
+        // A server that outlives its starter must not hold the task's output open: srun would
+        // wait for it to close before the step could end. Its messages are lost then.
+        let quiet = squashfs.outlivesStarter ? try FileDescriptor.open("/dev/null", O_RDWR) : nil
+        defer { quiet?.close() }
         var pid: pid_t = 0
         do {
             defer { device.close() }
@@ -253,7 +257,7 @@ public enum Container {
                 pid = try Process.spawn(SpawnRequest(
                     path: server, arguments: [server, "-f", file, "/dev/fd/\(device.rawValue)"],
                     environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], workingDirectory: nil, filter: nil,
-                    selfCheck: false, deathSignal: squashfs.outlivesStarter ? 0 : SIGKILL))
+                    selfCheck: false, deathSignal: squashfs.outlivesStarter ? 0 : SIGKILL, input: quiet, output: quiet))
             } catch {
                 throw SystemError("start \(server)", path: file, errno: error.error.errno)
             }
@@ -266,7 +270,8 @@ public enum Container {
         } catch {
             let end = try? Process.wait(pid, seconds: 5)
             let server = (server.split(separator: "/").last).map(String.init) ?? server
-            throw SystemError("squashfs", path: "\(file) (\(server) \(end.map { "\($0)" } ?? "did not answer"): not a readable SquashFS file? its message is above)",
+            let told = quiet == nil ? "; its message is above" : ""
+            throw SystemError("squashfs", path: "\(file) (\(server) \(end.map { "\($0)" } ?? "did not answer"): not a readable SquashFS file?\(told))",
                               errno: error.errno)
         }
         return pid
