@@ -66,6 +66,8 @@ let package = Package(
         .target(name: "ZRLayer", dependencies: ["ZRSystem", "ZROCI", "CArchive"], swiftSettings: strict),
         .target(name: "ZRStore", dependencies: ["ZRSystem", "ZROCI", "ZRLayer"], swiftSettings: strict),
         .target(name: "ZRDockerfile", dependencies: ["ZRVocabulary"], swiftSettings: strict),
+        // Use-cases over the store: SquashFS export, the cluster-wide image cache.
+        .target(name: "ZRImages", dependencies: ["ZRStore", "ZRLayer", "ZROCI", "ZRSystem"], swiftSettings: strict),
         // The site configuration (/etc/zeroroot/zeroroot.conf, the user's file, the environment)
         // resolved into one value with each setting's source; TOML through TOMLKit. Never linked
         // into zr-run.
@@ -90,7 +92,7 @@ let package = Package(
         // version script exports only the SPANK symbols.
         .target(name: "CZRSpankABI"),
         .target(name: "ZRSpank", dependencies: ["CZRSpankABI", "ZRStore", "ZRRuntime", "ZRCDI", "ZRCDIYAML", "ZRSeccomp", "ZRSystem",
-                                                "ZROCI"],
+                                                "ZROCI", "ZRImages"],
                 swiftSettings: strict,
                 // ZROCI imports Foundation: the static libraries it needs are not autolinked into a
                 // shared object, so they are named here.
@@ -128,8 +130,8 @@ let package = Package(
         .executableTarget(
             name: "zr",
             dependencies: [
-                "ZRStore", "ZRLayer", "ZROCI", "ZRSystem", "ZRDockerfile", "ZRBuilder", "ZRRegistry", "ZRVocabulary",
-                "ZRCDI", "ZRCDIYAML", "ZRConfig",
+                "ZRStore", "ZRImages", "ZRLayer", "ZROCI", "ZRSystem", "ZRDockerfile", "ZRBuilder", "ZRRegistry",
+                "ZRVocabulary", "ZRCDI", "ZRCDIYAML", "ZRConfig",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

@@ -136,7 +136,8 @@ phase() {
     pid=$!
     while kill -0 "$pid" 2>/dev/null; do
         sleep 1
-        step=$(grep -ao '^\[[0-9]*/[0-9]*\]' "$log" 2>/dev/null | tail -n 1 || true)
+        # [0/1] is swift test's planning line, not a compile counter.
+        step=$(grep -ao '^\[[0-9]*/[0-9]*\]' "$log" 2>/dev/null | grep -v '^\[0/' | tail -n 1 || true)
         if [ $tty = 1 ]; then
             printf '\r\033[K%s … %d s %s' "$message" $((SECONDS - begin)) "$step" >&2
         elif [ $((SECONDS - begin)) -ge $next ]; then

@@ -6,7 +6,7 @@ extension SiteConfig {
     /// Every key a file may hold; anything else is an error, so a misspelt key is never
     /// silently ignored on a node.
     public static let keys = ["storage", "default-registry", "registry-mirrors", "insecure-registries", "ca-bundle",
-                              "cdi-dirs", "consistency", "max-layer-size", "jobs"]
+                              "cdi-dirs", "consistency", "max-layer-size", "jobs", "image-cache", "image-cache-max"]
 
     /// Applies one file's settings over the current ones. `environment` expands `$USER` and
     /// `$HOME` in `storage`, so one site file can give every user their own store.
@@ -53,6 +53,17 @@ extension SiteConfig {
             case "jobs":
                 guard let n = value.int, n >= 1 else { throw fail("expected a whole number of at least 1") }
                 jobs = Sourced(n, at)
+            case "image-cache":
+                guard let s = value.string, s.hasPrefix("/") else { throw fail("expected an absolute path (a shared directory)") }
+                imageCache = Sourced(s, at)
+            case "image-cache-max":
+                if let n = value.int, n > 0 {
+                    imageCacheMax = Sourced(String(n), at)
+                } else if let s = value.string, Self.isSize(s) {
+                    imageCacheMax = Sourced(s, at)
+                } else {
+                    throw fail("expected a size: bytes, or a number with K, M, G or T (\"500G\")")
+                }
             case "registry-mirrors":
                 guard let mirrors = value.table else { throw fail("expected a table: \"docker.io\" = \"mirror.site:5000\"") }
                 for registry in mirrors.keys {
@@ -97,6 +108,16 @@ extension SiteConfig {
                 throw ConfigError("ZR_MAX_LAYER_SIZE=\(s): not a size (bytes, or a number with K, M, G or T)")
             }
             maxLayerSize = Sourced(s, at)
+        }
+        if case let (s, at)? = variable("ZR_IMAGE_CACHE") {
+            guard s.hasPrefix("/") else { throw ConfigError("ZR_IMAGE_CACHE=\(s): expected an absolute path") }
+            imageCache = Sourced(s, at)
+        }
+        if case let (s, at)? = variable("ZR_IMAGE_CACHE_MAX") {
+            guard Self.isSize(s) else {
+                throw ConfigError("ZR_IMAGE_CACHE_MAX=\(s): not a size (bytes, or a number with K, M, G or T)")
+            }
+            imageCacheMax = Sourced(s, at)
         }
         if case let (s, at)? = variable("ZR_JOBS") {
             guard let n = Int(s), n >= 1 else { throw ConfigError("ZR_JOBS=\(s): expected a whole number of at least 1") }

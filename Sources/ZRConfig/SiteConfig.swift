@@ -59,6 +59,12 @@ public struct SiteConfig: Sendable {
     /// The most one layer may unpack to (`max-layer-size`, `$ZR_MAX_LAYER_SIZE`): bytes with
     /// an optional K, M, G or T suffix; checked by the store.
     public var maxLayerSize = Sourced<String?>(nil, .builtIn)
+    /// The cluster-wide image cache, a directory on a shared filesystem (`image-cache`,
+    /// `$ZR_IMAGE_CACHE`); nil: none.
+    public var imageCache = Sourced<String?>(nil, .builtIn)
+    /// The most the image cache may hold before `zr cache get` prunes it, least recently used
+    /// first (`image-cache-max`, `$ZR_IMAGE_CACHE_MAX`); nil: no cap.
+    public var imageCacheMax = Sourced<String?>(nil, .builtIn)
     /// Layers downloaded at the same time (`jobs`, `$ZR_JOBS`).
     public var jobs = Sourced(4, .builtIn)
     /// The files that were read, in order.

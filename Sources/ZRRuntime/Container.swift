@@ -141,11 +141,7 @@ public enum Container {
                     let fd = try FileDescriptor.open(plan.root, FileDescriptor.pathOnly | O_DIRECTORY)
                     image = ImageRoot(fd: fd, path: plan.root)
                 }
-                if case .squashfs(let squashfs, let at) = step {
-                    servers.append(try serve(squashfs, at: at))
-                } else {
-                    try perform(step, in: image)
-                }
+                try perform(step, in: image, servers: &servers)
             }
         } catch {
             stop(servers)
@@ -171,7 +167,8 @@ public enum Container {
         } ?? "/"
     }
 
-    static func perform(_ step: MountStep, in image: ImageRoot?) throws {
+    /// One step of the plan; a FUSE server it starts is added to `servers` (the caller stops them).
+    static func perform(_ step: MountStep, in image: ImageRoot?, servers: inout [pid_t]) throws {
         switch step {
         case .scratch(let path):
             try makeDirectoryIfMissing(path, mode: 0o700)
@@ -182,8 +179,7 @@ public enum Container {
             for entry in entries { try ImageRoot.makeSkeletonEntry(path, entry) }
             for link in links { try ImageRoot.makeSkeletonLink(path, link) }
         case .squashfs(let squashfs, let at):
-            // setUp starts it, keeping the server's pid.
-            _ = try serve(squashfs, at: at)
+            servers.append(try serve(squashfs, at: at))
         case .directories(let paths):
             // Existing directories are reused: a kept upper carries earlier changes forward.
             for path in paths { try makeDirectoryIfMissing(path, mode: 0o755) }

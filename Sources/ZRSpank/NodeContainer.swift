@@ -1,6 +1,7 @@
 import Glibc
 import ZRCDI
 import ZRCDIYAML
+import ZRImages
 import ZROCI
 import ZRRuntime
 import ZRSeccomp
@@ -52,17 +53,20 @@ public enum NodeContainer {
             throw .image("no container \"\(request.name ?? "")\" in job \(request.jobID) on this node yet: give --container-image the first time")
         }
         var diffIDs: [Digest] = []
+        var cached: ImageConfig.Config?
         if case .directory(let path) = image, Store.isSquashfs(path) {
+            cached = try cachedConfig(path)
             // Mounted in place where FUSE is usable (a named container keeps store layers, so
             // it takes the unpacked copy), else unpacked once per node; one line says which.
             switch squashfsServer(request) {
             case .success(let server):
                 note("mounting \(path) with squashfuse_ll (FUSE), not unpacking it")
-                var spec = try inPlaceSpec(request, store: store, layers: [], pins: [], imageWorkingDirectory: nil,
+                var spec = try inPlaceSpec(request, store: store, layers: [], pins: [], imageWorkingDirectory: cached?.workingDir,
                                            persistentUpper: nil)
                 spec.squashfs = .init(file: path, server: server, outlivesStarter: true)
-                let deviceEnvironment = try addDevices(request, imageEnvironment: [], to: &spec)
-                return try enter(spec, request: request, environment: deviceEnvironment)
+                let imageEnvironment = cached?.env ?? []
+                let deviceEnvironment = try addDevices(request, imageEnvironment: imageEnvironment, to: &spec)
+                return try enter(spec, request: request, environment: imageEnvironment + deviceEnvironment)
             case .failure(let unavailable):
                 note("\(path): \(unavailable.reason): using this node's unpacked copy instead")
             }
@@ -86,8 +90,8 @@ public enum NodeContainer {
             diffIDs = record.layers.map(\.diffID)
             let config: ImageConfig
             do { config = try store.config(of: record) } catch { throw .image("image \"\(name)\": \(error)") }
-            environment = config.config?.env ?? []
-            imageWorkingDirectory = config.config?.workingDir
+            environment = (cached ?? config.config)?.env ?? []
+            imageWorkingDirectory = (cached ?? config.config)?.workingDir
         }
         if let name = request.name, case .stored(let imageName) = image {
             let record = NamedContainer(image: imageName, layers: diffIDs, environment: environment,
@@ -102,14 +106,21 @@ public enum NodeContainer {
         return try enter(spec, request: request, environment: environment + deviceEnvironment)
     }
 
+    /// The image config of a file from the image cache (its record beside it: Env,
+    /// WorkingDir), whose size is checked first so a truncated file never starts; nil for
+    /// other SquashFS files (they carry no config).
+    static func cachedConfig(_ path: String) throws(SpankError) -> ImageConfig.Config? {
+        guard path.hasSuffix(".sqsh"), FileSystem.exists(String(path.dropLast(5)) + ".json") else { return nil }
+        do { return try ImageCache.entry(forFile: path).config } catch { throw .image("image cache: \(error)") }
+    }
+
     /// A SquashFS file as a store image: unpacked once per node (Store.unpackedSquashfsImage;
     /// FUSE is not required), found again while the file is unchanged.
     static func squashfsImage(_ path: String, store: Store) throws(SpankError) -> String {
         do {
+            // In srun's output: why this step takes longer.
             return try store.unpackedSquashfsImage(path, unsquashfs: Store.unsquashfs) {
-                // On the task's stderr, i.e. in srun's output: why this step takes longer.
-                let line = "zeroroot: \(Store.hostName()): unpacking \(path) into this node's store (once per file)\n"
-                try? FileDescriptor(rawValue: 2).write(Array(line.utf8), path: "stderr")
+                note("unpacking \(path) into this node's store (once per file)")
             }
         } catch {
             throw .image("image \(path): \(error)")

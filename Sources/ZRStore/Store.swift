@@ -353,14 +353,20 @@ public final class Store {
     /// `maxLayerSize` bytes, with an optional K, M, G or T suffix (powers of 1024), else 64 GiB.
     static func layerSizeLimit(_ setting: String?) throws(StoreError) -> Int64 {
         guard let setting, !setting.isEmpty else { return 64 << 30 }
+        return try parseSize(setting, setting: "max-layer-size")
+    }
+
+    /// Bytes, or a number with a K, M, G or T suffix (powers of 1024), as zeroroot.conf's
+    /// sizes are written; an error names `setting`.
+    public static func parseSize(_ text: String, setting: String) throws(StoreError) -> Int64 {
         let units: [Character: Int64] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40]
-        let unit = setting.last.flatMap { units[Character($0.uppercased())] }
-        let digits = unit == nil ? setting : String(setting.dropLast())
+        let unit = text.last.flatMap { units[Character($0.uppercased())] }
+        let digits = unit == nil ? text : String(text.dropLast())
         guard let value = Int64(digits), value > 0,
-              case let (limit, overflow) = value.multipliedReportingOverflow(by: unit ?? 1), !overflow else {
-            throw .badInput("max-layer-size \(setting): not a size (bytes, or a number with K, M, G or T)")
+              case let (bytes, overflow) = value.multipliedReportingOverflow(by: unit ?? 1), !overflow else {
+            throw .badInput("\(setting) \(text): not a size (bytes, or a number with K, M, G or T)")
         }
-        return limit
+        return bytes
     }
 
     /// Renames the blob file to `blobs/` under `blob` and the unpacked tree to `layers/`. Two

@@ -161,6 +161,11 @@ public struct FileDescriptor: Sendable, Equatable {
         try syscallChecked("stat", path: path) { fstat(rawValue, &st) }
         return st
     }
+
+    /// fsync(2): the file's data and metadata are on disk before a rename publishes it.
+    public func sync(path: String) throws(SystemError) {
+        try syscallChecked("fsync", path: path) { fsync(rawValue) }
+    }
 }
 
 private func pread(_ buffer: UnsafeMutableRawPointer, rawValue: Int32, count: Int, offset: Int64) -> Int {
@@ -180,6 +185,15 @@ public enum FileSystem {
         let fd = try FileDescriptor.open(path, O_WRONLY)
         defer { fd.close() }
         try fd.write(Array(text.utf8), path: path)
+    }
+
+    /// A new file holding `text` (O_EXCL: never an existing one), synced before it is closed
+    /// so a rename can publish it.
+    public static func create(_ path: String, _ text: String, mode: mode_t = 0o644) throws(SystemError) {
+        let fd = try FileDescriptor.open(path, O_WRONLY | O_CREAT | O_EXCL, mode: mode)
+        defer { fd.close() }
+        try fd.write(Array(text.utf8), path: path)
+        try fd.sync(path: path)
     }
 
     public static func status(_ path: String, followLinks: Bool = true) throws(SystemError) -> stat {
@@ -230,6 +244,17 @@ public enum FileSystem {
 
     public static func readLink(_ path: String) throws(SystemError) -> String {
         try FileDescriptor(rawValue: AT_FDCWD).readLink(path, display: path)
+    }
+
+    /// unlink(2) of a file (not a directory); a file already gone is not an error.
+    public static func removeFile(_ path: String) throws(SystemError) {
+        if unlink(path) != 0, errno != ENOENT { throw SystemError("remove", path: path, errno: errno) }
+    }
+
+    /// utimensat(2) with UTIME_NOW: marks `path` used now, which write permission allows
+    /// (setting any other time needs ownership).
+    public static func touch(_ path: String) throws(SystemError) {
+        try syscallChecked("set times", path: path) { utimensat(AT_FDCWD, path, nil, 0) }
     }
 
     public static func changeMode(_ path: String, _ mode: mode_t) throws(SystemError) {

@@ -22,12 +22,15 @@ func siteConfig() throws -> SiteConfig {
 /// docker's reference rules.
 func withDefaultRegistry(_ name: String, _ config: SiteConfig) -> String {
     let registry = config.defaultRegistry.value
-    guard registry != Reference.dockerHubDomain else { return name }
-    if let slash = name.firstIndex(of: "/") {
-        let first = name[..<slash]
-        if first.contains(".") || first.contains(":") || first == "localhost" { return name }
-    }
+    guard registry != Reference.dockerHubDomain, !namesRegistry(name) else { return name }
     return registry + "/" + name
+}
+
+/// Whether `name`'s first component is a registry (has a dot or a colon, or is `localhost`).
+func namesRegistry(_ name: String) -> Bool {
+    guard let slash = name.firstIndex(of: "/") else { return false }
+    let first = name[..<slash]
+    return first.contains(".") || first.contains(":") || first == "localhost"
 }
 
 struct ConfigCommand: ParsableCommand {
@@ -75,6 +78,8 @@ struct ConfigCommand: ParsableCommand {
              config.consistency.source.description),
             ("max-layer-size", config.maxLayerSize.value ?? "64G", config.maxLayerSize.source.description),
             ("jobs", String(config.jobs.value), config.jobs.source.description),
+            ("image-cache", config.imageCache.value ?? "(none)", config.imageCache.source.description),
+            ("image-cache-max", config.imageCacheMax.value ?? "(no cap)", config.imageCacheMax.source.description),
         ]
         return rows
     }

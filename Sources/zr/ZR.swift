@@ -2,6 +2,7 @@
 import ArgumentParser
 import ZRBuilder
 import ZRDockerfile
+import ZRImages
 import FoundationEssentials
 import Glibc
 import ZRLayer
@@ -28,7 +29,7 @@ struct ZR: ParsableCommand {
               zr rm debian:12 && zr gc
             """,
         version: BuildInfo.version,
-        subcommands: [Build.self, Bcast.self, BcastReceive.self, Import.self, Export.self, Images.self, Inspect.self, Tag.self, Remove.self, GC.self, Check.self, Run.self, DockerfileCommand.self, Pull.self, Push.self, Login.self, Logout.self, CDI.self, ConfigCommand.self, Doctor.self]
+        subcommands: [Build.self, Bcast.self, BcastReceive.self, Import.self, Export.self, Images.self, Inspect.self, Tag.self, Remove.self, GC.self, Check.self, Run.self, DockerfileCommand.self, Pull.self, Push.self, Login.self, Logout.self, CDI.self, ConfigCommand.self, Doctor.self, CacheCommand.self]
     )
 
     /// argument-parser's own main, with zeroroot's wording: errors start with "zr:" like
@@ -258,46 +259,15 @@ struct Export: ParsableCommand {
         case .dir:
             try FileSystem.makeDirectory(output)
             try store.flatten(record, into: output)
-        case .tar, .squashfs:
-            // A one-layer image is its unpacked layer: read it in place. Otherwise flatten the
-            // layers (whiteouts applied) into scratch space first.
-            var tree = record.layers.count == 1 ? store.layerRootfs(record.layers[0].diffID) : nil
-            var scratch: String?
-            if tree == nil {
-                scratch = try store.scratchDirectory("export")
-                try store.flatten(record, into: scratch!)
-                tree = scratch
-            }
-            defer { if let scratch { store.removeScratch(scratch) } }
-            if format == .tar {
-                _ = try LayerWriter.create(from: tree!, to: output,
+        case .tar:
+            try SquashfsExport.withTree(record, store: store) { tree in
+                _ = try LayerWriter.create(from: tree, to: output,
                                            options: .init(compression: LayerCompression(rawValue: compression) ?? .none,
                                                           keepHoles: true))
-            } else {
-                try squash(tree!, to: output, devices: store.devices(of: record))
             }
+        case .squashfs:
+            try SquashfsExport.write(record, store: store, to: output)
         }
-    }
-
-    /// mksquashfs with every file owned by root and the recorded device nodes added as pseudo
-    /// files, since they never existed on disk. The owner ledger is not applied: mksquashfs
-    /// 4.5's "modify" definitions lose to -all-root, and without it every other file would be
-    /// the user's. No extended attributes: 4.5 cannot leave out the ledger's own, and
-    /// unprivileged trees hold no security.* ones to keep.
-    func squash(_ directory: String, to output: String, devices: [DeviceRecord]) throws {
-        guard let mksquashfs = findProgram("mksquashfs") else {
-            throw ValidationError("mksquashfs not found (Debian: apt-get install squashfs-tools)")
-        }
-        var args = [mksquashfs, directory, output, "-noappend", "-comp", "zstd", "-all-root", "-no-xattrs", "-quiet", "-no-progress"]
-        for d in devices {
-            let kind = d.kind == .character ? "c" : "b"
-            args += ["-p", "\(d.path) \(kind) \(String(d.mode, radix: 8)) \(d.uid) \(d.gid) \(d.major) \(d.minor)"]
-        }
-        let pid = try ZRSystem.Process.spawn(SpawnRequest(
-            path: mksquashfs, arguments: args, environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"],
-            workingDirectory: nil, filter: nil, selfCheck: false, deathSignal: SIGTERM))
-        let end = try ZRSystem.Process.wait(pid)
-        guard end == .exited(0) else { throw ValidationError("mksquashfs failed (\(end)); see its message above") }
     }
 }
 

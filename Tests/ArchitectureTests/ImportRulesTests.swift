@@ -27,13 +27,14 @@ import Testing
         "ZRStore": ["ZRSystem", "ZROCI", "ZRLayer"],
         "ZRRegistry": ["ZROCI", "ZRVocabulary", "AsyncHTTPClient", "NIOCore", "NIOHTTP1", "NIOSSL"],
         "ZRDockerfile": ["ZRVocabulary"],
+        "ZRImages": ["ZRStore", "ZRLayer", "ZROCI", "ZRSystem"],
         "ZRConfig": ["ZRSystem", "ZRVocabulary", "TOMLKit"],
         "ZRBuilder": ["ZRDockerfile", "ZRStore", "ZRLayer", "ZROCI", "ZRSystem", "ZRVocabulary"],
-        "ZRSpank": ["CZRSpankABI", "ZRStore", "ZRRuntime", "ZRCDI", "ZRCDIYAML", "ZRSeccomp", "ZRSystem", "ZROCI"],
+        "ZRSpank": ["CZRSpankABI", "ZRStore", "ZRRuntime", "ZRCDI", "ZRCDIYAML", "ZRSeccomp", "ZRSystem", "ZROCI", "ZRImages"],
         "ZRDockerfileFuzz": ["ZRDockerfile"],
         "zr-run": ["ZRRuntime", "ZRCDI", "ZRSystem", "ZRVocabulary", "ZRJSON"],
         "zr-oldkernel": ["ZRSeccomp", "ZRSystem"],
-        "zr": ["ZRStore", "ZRLayer", "ZROCI", "ZRSystem", "ZRDockerfile", "ZRBuilder", "ZRRegistry", "ZRVocabulary",
+        "zr": ["ZRStore", "ZRImages", "ZRLayer", "ZROCI", "ZRSystem", "ZRDockerfile", "ZRBuilder", "ZRRegistry", "ZRVocabulary",
                "ZRCDI", "ZRCDIYAML", "ZRConfig", "ArgumentParser"],
     ]
 

@@ -53,9 +53,10 @@ static void zr_pass_env(spank_t sp, const char *name, char **env, int *count, in
 
 /// Runs `zr ARGS...` and waits. In a task (`sp` set): as the task's user with the job's
 /// environment (proxies, credentials' HOME) and ZR_STORAGE. In srun (`sp` NULL): with srun's
-/// own environment and ZR_STORAGE. Output goes to stderr (or nowhere, `quiet`). Returns the
-/// wait status, or -1 with a reason in `message`.
-static int zr_run_zr(spank_t sp, const char *storage, char **args, int quiet, char *message, size_t msize) {
+/// own environment and ZR_STORAGE. Output goes to stderr (or nowhere, `quiet`); standard
+/// output to `out` instead when that is not -1. Returns the wait status, or -1 with a reason
+/// in `message`.
+static int zr_run_zr_to(spank_t sp, const char *storage, char **args, int quiet, int out, char *message, size_t msize) {
     extern char **environ;
     char zr[PATH_MAX], storage_env[PATH_MAX + 16];
     char *argv[16] = {0};
@@ -99,6 +100,7 @@ static int zr_run_zr(spank_t sp, const char *storage, char **args, int quiet, ch
         } else {
             dup2(2, 1); /* all output on stderr */
         }
+        if (out != -1) dup2(out, 1);
         execve(zr, argv, env);
         _exit(127);
     }
@@ -107,6 +109,10 @@ out:
     for (int i = owned_from; i < envc; i++) free(env[i]);
     free(env);
     return status;
+}
+
+static int zr_run_zr(spank_t sp, const char *storage, char **args, int quiet, char *message, size_t msize) {
+    return zr_run_zr_to(sp, storage, args, quiet, -1, message, msize);
 }
 
 static void zr_status_text(int status, char *out, size_t size) {
@@ -203,14 +209,64 @@ int zr_build_image(spank_t sp, const char *spec, const char *storage, uint32_t j
     return zr_build_run(sp, spec, &b, storage, message, msize);
 }
 
-/// srun, inside an allocation of two or more nodes: the step's image is made ready on this
-/// node once (built, or pulled from its registry) and copied to the allocation's nodes with
-/// `zr bcast` (sbcast's tree fan-out), so the nodes neither build nor pull it N times. An image
-/// in no store here (a name only the nodes have) is left to the nodes. -1 with a reason.
+/// `zr cache get` in srun: the step's image as a file of the image cache, published now if
+/// the cache lacks it, its path in `path`. 0; 3 when another writer is publishing it; else
+/// -1 with a reason in `message`. Both non-zero answers leave the step to the other paths.
+static int zr_cache_get(const char *storage, const char *image, const char *source, char *path, size_t psize,
+                        char *message, size_t msize) {
+    char src[32], cap[64];
+    snprintf(src, sizeof src, "--source=%s", source);
+    snprintf(cap, sizeof cap, "--max-size=%s", zr_conf.image_cache_max);
+    char *args[] = {"cache", "get", "--cache", zr_conf.image_cache, src, (char *)image,
+                    zr_conf.image_cache_max[0] ? cap : NULL, NULL};
+    int pipefd[2];
+    if (pipe(pipefd) != 0) {
+        snprintf(message, msize, "pipe: %s", strerror(errno));
+        return -1;
+    }
+    fcntl(pipefd[0], F_SETFD, FD_CLOEXEC);
+    int status = zr_run_zr_to(NULL, storage, args, 0, pipefd[1], message, msize);
+    close(pipefd[1]);
+    size_t n = 0;
+    ssize_t got;
+    while (n + 1 < psize && (got = read(pipefd[0], path + n, psize - 1 - n)) != 0) {
+        if (got < 0) {
+            if (errno == EINTR) continue;
+            break;
+        }
+        n += (size_t)got;
+    }
+    close(pipefd[0]);
+    path[n] = '\0';
+    path[strcspn(path, "\n")] = '\0';
+    if (status == -1) return -1;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 3) return 3;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || path[0] != '/') {
+        char how[64];
+        zr_status_text(status, how, sizeof how);
+        snprintf(message, msize, "zr cache get %s failed (%s; its output is above)", image, how);
+        return -1;
+    }
+    return 0;
+}
+
+/// srun: the step's image made ready once for all the step's nodes. With an image cache
+/// (plugstack image_cache=), on any number of nodes: built here if it is a build, then
+/// found in or published to the cache (`zr cache get`), and the nodes start from that file
+/// (ZR_CACHED_IMAGE in the tasks' environment). Otherwise, or when the cache cannot serve it,
+/// inside an allocation of two or more nodes: built or pulled here once and copied to the
+/// nodes with `zr bcast` (sbcast's tree fan-out), so the nodes neither build nor pull it N
+/// times. An image in no store here (a name only the nodes have) is left to the nodes.
+/// -1 with a reason.
 int zr_local_prepare(char *message, size_t msize) {
     const char *job = getenv("SLURM_JOB_ID"), *nodes = getenv("SLURM_JOB_NUM_NODES");
-    unsetenv("ZR_BUILT_IMAGE"); /* only this srun's own build counts (a nested srun inherits it) */
-    if (!zr_conf.bcast || job == NULL || nodes == NULL || atoi(nodes) < 2) return 0;
+    /* only this srun's own results count (a nested srun inherits them) */
+    unsetenv("ZR_BUILT_IMAGE");
+    unsetenv("ZR_CACHED_IMAGE");
+    unsetenv("ZR_CACHED_FOR");
+    int bcast = zr_conf.bcast && job != NULL && nodes != NULL && atoi(nodes) >= 2;
+    int cache = zr_conf.image_cache[0] != '\0' && (zr_opt.build == NULL || job != NULL);
+    if (!bcast && !cache) return 0;
     if (getenv("ZR_BCAST_ACTIVE") != NULL) return 0; /* zr bcast's own steps */
     const char *image = zr_opt.image;
     if (zr_opt.build == NULL && (image == NULL || zr_opt.image_kind == ZR_IMAGE_PATH))
@@ -226,12 +282,33 @@ int zr_local_prepare(char *message, size_t msize) {
     struct zr_build_spec b;
     if (zr_opt.build != NULL) {
         if (zr_build_resolve(zr_opt.build, job, &b, message, msize) != 0) goto out;
-        fprintf(stderr, "zeroroot: building %s once for the job's %s nodes (zr build -t %s), then zr bcast\n",
-                zr_opt.build, nodes, b.image);
+        fprintf(stderr, "zeroroot: building %s once for the step's nodes (zr build -t %s)\n", zr_opt.build, b.image);
         fflush(stderr);
         if (zr_build_run(NULL, zr_opt.build, &b, storage, message, msize) != 0) goto out;
         image = b.image;
-    } else if (zr_opt.image_kind == ZR_IMAGE_REGISTRY) {
+    }
+    if (cache) {
+        char path[PATH_MAX], reason[ZR_MESSAGE_SIZE] = "";
+        const char *source = zr_opt.build != NULL || zr_opt.image_kind == ZR_IMAGE_STORE ? "store"
+                             : zr_opt.image_kind == ZR_IMAGE_REGISTRY                  ? "registry"
+                                                                                       : "auto";
+        int got = zr_cache_get(storage, image, source, path, sizeof path, reason, sizeof reason);
+        if (got == 0) {
+            fprintf(stderr, "zeroroot: %s: the step's nodes start from the image cache's %s\n", image, path);
+            setenv("ZR_CACHED_IMAGE", path, 1);
+            setenv("ZR_CACHED_FOR", image, 1);
+            rc = 0;
+            goto out;
+        }
+        if (got == -1) fprintf(stderr, "zeroroot: warning: image cache: %s; the step starts without it\n", reason);
+        fflush(stderr);
+    }
+    if (!bcast) {
+        if (zr_opt.build != NULL) setenv("ZR_BUILT_IMAGE", image, 1);
+        rc = 0;
+        goto out;
+    }
+    if (zr_opt.image_kind == ZR_IMAGE_REGISTRY && zr_opt.build == NULL) {
         int have = zr_has_image(NULL, storage, image, message, msize);
         if (have == -1) goto out;
         if (!have) {
@@ -240,15 +317,36 @@ int zr_local_prepare(char *message, size_t msize) {
             if (zr_pull(NULL, storage, image, message, msize) != 0) goto out;
         }
     }
-    char *bcast[] = {"bcast", "--if-present", (char *)image, NULL};
+    char *bcast_args[] = {"bcast", "--if-present", (char *)image, NULL};
     char what[512];
     snprintf(what, sizeof what, "copying %s to the job's %s nodes", image, nodes);
-    if (zr_run_checked(NULL, storage, bcast, what, message, msize) != 0) goto out;
+    if (zr_run_checked(NULL, storage, bcast_args, what, message, msize) != 0) goto out;
     if (zr_opt.build != NULL) setenv("ZR_BUILT_IMAGE", image, 1); /* the tasks' environment: use it */
     rc = 0;
 out:
     unsetenv("ZR_BCAST_ACTIVE");
     return rc;
+}
+
+int zr_cached_image(spank_t sp, const char *image, uint32_t job, char *out, size_t size) {
+    char cached_for[PATH_MAX], job_text[16];
+    if (zr_conf.image_cache[0] == '\0') return -1;
+    if (spank_getenv(sp, "ZR_CACHED_IMAGE", out, (int)size) != ESPANK_SUCCESS ||
+        spank_getenv(sp, "ZR_CACHED_FOR", cached_for, sizeof cached_for) != ESPANK_SUCCESS)
+        return -1;
+    if (zr_opt.build != NULL) {
+        struct zr_build_spec b;
+        char ignored[ZR_MESSAGE_SIZE];
+        snprintf(job_text, sizeof job_text, "%u", (unsigned)job);
+        if (zr_build_resolve(zr_opt.build, job_text, &b, ignored, sizeof ignored) != 0) return -1;
+        image = b.image;
+    }
+    // Only a file under the plugstack's cache, for this step's own image.
+    size_t len = strlen(zr_conf.image_cache);
+    if (image == NULL || strcmp(cached_for, image) != 0 || strncmp(out, zr_conf.image_cache, len) != 0 ||
+        out[len] != '/' || strstr(out, "/../") != NULL)
+        return -1;
+    return 0;
 }
 
 int zr_pull_image(spank_t sp, const char *image, const char *storage, char *message, size_t msize) {

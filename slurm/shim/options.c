@@ -296,6 +296,8 @@ int zr_config_parse(int ac, char **av, struct zr_config *conf) {
     conf->zr[0] = '\0';
     conf->cdi_dirs[0] = '\0';
     conf->gpus = 1;
+    conf->image_cache[0] = '\0';
+    conf->image_cache_max[0] = '\0';
     for (int i = 0; i < ac; i++) {
         const char *arg = av[i];
         if (strncmp(arg, "storage=", 8) == 0) {
@@ -320,6 +322,20 @@ int zr_config_parse(int ac, char **av, struct zr_config *conf) {
             if (zr_copy_arg(conf->cdi_dirs, sizeof conf->cdi_dirs, arg + 9, arg) != 0) return -1;
         } else if (strcmp(arg, "gpus=auto") == 0 || strcmp(arg, "gpus=no") == 0) {
             conf->gpus = arg[5] == 'a';
+        } else if (strncmp(arg, "image_cache=", 12) == 0) {
+            if (arg[12] != '/') {
+                slurm_error("zeroroot: plugstack argument %s: expected an absolute path (a directory on a shared filesystem)", arg);
+                return -1;
+            }
+            if (zr_copy_arg(conf->image_cache, sizeof conf->image_cache, arg + 12, arg) != 0) return -1;
+        } else if (strncmp(arg, "image_cache_max=", 16) == 0) {
+            const char *v = arg + 16;
+            size_t digits = strspn(v, "0123456789");
+            if (digits == 0 || (v[digits] != '\0' && (strchr("KMGTkmgt", v[digits]) == NULL || v[digits + 1] != '\0'))) {
+                slurm_error("zeroroot: plugstack argument %s: expected a size (bytes, or a number with K, M, G or T)", arg);
+                return -1;
+            }
+            if (zr_copy_arg(conf->image_cache_max, sizeof conf->image_cache_max, v, arg) != 0) return -1;
         } else if (strncmp(arg, "zr=", 3) == 0) {
             if (arg[3] != '/') {
                 slurm_error("zeroroot: plugstack argument %s: expected an absolute path", arg);
@@ -327,7 +343,7 @@ int zr_config_parse(int ac, char **av, struct zr_config *conf) {
             }
             if (zr_copy_arg(conf->zr, sizeof conf->zr, arg + 3, arg) != 0) return -1;
         } else {
-            slurm_error("zeroroot: unknown plugstack argument \"%s\" (known: storage=DIR, mounts=LIST, builds=yes|no, sbatch=yes|no, bcast=yes|no, zr=PATH, cdi_dirs=DIRS, gpus=auto|no)", arg);
+            slurm_error("zeroroot: unknown plugstack argument \"%s\" (known: storage=DIR, mounts=LIST, builds=yes|no, sbatch=yes|no, bcast=yes|no, zr=PATH, cdi_dirs=DIRS, gpus=auto|no, image_cache=DIR, image_cache_max=SIZE)", arg);
             return -1;
         }
     }

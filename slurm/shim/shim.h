@@ -61,6 +61,10 @@ struct zr_config {
     char cdi_dirs[4096];
     /// gpus=auto (1, the default): the GPUs Slurm allocates are given to the container.
     int gpus;
+    /// image_cache=DIR: the cluster-wide image cache on a shared filesystem (zr cache); empty: none.
+    char image_cache[PATH_MAX];
+    /// image_cache_max=SIZE: the cache is pruned to this after a publish; empty: no cap.
+    char image_cache_max[32];
 };
 
 extern struct zr_options zr_opt;
@@ -88,6 +92,9 @@ int zr_build_image(spank_t sp, const char *spec, const char *storage, uint32_t j
 /// pulled, or already in its store) and `zr bcast` copies it to the allocation's nodes, so they
 /// neither build nor pull it N times; -1 with a reason in `message` (the step must not start).
 int zr_local_prepare(char *message, size_t msize);
+/// The cache file srun chose for this step's image (ZR_CACHED_IMAGE, for ZR_CACHED_FOR the
+/// image or build it was chosen for), copied to `out`; 0, or -1 when there is none to use.
+int zr_cached_image(spank_t sp, const char *image, uint32_t job, char *out, size_t size);
 int zr_find_zr(spank_t sp, char *out, size_t size);
 
 /// A registry reference not yet in the store is pulled once (zr pull, as the task's user,

@@ -300,9 +300,11 @@ static int zr_create(spank_t sp, char *message, size_t size) {
         snprintf(message, size, "out of memory");
         goto fail;
     }
-    char built[256];
+    char built[256], cached[PATH_MAX];
     const char *image = zr_opt.image;
-    if (zr_opt.build != NULL) {
+    if (zr_cached_image(sp, zr_opt.image, zr_job_id, cached, sizeof cached) == 0) {
+        image = cached; /* srun found or published it in the image cache */
+    } else if (zr_opt.build != NULL) {
         if (zr_build_image(sp, zr_opt.build, storage, zr_job_id, built, sizeof built, message, size) != 0)
             goto fail;
         image = built;
