@@ -43,13 +43,7 @@ extension SiteConfig {
                 }
                 consistency = Sourced(level, at)
             case "max-layer-size":
-                if let n = value.int, n > 0 {
-                    maxLayerSize = Sourced(String(n), at)
-                } else if let s = value.string, Self.isSize(s) {
-                    maxLayerSize = Sourced(s, at)
-                } else {
-                    throw fail("expected a size: bytes, or a number with K, M, G or T (\"64G\")")
-                }
+                maxLayerSize = Sourced(try size(value, example: "64G", fail), at)
             case "jobs":
                 guard let n = value.int, n >= 1 else { throw fail("expected a whole number of at least 1") }
                 jobs = Sourced(n, at)
@@ -57,13 +51,7 @@ extension SiteConfig {
                 guard let s = value.string, s.hasPrefix("/") else { throw fail("expected an absolute path (a shared directory)") }
                 imageCache = Sourced(s, at)
             case "image-cache-max":
-                if let n = value.int, n > 0 {
-                    imageCacheMax = Sourced(String(n), at)
-                } else if let s = value.string, Self.isSize(s) {
-                    imageCacheMax = Sourced(s, at)
-                } else {
-                    throw fail("expected a size: bytes, or a number with K, M, G or T (\"500G\")")
-                }
+                imageCacheMax = Sourced(try size(value, example: "2T", fail), at)
             case "registry-mirrors":
                 guard let mirrors = value.table else { throw fail("expected a table: \"docker.io\" = \"mirror.site:5000\"") }
                 for registry in mirrors.keys {
@@ -136,6 +124,13 @@ extension SiteConfig {
             result[parts[0]] = Sourced(parts[1], at)
         }
         return result
+    }
+
+    /// A size: a positive integer (bytes), or a string of one with K, M, G or T.
+    private func size(_ value: TOMLValueConvertible, example: String, _ fail: (String) -> ConfigError) throws(ConfigError) -> String {
+        if let n = value.int, n > 0 { return String(n) }
+        if let s = value.string, Self.isSize(s) { return s }
+        throw fail("expected a size: bytes, or a number with K, M, G or T (\"\(example)\")")
     }
 
     private func strings(_ value: TOMLValueConvertible, _ fail: (String) -> ConfigError) throws(ConfigError) -> [String] {

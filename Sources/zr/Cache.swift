@@ -107,8 +107,9 @@ struct CacheGet: ParsableCommand {
         case .published(let hit):
             say("published \(record.name) as \(hit.path) (\(formatSize(hit.entry.size)), \(time(nil) - begin) s)")
             return hit
-        case .busy(let holder):
-            note("zr: \(record.name): being published to the image cache by \(holder.isEmpty ? "another writer" : holder); using the store's copy")
+        case .busy(let claim):
+            let holder = claim.split(separator: "\n").first.map(String.init) ?? "another writer"
+            note("zr: \(record.name): being published to the image cache by \(holder); using the store's copy")
             throw ExitCode(3)
         }
     }

@@ -110,6 +110,19 @@ import ZRVocabulary
         #expect(empty.consistency.value == .full, "an empty variable counts as unset")
     }
 
+    @Test func theImageCacheAndItsCapFromAFileOrTheEnvironment() throws {
+        let path = try write("site.conf", "image-cache = \"/shared/zr-cache\"\nimage-cache-max = \"2T\"\n")
+        let fromFile = try SiteConfig.resolve(environment: environment())
+        #expect(fromFile.imageCache.value == "/shared/zr-cache" && fromFile.imageCache.source == .file(path: path, line: 1))
+        #expect(fromFile.imageCacheMax.value == "2T" && fromFile.imageCacheMax.source == .file(path: path, line: 2))
+        let fromEnvironment = try SiteConfig.resolve(environment: environment(["ZR_IMAGE_CACHE": "/lustre/cache", "ZR_IMAGE_CACHE_MAX": "500G"]))
+        #expect(fromEnvironment.imageCache.value == "/lustre/cache" && fromEnvironment.imageCache.source == .environment("ZR_IMAGE_CACHE"))
+        #expect(fromEnvironment.imageCacheMax.value == "500G")
+        #expect(throws: ConfigError("ZR_IMAGE_CACHE_MAX=huge: not a size (bytes, or a number with K, M, G or T)")) {
+            try SiteConfig.resolve(environment: environment(["ZR_IMAGE_CACHE_MAX": "huge"]))
+        }
+    }
+
     @Test func unknownKeysNameTheFileAndLine() throws {
         let path = try write("site.conf", """
             storage = "/s"
@@ -132,6 +145,8 @@ import ZRVocabulary
             ("jobs = 0\n", ":1: jobs: expected a whole number of at least 1"),
             ("\n\nconsistency = \"most\"\n", ":3: consistency: expected one of"),
             ("max-layer-size = \"lots\"\n", ":1: max-layer-size: expected a size"),
+            ("image-cache = \"shared/cache\"\n", ":1: image-cache: expected an absolute path"),
+            ("\nimage-cache-max = \"2X\"\n", ":2: image-cache-max: expected a size"),
             ("cdi-dirs = \"/etc/cdi\"\n", ":1: cdi-dirs: expected an array of strings"),
             ("ca-bundle = \"relative.pem\"\n", ":1: ca-bundle: expected an absolute path"),
             ("storage = \"/s\"\nstorage = \"/t\"\n", ":2:"),

@@ -282,7 +282,10 @@ int zr_local_prepare(char *message, size_t msize) {
     struct zr_build_spec b;
     if (zr_opt.build != NULL) {
         if (zr_build_resolve(zr_opt.build, job, &b, message, msize) != 0) goto out;
-        fprintf(stderr, "zeroroot: building %s once for the step's nodes (zr build -t %s)\n", zr_opt.build, b.image);
+        if (bcast)
+            fprintf(stderr, "zeroroot: building %s once for the job's %s nodes (zr build -t %s)\n", zr_opt.build, nodes, b.image);
+        else
+            fprintf(stderr, "zeroroot: building %s once for the step (zr build -t %s)\n", zr_opt.build, b.image);
         fflush(stderr);
         if (zr_build_run(NULL, zr_opt.build, &b, storage, message, msize) != 0) goto out;
         image = b.image;
