@@ -103,6 +103,21 @@ public func zrSpankJobEnd(_ storage: UnsafePointer<CChar>?, _ job: UInt32,
     }
 }
 
+/// The job epilog's store cap (plugstack `store_max=`): least recently used images go until
+/// the store is at most `max` (bytes, or with K, M, G or T); pinned ones stay.
+@_cdecl("zr_spank_store_limit")
+public func zrSpankStoreLimit(_ storage: UnsafePointer<CChar>?, _ max: UnsafePointer<CChar>?,
+                              _ message: UnsafeMutablePointer<CChar>?, _ size: Int) -> Int32 {
+    guard let storage, let max else { return 0 }
+    do {
+        try NodeContainer.limitStore(storage: String(cString: storage), max: String(cString: max))
+        return 0
+    } catch {
+        copy(error.description, into: message, size: size)
+        return -1
+    }
+}
+
 /// A `--container-image` value in pyxis's syntax, as zeroroot names it, and where it may come
 /// from (`zr_image_kind`).
 @_cdecl("zr_spank_image")

@@ -217,6 +217,22 @@ public enum NodeContainer {
         do { try Store(root: storage).removeNamedContainers(job: job) } catch { throw .setup("storage \(storage): \(error)") }
     }
 
+    /// plugstack store_max=: the store brought under `max` after a job (Store.shrink).
+    public static func limitStore(storage: String, max: String) throws(SpankError) {
+        do {
+            let store = try Store(root: storage)
+            let cap = try Store.parseSize(max, setting: "store_max")
+            let shrunk = try store.shrink(to: cap)
+            if shrunk.after > cap {
+                throw SpankError.setup("storage \(storage): \(shrunk.after) bytes after removing \(shrunk.removed.count) image(s), above store_max=\(max): the rest is in use")
+            }
+        } catch let error as SpankError {
+            throw error
+        } catch {
+            throw .setup("storage \(storage): \(error)")
+        }
+    }
+
     /// Moves the calling task into the container whose namespaces `holder` keeps.
     public static func join(holder: pid_t, workingDirectory: String, rootEmulation: Bool,
                             unshare: Namespace.Extra = []) throws(SpankError) {

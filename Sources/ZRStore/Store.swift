@@ -416,11 +416,16 @@ public final class Store {
         } catch {
             throw .system(error)
         }
+        let record: ImageRecord
         do {
-            return try JSONDecoder().decode(ImageRecord.self, from: Data(bytes))
+            record = try JSONDecoder().decode(ImageRecord.self, from: Data(bytes))
         } catch {
             throw .corrupt("image record \(path): \(error)")
         }
+        // Marks the use: zr gc --max-size removes least recently used images first. Another
+        // user's store (no write permission) keeps its times.
+        try? FileSystem.touch(path)
+        return record
     }
 
     public func images() throws(StoreError) -> [ImageRecord] {

@@ -131,6 +131,22 @@ extension FileDescriptor {
 
     /// Names in this directory, without "." and "..". Reads through a duplicate descriptor,
     /// so this one stays open and usable.
+    /// FileSystem.diskUsage below this directory: hard-linked inodes (`seen`: device, inode)
+    /// count once.
+    func diskUsageBelow(display: String, seen: inout Set<[UInt64]>) -> Int64 {
+        var total: Int64 = 0
+        for name in (try? entryNames(display: display)) ?? [] {
+            guard let st = try? statusAt(name, display: display + "/" + name) else { continue }
+            if st.st_nlink > 1, st.st_mode & S_IFMT != S_IFDIR, !seen.insert([UInt64(st.st_dev), UInt64(st.st_ino)]).inserted { continue }
+            total += Int64(st.st_blocks) * 512
+            if st.st_mode & S_IFMT == S_IFDIR, let child = try? openAt(name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, display: display + "/" + name) {
+                total += child.diskUsageBelow(display: display + "/" + name, seen: &seen)
+                child.close()
+            }
+        }
+        return total
+    }
+
     public func entryNames(display: String) throws(SystemError) -> [String] {
         let dup = try syscallChecked("dup", path: display) { fcntl(rawValue, F_DUPFD_CLOEXEC, 0) }
         let reopened = try syscallChecked("open", path: display) {

@@ -237,6 +237,18 @@ public enum FileSystem {
         try? parent.removeTree(String(path[path.index(after: slash)...]), display: path)
     }
 
+    /// The disk space `path` and everything below it take (allocated blocks, each inode once,
+    /// never following symlinks); 0 if it does not exist. Unreadable parts are not counted.
+    public static func diskUsage(_ path: String) -> Int64 {
+        var seen = Set<[UInt64]>()
+        guard let st = try? status(path, followLinks: false) else { return 0 }
+        guard st.st_mode & S_IFMT == S_IFDIR, let dir = try? FileDescriptor.open(path, O_RDONLY | O_DIRECTORY) else {
+            return Int64(st.st_blocks) * 512
+        }
+        defer { dir.close() }
+        return Int64(st.st_blocks) * 512 + dir.diskUsageBelow(display: path, seen: &seen)
+    }
+
     /// rename(2): replaces `target` atomically.
     public static func rename(_ path: String, to target: String) throws(SystemError) {
         try syscallChecked("rename", path: "\(path) -> \(target)") { Glibc.rename(path, target) }

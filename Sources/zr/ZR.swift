@@ -374,6 +374,9 @@ struct GC: ParsableCommand {
               zr gc --build-cache               # also forget cached build steps
               zr gc --build-cache --cache-mounts  # and RUN --mount=type=cache directories
               zr gc --containers                # and Slurm named containers left by jobs
+              zr gc --max-size 200G             # least recently used images first, down to 200 GiB
+
+            --max-size removes whole images, least recently used first (each zr run, build FROM, export or plugin start marks a use), until what they leave unused brings the store's layers and blobs under SIZE; images whose layers a running container pins or a Slurm named container keeps stay. If the build cache still keeps the store above SIZE, it goes too. The Slurm plugin's store_max= does this in every job's epilog.
             """)
     @OptionGroup var store: StoreOptions
     @Flag(name: .customLong("build-cache"), help: "Also drop the build cache (every step runs again next build).")
@@ -382,14 +385,29 @@ struct GC: ParsableCommand {
     var cacheMounts = false
     @Flag(name: .customLong("containers"), help: "Also remove every Slurm named container (srun --container-name) kept in this store.")
     var containers = false
+    @Option(help: ArgumentHelp("Remove least recently used images until the store is at most SIZE (bytes, or with K, M, G or T).", valueName: "SIZE"))
+    var maxSize: String?
 
     func validate() throws {
         if cacheMounts && !buildCache { throw ValidationError("--cache-mounts needs --build-cache") }
+        if let maxSize {
+            do { _ = try Store.parseSize(maxSize, setting: "--max-size") } catch { throw ValidationError("\(error)") }
+        }
     }
 
     func run() throws {
         let opened = try store.open()
         if containers { opened.removeAllNamedContainers() }
+        if let maxSize {
+            let cap = try Store.parseSize(maxSize, setting: "--max-size")
+            let shrunk = try opened.shrink(to: cap)
+            for name in shrunk.removed { note("removed \(name) (least recently used)") }
+            for name in shrunk.kept { note("kept \(name): a running or named container uses it") }
+            if shrunk.droppedBuildCache { note("dropped the build cache") }
+            note("the store's layers and blobs: \(formatSize(shrunk.before)) before, \(formatSize(shrunk.after)) now, cap \(formatSize(cap))")
+            if shrunk.after > cap { throw Failure("the store is still above \(maxSize): what is left is in use") }
+            return
+        }
         let collected = try opened.collectGarbage(dropBuildCache: buildCache, dropCacheMounts: cacheMounts)
         var line = "removed \(collected.blobs) blobs and \(collected.layers) unpacked layers"
         if buildCache { line += ", \(collected.cacheRecords) build cache records" }

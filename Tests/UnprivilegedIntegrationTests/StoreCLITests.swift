@@ -70,6 +70,53 @@ struct StoreCLITests {
         #expect(after.stderr.contains("and 1 unpacked layers"), "\(after.summary)")
     }
 
+    @Test func gcMaxSizeRemovesLeastRecentlyUsedImagesButNotPinnedOnes() throws {
+        let dir = try Harness.userDirectory("store-max")
+        defer { Harness.remove(dir) }
+        let storage = dir + "/store"
+        // The base (running below, so pinned) and three 2 MB images of random data.
+        #expect(try Harness.zrStore(storage, ["import", Harness.baseTarball, "base:1"]).status == 0)
+        for n in 1...3 {
+            let tree = "\(dir)/tree\(n)"
+            let made = try Harness.asTestUser(["/bin/sh", "-c", "mkdir -p \(tree) && head -c 2097152 /dev/urandom > \(tree)/blob && tar -C \(tree) -cf \(tree).tar ."])
+            try #require(made.status == 0, "\(made.summary)")
+            try #require(try Harness.zrStore(storage, ["import", "\(tree).tar", "small:\(n)"]).status == 0)
+        }
+        // Used 3, 2 and 1 hours ago; then small:1 now (zr inspect reads it, which marks a use).
+        for (n, hours) in [(1, 3), (2, 2), (3, 1)] {
+            let record = try #require(try FileManager.default.contentsOfDirectory(atPath: storage + "/images").first { $0.hasPrefix("small%3A\(n)") })
+            try #require(try Harness.asTestUser(["/usr/bin/touch", "-d", "\(hours) hours ago", "\(storage)/images/\(record)"]).status == 0)
+        }
+        #expect(try Harness.zrStore(storage, ["inspect", "small:1"]).status == 0)
+        let user = try Harness.user.get()
+        let running = try Harness.Running(
+            Harness.asUser(user, env: Harness.userEnvironment(user, extra: ["ZR_STORAGE": storage]))
+                + [Harness.zrCLI, "run", "base:1", "--", "sh", "-c", "sleep 4; cat /etc/debian_version"], cwd: "/")
+        usleep(1_500_000)
+        let usage = { () throws -> Int in
+            let du = try Harness.host(["/usr/bin/du", "-sk", storage + "/layers", storage + "/blobs"])
+            return du.stdout.lines.compactMap { Int($0.split(separator: "\t").first ?? "") }.reduce(0, +)
+        }
+        let before = try usage()
+        // A cap that the base and one small image fit under: small:2 and small:3 go (least
+        // recently used), small:1 stays, and the running container's base stays whatever.
+        let cap = before - 8 * 1024 + 512  // each small image: a 2 MB layer and its 2 MB blob
+        let shrunk = try Harness.zrStore(storage, ["gc", "--max-size", "\(cap)K"])
+        #expect(shrunk.status == 0, "\(shrunk.summary)")
+        #expect(shrunk.stderr.contains("removed small:2") && shrunk.stderr.contains("removed small:3")
+                && !shrunk.stderr.contains("removed small:1") && !shrunk.stderr.contains("removed base:1"), "\(shrunk.summary)")
+        #expect(try usage() <= cap, "\(shrunk.summary)")
+        // Below what the running container pins: the base is kept and said so; the cap is missed.
+        let tiny = try Harness.zrStore(storage, ["gc", "--max-size", "1K"])
+        #expect(tiny.status != 0 && tiny.stderr.contains("kept base:1: a running or named container uses it"), "\(tiny.summary)")
+        let ran = running.finish(timeout: 60)
+        #expect(ran.status == 0 && ran.stdout.trimmed.hasPrefix("12."), "\(ran.summary)")
+        let checked = try Harness.zrStore(storage, ["check"])
+        #expect(checked.status == 0, "\(checked.summary)")
+        let listed = try Harness.zrStore(storage, ["images"])
+        #expect(listed.stdout.contains("base:1") && !listed.stdout.contains("small:"), "\(listed.summary)")
+    }
+
     @Test func hostileTarballIsRefusedAndLeavesNothing() throws {
         let dir = try Harness.userDirectory("hostile-import")
         defer { Harness.remove(dir) }

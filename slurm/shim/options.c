@@ -287,6 +287,16 @@ static int zr_copy_arg(char *dst, size_t size, const char *value, const char *ar
     return 0;
 }
 
+/// A size argument (bytes, or a number with K, M, G or T) copied to `dst`.
+static int zr_copy_size(char *dst, size_t size, const char *value, const char *arg) {
+    size_t digits = strspn(value, "0123456789");
+    if (digits == 0 || (value[digits] != '\0' && (strchr("KMGTkmgt", value[digits]) == NULL || value[digits + 1] != '\0'))) {
+        slurm_error("zeroroot: plugstack argument %s: expected a size (bytes, or a number with K, M, G or T)", arg);
+        return -1;
+    }
+    return zr_copy_arg(dst, size, value, arg);
+}
+
 int zr_config_parse(int ac, char **av, struct zr_config *conf) {
     snprintf(conf->storage, sizeof conf->storage, "%s", "/var/tmp/%u/zeroroot");
     conf->mounts[0] = '\0';
@@ -298,6 +308,7 @@ int zr_config_parse(int ac, char **av, struct zr_config *conf) {
     conf->gpus = 1;
     conf->image_cache[0] = '\0';
     conf->image_cache_max[0] = '\0';
+    conf->store_max[0] = '\0';
     for (int i = 0; i < ac; i++) {
         const char *arg = av[i];
         if (strncmp(arg, "storage=", 8) == 0) {
@@ -329,13 +340,9 @@ int zr_config_parse(int ac, char **av, struct zr_config *conf) {
             }
             if (zr_copy_arg(conf->image_cache, sizeof conf->image_cache, arg + 12, arg) != 0) return -1;
         } else if (strncmp(arg, "image_cache_max=", 16) == 0) {
-            const char *v = arg + 16;
-            size_t digits = strspn(v, "0123456789");
-            if (digits == 0 || (v[digits] != '\0' && (strchr("KMGTkmgt", v[digits]) == NULL || v[digits + 1] != '\0'))) {
-                slurm_error("zeroroot: plugstack argument %s: expected a size (bytes, or a number with K, M, G or T)", arg);
-                return -1;
-            }
-            if (zr_copy_arg(conf->image_cache_max, sizeof conf->image_cache_max, v, arg) != 0) return -1;
+            if (zr_copy_size(conf->image_cache_max, sizeof conf->image_cache_max, arg + 16, arg) != 0) return -1;
+        } else if (strncmp(arg, "store_max=", 10) == 0) {
+            if (zr_copy_size(conf->store_max, sizeof conf->store_max, arg + 10, arg) != 0) return -1;
         } else if (strncmp(arg, "zr=", 3) == 0) {
             if (arg[3] != '/') {
                 slurm_error("zeroroot: plugstack argument %s: expected an absolute path", arg);
@@ -343,7 +350,7 @@ int zr_config_parse(int ac, char **av, struct zr_config *conf) {
             }
             if (zr_copy_arg(conf->zr, sizeof conf->zr, arg + 3, arg) != 0) return -1;
         } else {
-            slurm_error("zeroroot: unknown plugstack argument \"%s\" (known: storage=DIR, mounts=LIST, builds=yes|no, sbatch=yes|no, bcast=yes|no, zr=PATH, cdi_dirs=DIRS, gpus=auto|no, image_cache=DIR, image_cache_max=SIZE)", arg);
+            slurm_error("zeroroot: unknown plugstack argument \"%s\" (known: storage=DIR, mounts=LIST, builds=yes|no, sbatch=yes|no, bcast=yes|no, zr=PATH, cdi_dirs=DIRS, gpus=auto|no, image_cache=DIR, image_cache_max=SIZE, store_max=SIZE)", arg);
             return -1;
         }
     }

@@ -65,6 +65,8 @@ struct zr_config {
     char image_cache[PATH_MAX];
     /// image_cache_max=SIZE: the cache is pruned to this after a publish; empty: no cap.
     char image_cache_max[32];
+    /// store_max=SIZE: each job's epilog brings the node's store under this; empty: no cap.
+    char store_max[32];
 };
 
 extern struct zr_options zr_opt;

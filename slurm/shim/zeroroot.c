@@ -11,6 +11,7 @@
 //                               creates the container, the others join it (setns)
 //   slurm_spank_exit            slurmstepd: stops the holder, frees the state
 //   slurm_spank_job_epilog      slurmd's job epilog (root): removes the job's named containers
+//                               and, with store_max=, brings the user's store under the cap
 //
 // Fail closed (docs/architecture.md): a positive return from task_init is only logged and the command
 // then runs on the host, so every failure returns -1 (and the plugin must be `required`).
@@ -408,6 +409,11 @@ int slurm_spank_job_epilog(spank_t sp, int ac, char **av) {
         if (access(storage, F_OK) != 0) _exit(6); /* the user has no store here: nothing to do */
         int rc = zr_spank_job_end(storage, job, message, sizeof message);
         if (rc != 0) slurm_error("zeroroot: job epilog: %s", message);
+        // store_max=: after the job's containers went, its images are no longer pinned.
+        if (zr_conf.store_max[0] != '\0' && zr_spank_store_limit(storage, zr_conf.store_max, message, sizeof message) != 0) {
+            slurm_error("zeroroot: job epilog: store_max=%s: %s", zr_conf.store_max, message);
+            rc = -1;
+        }
         _exit(rc == 0 ? 0 : 3);
     }
     int status = 0;

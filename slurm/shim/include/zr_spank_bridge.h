@@ -22,5 +22,7 @@ int zr_spank_image(const char *text, char *out, size_t out_size, char *message, 
 int zr_spank_has_image(const char *storage, const char *name, char *message, size_t size);
 /// Removes the named containers of a finished job from `storage` (job epilog, as the user).
 int zr_spank_job_end(const char *storage, unsigned int job_id, char *message, size_t size);
+/// plugstack store_max=SIZE: least recently used images removed until the store is at most SIZE.
+int zr_spank_store_limit(const char *storage, const char *max, char *message, size_t size);
 
 #endif
