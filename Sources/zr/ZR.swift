@@ -369,14 +369,14 @@ struct GC: ParsableCommand {
         discussion: """
             Layers of the build cache are kept (later builds reuse them) unless --build-cache is given.
 
+            --max-size removes whole images, least recently used first (each zr run, build FROM, export or plugin start marks a use), until what they leave unused brings the store's layers and blobs under SIZE; images whose layers a running container pins or a Slurm named container keeps stay. If the build cache still keeps the store above SIZE, it goes too. The Slurm plugin's store_max= does this in every job's epilog.
+
             Examples:
               zr gc
               zr gc --build-cache               # also forget cached build steps
               zr gc --build-cache --cache-mounts  # and RUN --mount=type=cache directories
               zr gc --containers                # and Slurm named containers left by jobs
-              zr gc --max-size 200G             # least recently used images first, down to 200 GiB
-
-            --max-size removes whole images, least recently used first (each zr run, build FROM, export or plugin start marks a use), until what they leave unused brings the store's layers and blobs under SIZE; images whose layers a running container pins or a Slurm named container keeps stay. If the build cache still keeps the store above SIZE, it goes too. The Slurm plugin's store_max= does this in every job's epilog.
+              zr gc --max-size 200G             # down to 200 GiB, oldest use first
             """)
     @OptionGroup var store: StoreOptions
     @Flag(name: .customLong("build-cache"), help: "Also drop the build cache (every step runs again next build).")

@@ -332,6 +332,40 @@ struct StoreTransferTests {
         #expect(left.isEmpty, "a failed export left \(left)")
     }
 
+    /// enroot's image format (/etc/environment, /etc/rc) and Apptainer's (/.singularity.d) from
+    /// the image's config, so one file serves pyxis/enroot, Apptainer and zeroroot. Neither tool
+    /// is packaged for Debian 12: the files are read back and run with zr instead.
+    @Test func squashfsExportCarriesTheConfigAsEnrootAndApptainerReadIt() throws {
+        let dir = try Harness.userDirectory("export-enroot")
+        defer { Harness.remove(dir) }
+        let storage = dir + "/store"
+        #expect(try Harness.zrStore(storage, ["import", Harness.baseTarball, "base:1"]).status == 0)
+        try #require(try Harness.asTestUser(["/bin/sh", "-c", """
+            mkdir -p \(dir)/ctx && printf '%s\\n' 'FROM base:1' 'ENV GREETING="it'"'"'s here"' 'WORKDIR /srv' \
+              'ENTRYPOINT ["/bin/echo", "ep"]' 'CMD ["default"]' > \(dir)/ctx/Dockerfile
+            """]).status == 0)
+        let built = try Harness.zrStore(storage, ["build", "-q", "-t", "app:1", dir + "/ctx"])
+        try #require(built.status == 0, "\(built.summary)")
+        let file = dir + "/app.sqsh"
+        let exported = try Harness.zrStore(storage, ["export", "app:1", "--format", "squashfs", "-o", file])
+        try #require(exported.status == 0, "\(exported.summary)")
+        func cat(_ path: String) throws -> String { try Harness.asTestUser(["/usr/bin/unsquashfs", "-cat", file, path]).stdout }
+        #expect(try cat("etc/environment").lines.contains("GREETING=it's here"))
+        #expect(try cat(".singularity.d/env/10-docker2singularity.sh").contains("export GREETING='it'\\''s here'"))
+        #expect(try cat("etc/rc") == (try cat(".singularity.d/runscript")))
+        let listing = try Harness.asTestUser(["/usr/bin/unsquashfs", "-l", file]).stdout
+        #expect(listing.lines.filter { $0.hasSuffix("/etc/environment") }.count == 1, "the image's own /etc/environment is replaced")
+        // The command script does what `docker run app:1 [ARGS]` does: in WorkingDir, the
+        // entrypoint with Cmd, or with the arguments given.
+        let plain = try Harness.zrStore(storage, ["run", file, "--", "sh", "-c", "cd /; sh /etc/rc"])
+        #expect(plain.status == 0 && plain.stdout.trimmed == "ep default", "\(plain.summary)")
+        let given = try Harness.zrStore(storage, ["run", file, "--", "sh", "/etc/rc", "a", "b c"])
+        #expect(given.status == 0 && given.stdout.trimmed == "ep a b c", "\(given.summary)")
+        let sourced = try Harness.zrStore(storage, ["run", file, "--", "sh", "-c",
+                                                    ". /.singularity.d/env/10-docker2singularity.sh; echo \"$GREETING\""])
+        #expect(sourced.stdout.trimmed == "it's here", "\(sourced.summary)")
+    }
+
     @Test func tamperedLayoutIsRefused() throws {
         let dir = try Harness.userDirectory("tampered")
         defer { Harness.remove(dir) }
