@@ -42,7 +42,7 @@ extension ImageCache {
             guard name.hasSuffix(".sqsh"), let image = try? Digest(parsing: "sha256:" + name.dropLast(5)) else { return nil }
             let path = "\(directory)/\(name)"
             guard let st = try? FileSystem.status(path, followLinks: false) else { return nil }
-            let json = (try? FileSystem.status(String(path.dropLast(5)) + ".json"))?.st_mtim.tv_sec ?? st.st_mtim.tv_sec
+            let json = (try? FileSystem.status(Self.recordPath(forFile: path)))?.st_mtim.tv_sec ?? st.st_mtim.tv_sec
             return Listed(image: image, scope: scope, owner: st.st_uid, path: path, entry: try? Self.entry(forFile: path),
                           size: Int64(st.st_size), lastUsed: Int(json))
         }
@@ -72,7 +72,7 @@ extension ImageCache {
                 report.kept.append((item, "used \(now - item.lastUsed) s ago"))
                 continue
             }
-            let json = String(item.path.dropLast(5)) + ".json"
+            let json = Self.recordPath(forFile: item.path)
             do {
                 try FileSystem.removeFile(json)
                 try FileSystem.removeFile(item.path)

@@ -75,7 +75,12 @@ public struct ImageCache: Sendable {
     }
 
     public func file(_ image: Digest, _ scope: Scope) -> String { "\(scopeDirectory(scope))/images/\(image.encoded).sqsh" }
-    func entryFile(_ image: Digest, _ scope: Scope) -> String { "\(scopeDirectory(scope))/images/\(image.encoded).json" }
+    func entryFile(_ image: Digest, _ scope: Scope) -> String { Self.recordPath(forFile: file(image, scope)) }
+
+    /// The record (json) beside a cache file (sqsh).
+    public static func recordPath(forFile path: String) -> String {
+        (path.hasSuffix(".sqsh") ? String(path.dropLast(".sqsh".count)) : path) + ".json"
+    }
     func referenceFile(_ name: String, _ scope: Scope) -> String {
         "\(scopeDirectory(scope))/refs/" + Digester.compute(of: Array(name.utf8)).encoded
     }
@@ -117,7 +122,7 @@ public struct ImageCache: Sendable {
     /// The record of a cached file, for the nodes that start from it; the file's size is
     /// checked (a truncated file is never used), its digest was checked where it was chosen.
     public static func entry(forFile path: String) throws(CacheError) -> Entry {
-        let json = String(path.dropLast(".sqsh".count)) + ".json"
+        let json = recordPath(forFile: path)
         let entry: Entry
         do { entry = try JSONDecoder().decode(Entry.self, from: Data(try FileSystem.read(json))) } catch {
             throw CacheError("\(json): not a readable image cache record (\(error))")
@@ -138,24 +143,12 @@ public struct ImageCache: Sendable {
             + "\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)-\(st.st_ctim.tv_sec).\(st.st_ctim.tv_nsec)"
         if FileSystem.exists(mark) { return }
         let digest: Digest
-        do { digest = try Self.digest(ofFile: path) } catch { throw CacheError("\(error)") }
+        do { digest = try Store.hashFile(path, algorithm: .sha256) } catch { throw CacheError("\(error)") }
         guard digest.description == entry.digest else {
             throw CacheError("\(path): its digest is \(digest), its record says \(entry.digest)")
         }
         try? FileSystem.makeDirectory(marks, mode: 0o700)
         try? FileSystem.create(mark, entry.digest)
-    }
-
-    static func digest(ofFile path: String) throws(SystemError) -> Digest {
-        let fd = try FileDescriptor.open(path, O_RDONLY)
-        defer { fd.close() }
-        var digester = Digester(.sha256)
-        var chunk = [UInt8](repeating: 0, count: 1 << 20)
-        while true {
-            let n = try fd.read(into: &chunk, path: path)
-            if n == 0 { return digester.finalize() }
-            chunk.withUnsafeBytes { digester.update(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
-        }
     }
 
     /// Shared files are used when written by this user, root or the cache's owner, or by
@@ -243,7 +236,7 @@ public struct ImageCache: Sendable {
         try fd.sync(path: partial)
         try fd.changeMode(fileMode(scope), display: partial)
         let size = Int64(try fd.status(path: partial).st_size)
-        let entry = Entry(image: image.description, name: name, size: size, digest: try Self.digest(ofFile: partial).description,
+        let entry = Entry(image: image.description, name: name, size: size, digest: try Store.hashFile(partial, algorithm: .sha256).description,
                           config: config, published: Self.now())
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]

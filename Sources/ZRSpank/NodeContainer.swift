@@ -110,7 +110,7 @@ public enum NodeContainer {
     /// WorkingDir), whose size is checked first so a truncated file never starts; nil for
     /// other SquashFS files (they carry no config).
     static func cachedConfig(_ path: String) throws(SpankError) -> ImageConfig.Config? {
-        guard path.hasSuffix(".sqsh"), FileSystem.exists(String(path.dropLast(5)) + ".json") else { return nil }
+        guard path.hasSuffix(".sqsh"), FileSystem.exists(ImageCache.recordPath(forFile: path)) else { return nil }
         do { return try ImageCache.entry(forFile: path).config } catch { throw .image("image cache: \(error)") }
     }
 

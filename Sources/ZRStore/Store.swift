@@ -487,7 +487,7 @@ public final class Store {
                 if Int64(st.st_size) != layer.size {
                     problems.append("\(record.name): layer blob \(layer.blob) has \(st.st_size) bytes, expected \(layer.size)")
                 }
-                if deep, let actual = try? hashFile(path, algorithm: layer.blob.algorithm), actual != layer.blob {
+                if deep, let actual = try? Self.hashFile(path, algorithm: layer.blob.algorithm), actual != layer.blob {
                     problems.append("\(record.name): layer blob \(layer.blob) hashes to \(actual)")
                 }
                 if !hasLayer(layer.diffID) {
@@ -514,14 +514,15 @@ public final class Store {
         return problems
     }
 
-    func hashFile(_ path: String, algorithm: Digest.Algorithm) throws(SystemError) -> Digest {
+    /// The digest of a whole file (blobs in `zr check --deep`, the image cache's files).
+    public static func hashFile(_ path: String, algorithm: Digest.Algorithm) throws(SystemError) -> Digest {
         let fd = try FileDescriptor.open(path, O_RDONLY)
         defer { fd.close() }
         return try hash(fd, algorithm: algorithm, display: path)
     }
 
     /// The digest of what is left to read from `fd`.
-    func hash(_ fd: FileDescriptor, algorithm: Digest.Algorithm, display path: String) throws(SystemError) -> Digest {
+    static func hash(_ fd: FileDescriptor, algorithm: Digest.Algorithm, display path: String) throws(SystemError) -> Digest {
         var digester = Digester(algorithm)
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         while true {

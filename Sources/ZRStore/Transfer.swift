@@ -186,7 +186,7 @@ extension Store {
                 let hashed = try layout.open(file)
                 defer { hashed.file.close() }
                 let actual: Digest
-                do { actual = try hash(hashed.file, algorithm: descriptor.digest.algorithm, display: layout.display(file)) } catch {
+                do { actual = try Self.hash(hashed.file, algorithm: descriptor.digest.algorithm, display: layout.display(file)) } catch {
                     throw .system(error)
                 }
                 guard actual == descriptor.digest else {

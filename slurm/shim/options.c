@@ -287,6 +287,15 @@ static int zr_copy_arg(char *dst, size_t size, const char *value, const char *ar
     return 0;
 }
 
+/// An argument that must start with '/' copied to `dst`; `expected` says what it should be.
+static int zr_copy_absolute(char *dst, size_t size, const char *value, const char *arg, const char *expected) {
+    if (value[0] != '/') {
+        slurm_error("zeroroot: plugstack argument %s: expected %s", arg, expected);
+        return -1;
+    }
+    return zr_copy_arg(dst, size, value, arg);
+}
+
 /// A size argument (bytes, or a number with K, M, G or T) copied to `dst`.
 static int zr_copy_size(char *dst, size_t size, const char *value, const char *arg) {
     size_t digits = strspn(value, "0123456789");
@@ -312,11 +321,7 @@ int zr_config_parse(int ac, char **av, struct zr_config *conf) {
     for (int i = 0; i < ac; i++) {
         const char *arg = av[i];
         if (strncmp(arg, "storage=", 8) == 0) {
-            if (arg[8] != '/') {
-                slurm_error("zeroroot: plugstack argument %s: expected an absolute path", arg);
-                return -1;
-            }
-            if (zr_copy_arg(conf->storage, sizeof conf->storage, arg + 8, arg) != 0) return -1;
+            if (zr_copy_absolute(conf->storage, sizeof conf->storage, arg + 8, arg, "an absolute path") != 0) return -1;
         } else if (strncmp(arg, "mounts=", 7) == 0) {
             if (zr_copy_arg(conf->mounts, sizeof conf->mounts, arg + 7, arg) != 0) return -1;
         } else if (strcmp(arg, "builds=yes") == 0 || strcmp(arg, "builds=no") == 0) {
@@ -326,29 +331,17 @@ int zr_config_parse(int ac, char **av, struct zr_config *conf) {
         } else if (strcmp(arg, "sbatch=yes") == 0 || strcmp(arg, "sbatch=no") == 0) {
             conf->sbatch = arg[7] == 'y';
         } else if (strncmp(arg, "cdi_dirs=", 9) == 0) {
-            if (arg[9] != '/') {
-                slurm_error("zeroroot: plugstack argument %s: expected absolute paths separated by ':'", arg);
-                return -1;
-            }
-            if (zr_copy_arg(conf->cdi_dirs, sizeof conf->cdi_dirs, arg + 9, arg) != 0) return -1;
+            if (zr_copy_absolute(conf->cdi_dirs, sizeof conf->cdi_dirs, arg + 9, arg, "absolute paths separated by ':'") != 0) return -1;
         } else if (strcmp(arg, "gpus=auto") == 0 || strcmp(arg, "gpus=no") == 0) {
             conf->gpus = arg[5] == 'a';
         } else if (strncmp(arg, "image_cache=", 12) == 0) {
-            if (arg[12] != '/') {
-                slurm_error("zeroroot: plugstack argument %s: expected an absolute path (a directory on a shared filesystem)", arg);
-                return -1;
-            }
-            if (zr_copy_arg(conf->image_cache, sizeof conf->image_cache, arg + 12, arg) != 0) return -1;
+            if (zr_copy_absolute(conf->image_cache, sizeof conf->image_cache, arg + 12, arg, "an absolute path (a directory on a shared filesystem)") != 0) return -1;
         } else if (strncmp(arg, "image_cache_max=", 16) == 0) {
             if (zr_copy_size(conf->image_cache_max, sizeof conf->image_cache_max, arg + 16, arg) != 0) return -1;
         } else if (strncmp(arg, "store_max=", 10) == 0) {
             if (zr_copy_size(conf->store_max, sizeof conf->store_max, arg + 10, arg) != 0) return -1;
         } else if (strncmp(arg, "zr=", 3) == 0) {
-            if (arg[3] != '/') {
-                slurm_error("zeroroot: plugstack argument %s: expected an absolute path", arg);
-                return -1;
-            }
-            if (zr_copy_arg(conf->zr, sizeof conf->zr, arg + 3, arg) != 0) return -1;
+            if (zr_copy_absolute(conf->zr, sizeof conf->zr, arg + 3, arg, "an absolute path") != 0) return -1;
         } else {
             slurm_error("zeroroot: unknown plugstack argument \"%s\" (known: storage=DIR, mounts=LIST, builds=yes|no, sbatch=yes|no, bcast=yes|no, zr=PATH, cdi_dirs=DIRS, gpus=auto|no, image_cache=DIR, image_cache_max=SIZE, store_max=SIZE)", arg);
             return -1;
